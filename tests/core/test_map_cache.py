@@ -1,0 +1,54 @@
+"""Map cache: slices written are read back, reopened from disk, and keyed by weights hash."""
+import numpy as np
+import pytest
+
+from viewer.core.map_cache import MapCache, cache_key
+
+
+def _slice(v, shape=(8, 6)):
+    return np.full(shape, v, np.float32)
+
+
+def test_put_get_and_reopen_from_disk(tmp_path):
+    cache = MapCache(tmp_path)
+    st = cache.store("1.2.3", "abc", (3, 8, 6))
+    assert st.on_disk and st.n_done() == 0 and st.get_map(1) is None
+    lungs = np.zeros((8, 6), bool)
+    lungs[2:5, 1:4] = True
+    st.put(1, _slice(0.25), lungs)
+    assert st.has(1) and not st.has(0)
+    np.testing.assert_allclose(st.get_map(1), 0.25)
+    np.testing.assert_array_equal(st.get_lungs(1), lungs)
+    # a fresh cache object (new session) finds the slice on disk
+    again = MapCache(tmp_path).store("1.2.3", "abc", (3, 8, 6))
+    assert again.has(1) and again.n_done() == 1
+    np.testing.assert_allclose(again.get_map(1), 0.25)
+
+
+def test_other_weights_do_not_reuse_maps(tmp_path):
+    cache = MapCache(tmp_path)
+    cache.store("s", "w1", (2, 4, 4)).put(0, _slice(1.0, (4, 4)), np.ones((4, 4), bool))
+    other = MapCache(tmp_path).store("s", "w2", (2, 4, 4))
+    assert other.n_done() == 0
+    assert cache_key("s", "w1") != cache_key("s", "w2")
+
+
+def test_bad_inputs_are_named(tmp_path):
+    st = MapCache(tmp_path).store("s", "w", (2, 4, 4))
+    with pytest.raises(ValueError, match="slice index 5"):
+        st.get_map(5)
+    with pytest.raises(ValueError, match="shapes"):
+        st.put(0, _slice(0.1, (3, 3)), np.ones((3, 3), bool))
+    with pytest.raises(ValueError, match="shape"):
+        MapCache(tmp_path).store("s", "w", (0, 4, 4))
+    with pytest.raises(ValueError, match="series key"):
+        cache_key("", "w")
+
+
+def test_unwritable_cache_falls_back_to_memory(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    st = MapCache(blocker).store("s", "w", (1, 4, 4))
+    assert not st.on_disk and "memory only" in st.warning
+    st.put(0, _slice(0.5, (4, 4)), np.ones((4, 4), bool))
+    assert st.has(0)
