@@ -1,0 +1,105 @@
+"""Severity panel: lesion share of the lungs for the current slice and the whole series, and a
+plot of lesion % along the series (click a point to jump to that slice)."""
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PyQt6 import QtCore, QtWidgets
+
+RESTRICT_NOTE = "Lesion map restricted to the lungs (automatic lung segmentation)."
+
+
+def _pct(v) -> str:
+    return "–" if v is None or not np.isfinite(v) else f"{v:.1f} %"
+
+
+class SeverityPanel(QtWidgets.QWidget):
+    """Shows numbers it is given; computes nothing. Emits ``sliceClicked(index)``."""
+
+    sliceClicked = QtCore.pyqtSignal(int)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.slice_label = QtWidgets.QLabel(self)
+        self.series_label = QtWidgets.QLabel(self)
+        self.note_label = QtWidgets.QLabel(RESTRICT_NOTE, self)
+        for lab in (self.slice_label, self.series_label, self.note_label):
+            lab.setWordWrap(True)
+            lab.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.note_label.setStyleSheet("color: #b06000;")
+        self.plot = pg.PlotWidget(self)
+        self.plot.setMinimumHeight(130)
+        self.plot.setLabel("bottom", "slice")
+        self.plot.setLabel("left", "lesion %")
+        self.plot.showGrid(x=True, y=True, alpha=0.3)
+        self.plot.setMenuEnabled(False)
+        self.plot.setMouseEnabled(x=False, y=False)
+        self.curve = self.plot.plot([], [], pen=pg.mkPen("#ff8040", width=2),
+                                    symbol="o", symbolSize=4, symbolBrush="#ff8040")
+        self.marker = pg.InfiniteLine(angle=90, pen=pg.mkPen("#40c0ff"))
+        self.plot.addItem(self.marker)
+        self.plot.scene().sigMouseClicked.connect(self._clicked)
+        lay = QtWidgets.QVBoxLayout(self)
+        lay.setContentsMargins(4, 4, 4, 4)
+        lay.addWidget(self.slice_label)
+        lay.addWidget(self.series_label)
+        lay.addWidget(self.plot, 1)
+        lay.addWidget(self.note_label)
+        self._n = 0
+        self.show_message("No lesion map yet.")
+
+    def show_message(self, text: str) -> None:
+        self.slice_label.setText(f"<b>This slice</b>: {text}")
+        self.series_label.setText("<b>Series</b>: –")
+
+    def set_slice(self, index: int, lesion_pct: float | None, category: str | None,
+                  ggo_share: float | None = None, cons_share: float | None = None,
+                  lung_found: bool = True) -> None:
+        """Numbers for the shown slice: lesion % of lung area, paper category, and for HU input
+        the ground-glass and consolidation shares of the lesion (in %)."""
+        if lesion_pct is None:
+            text = "not localized yet" if lung_found else "no lung found on this slice"
+        else:
+            text = f"lesion {_pct(lesion_pct)} of lung area — <b>{category or '–'}</b>"
+            if ggo_share is not None:
+                text += (f"<br>ground glass {_pct(ggo_share)}, consolidation "
+                         f"{_pct(cons_share)} of the lesion")
+        self.slice_label.setText(f"<b>Slice {index + 1}</b>: {text}")
+        self.marker.setValue(index + 1)
+
+    def set_series(self, lesion_pct: float | None, lesion_ml: float | None,
+                   lung_ml: float | None, category: str | None, done: int, total: int,
+                   ggo_share: float | None = None, cons_share: float | None = None) -> None:
+        """Series totals over the localized slices (``done`` of ``total``)."""
+        if lesion_pct is None:
+            text = f"{done}/{total} slices localized"
+        else:
+            text = f"lesion {_pct(lesion_pct)} of lung volume — <b>{category or '–'}</b>"
+            if lesion_ml is not None:
+                text += f"<br>lesion {lesion_ml:.1f} ml of {lung_ml:.0f} ml lung"
+            if ggo_share is not None:
+                text += (f"<br>ground glass {_pct(ggo_share)}, consolidation "
+                         f"{_pct(cons_share)}")
+            if done < total:
+                text += f"<br><i>{done}/{total} slices localized so far</i>"
+        self.series_label.setText(f"<b>Series</b>: {text}")
+
+    def set_curve(self, lesion_pct: np.ndarray) -> None:
+        """``lesion_pct``: ``float (z,)``, NaN where a slice has no value yet."""
+        y = np.asarray(lesion_pct, dtype=float)
+        self._n = len(y)
+        x = np.arange(1, len(y) + 1, dtype=float)
+        ok = np.isfinite(y)
+        self.curve.setData(x[ok], y[ok])
+        self.plot.setXRange(0.5, max(1, len(y)) + 0.5, padding=0)
+        top = float(np.nanmax(y)) if ok.any() else 1.0
+        self.plot.setYRange(0, max(5.0, top * 1.1), padding=0)
+
+    def _clicked(self, ev) -> None:
+        if self._n == 0:
+            return
+        vb = self.plot.getPlotItem().vb
+        p = vb.mapSceneToView(ev.scenePos())
+        i = int(round(p.x())) - 1
+        if 0 <= i < self._n:
+            self.sliceClicked.emit(i)

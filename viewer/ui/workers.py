@@ -1,0 +1,198 @@
+"""Qt thread adapters around the Qt-free readers and the localizer.
+
+Every worker runs in its own ``QThread`` and talks to the GUI thread only through signals (queued
+connections), so the window keeps painting and answering input while a series is scanned, read
+or localized. Each has ``cancel()``; cancelling is checked between slices.
+
+- ``CallWorker``: ``fn(progress)`` -> result, for ``scan_path`` and building the ``Localizer``.
+- ``LoadWorker``: reads a series' pixels slice by slice (``SeriesInfo.iter_slices``) into one
+  ``(z, y, x)`` array.
+- ``LocalizeWorker``: lesion map + lung mask per slice into a ``SeriesMapStore``, the current
+  slice first, then outwards from it; ``prioritize(i)`` moves a slice the reader scrolled to
+  to the front of the queue.
+"""
+from __future__ import annotations
+
+import threading
+import traceback
+from typing import Callable
+
+import numpy as np
+from PyQt6 import QtCore
+
+from viewer.core.map_cache import SeriesMapStore
+
+
+class CallWorker(QtCore.QThread):
+    """Runs ``fn(progress)`` off the GUI thread. ``progress(done, total)`` returns False once
+    cancelled. Emits ``progressed(done, total)``, then ``succeeded(result)`` or ``failed(msg)``
+    (a one-line message) or ``cancelled()``."""
+
+    progressed = QtCore.pyqtSignal(int, int)
+    succeeded = QtCore.pyqtSignal(object)
+    failed = QtCore.pyqtSignal(str)
+    cancelled = QtCore.pyqtSignal()
+
+    def __init__(self, fn: Callable, label: str = "", parent=None):
+        super().__init__(parent)
+        self._fn = fn
+        self.label = label
+        self._cancel = threading.Event()
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    @property
+    def is_cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    def _progress(self, done: int, total: int) -> bool:
+        self.progressed.emit(int(done), int(total))
+        return not self._cancel.is_set()
+
+    def run(self) -> None:
+        try:
+            result = self._fn(self._progress)
+        except Exception as exc:  # reported to the user as one line, never raised in Qt
+            if self._cancel.is_set():
+                self.cancelled.emit()
+            else:
+                self.failed.emit(_one_line(exc))
+            return
+        if self._cancel.is_set():
+            self.cancelled.emit()
+        else:
+            self.succeeded.emit(result)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    msg = text[0] if text else type(exc).__name__
+    if not text:
+        traceback.print_exception(exc)
+    return msg
+
+
+class LoadWorker(QtCore.QThread):
+    """Reads the pixels of ``info`` (a ``SeriesInfo``) into ``voxels`` ``(z, y, x)``.
+
+    Emits ``progressed(done, total)``, ``loaded(voxels)`` (HU float32 or uint8), ``failed(msg)``
+    or ``cancelled()``. Slices the reader could not decode come back blank; their warnings are
+    in ``info.warnings``.
+    """
+
+    progressed = QtCore.pyqtSignal(int, int)
+    loaded = QtCore.pyqtSignal(object)
+    failed = QtCore.pyqtSignal(str)
+    cancelled = QtCore.pyqtSignal()
+
+    def __init__(self, info, parent=None):
+        super().__init__(parent)
+        self.info = info
+        self._cancel = threading.Event()
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    def run(self) -> None:
+        info = self.info
+        try:
+            voxels = np.empty(info.shape, dtype=info.dtype)
+            total = info.n_slices
+            for i, sl in info.iter_slices():
+                voxels[i] = sl
+                self.progressed.emit(i + 1, total)
+                if self._cancel.is_set():
+                    self.cancelled.emit()
+                    return
+        except Exception as exc:
+            self.failed.emit(f"{info.key}: {_one_line(exc)}")
+            return
+        self.loaded.emit(voxels)
+
+
+def outward_order(n: int, start: int) -> list[int]:
+    """Slice indices ``0..n-1`` ordered by distance from ``start`` (start, start+1, start-1, ...)."""
+    start = min(max(int(start), 0), n - 1)
+    order = [start]
+    for d in range(1, n):
+        if start + d < n:
+            order.append(start + d)
+        if start - d >= 0:
+            order.append(start - d)
+    return order
+
+
+class LocalizeWorker(QtCore.QThread):
+    """Fills ``store`` with ``localize(slice) -> map (y, x) in [0, 1]`` and
+    ``segment(slice) -> bool (y, x)`` lung masks for each slice of ``voxels`` ``(z, y, x)``.
+
+    Slices already in the store are skipped (a reopened series costs nothing). Emits
+    ``sliceReady(i)`` after each slice, ``progressed(done, total)``, and at the end
+    ``completed()``, ``cancelled()`` or ``failed(msg)``.
+    """
+
+    sliceReady = QtCore.pyqtSignal(int)
+    progressed = QtCore.pyqtSignal(int, int)
+    completed = QtCore.pyqtSignal()
+    cancelled = QtCore.pyqtSignal()
+    failed = QtCore.pyqtSignal(str)
+
+    def __init__(self, voxels: np.ndarray, store: SeriesMapStore, localize: Callable,
+                 segment: Callable, start: int = 0, parent=None):
+        super().__init__(parent)
+        if voxels.shape != store.shape:
+            raise ValueError(f"localize: volume shape {voxels.shape} differs from the map "
+                             f"store's {store.shape}")
+        self.voxels = voxels
+        self.store = store
+        self._localize = localize
+        self._segment = segment
+        self._cancel = threading.Event()
+        self._lock = threading.Lock()
+        self._queue = [i for i in outward_order(voxels.shape[0], start) if not store.has(i)]
+        self._priority: list[int] = []
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    def prioritize(self, i: int) -> None:
+        """Compute slice ``i`` next (when not done yet)."""
+        with self._lock:
+            if 0 <= i < self.voxels.shape[0] and not self.store.has(i):
+                self._priority = [i]
+
+    def _next(self) -> int | None:
+        with self._lock:
+            while self._priority:
+                i = self._priority.pop()
+                if not self.store.has(i):
+                    return i
+            while self._queue:
+                i = self._queue.pop(0)
+                if not self.store.has(i):
+                    return i
+        return None
+
+    def run(self) -> None:
+        total = self.voxels.shape[0]
+        try:
+            while not self._cancel.is_set():
+                i = self._next()
+                if i is None:
+                    break
+                sl = self.voxels[i]
+                lesion_map = np.asarray(self._localize(sl), dtype=np.float32)
+                lungs = np.asarray(self._segment(sl), dtype=bool)
+                if self._cancel.is_set():
+                    break
+                self.store.put(i, lesion_map, lungs)
+                self.sliceReady.emit(i)
+                self.progressed.emit(self.store.n_done(), total)
+        except Exception as exc:
+            self.failed.emit(f"localization: {_one_line(exc)}")
+            return
+        if self._cancel.is_set():
+            self.cancelled.emit()
+        else:
+            self.completed.emit()
