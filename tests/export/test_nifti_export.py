@@ -1,0 +1,79 @@
+"""NIfTI export read back with SimpleITK: pixels exact, geometry equal to the source DICOM.
+
+Geometry is checked three ways: (1) spacing/origin/direction against the source geometry,
+(2) every slice's first-voxel position against ImagePositionPatient read from the source files,
+(3) against SimpleITK's own reading of the source DICOM series (what Slicer/ITK-SNAP see).
+NIfTI stores geometry as float32, hence the 1e-4 mm tolerance on positions.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pydicom
+import pytest
+import SimpleITK as sitk
+
+from viewer.export.nifti_export import export_nifti
+
+
+def _dicom_series_image(folder) -> sitk.Image:
+    reader = sitk.ImageSeriesReader()
+    reader.SetFileNames(reader.GetGDCMSeriesFileNames(str(folder)))
+    return reader.Execute()
+
+
+def test_map_and_mask_read_back(tmp_path, ct_series, maps_and_masks):
+    maps, masks = maps_and_masks
+    img = sitk.ReadImage(str(export_nifti(tmp_path / "map.nii.gz", ct_series, maps)))
+    assert img.GetPixelID() == sitk.sitkFloat32
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(img), maps)
+    mimg = sitk.ReadImage(str(export_nifti(tmp_path / "mask.nii.gz", ct_series, masks)))
+    assert mimg.GetPixelID() == sitk.sitkUInt8
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(mimg), masks.astype(np.uint8))
+
+    sz, sy, sx = ct_series.spacing
+    np.testing.assert_allclose(img.GetSpacing(), (sx, sy, sz), atol=1e-5)
+    np.testing.assert_allclose(img.GetOrigin(), ct_series.origin, atol=1e-4)
+    np.testing.assert_allclose(np.reshape(img.GetDirection(), (3, 3)), ct_series.direction,
+                               atol=1e-6)
+    for z, ref in enumerate(ct_series.refs):  # each slice sits where its DICOM file says
+        ds = pydicom.dcmread(ref.path, stop_before_pixels=True)
+        ipp = [float(v) for v in ds.ImagePositionPatient]
+        np.testing.assert_allclose(img.TransformIndexToPhysicalPoint((0, 0, z)), ipp, atol=1e-4)
+        row, col = np.array(ds.ImageOrientationPatient[:3], float), \
+            np.array(ds.ImageOrientationPatient[3:], float)
+        dy, dx = (float(v) for v in ds.PixelSpacing)
+        far = np.array(ipp) + row * dx * (ct_series.cols - 1) + col * dy * (ct_series.rows - 1)
+        np.testing.assert_allclose(img.TransformIndexToPhysicalPoint(
+            (ct_series.cols - 1, ct_series.rows - 1, z)), far, atol=1e-4)
+
+
+def test_geometry_matches_itk_reading_of_the_source(tmp_path, ct_series, maps_and_masks):
+    src = _dicom_series_image(ct_series.folder)
+    img = sitk.ReadImage(str(export_nifti(tmp_path / "m.nii.gz", ct_series, maps_and_masks[1])))
+    assert img.GetSize() == src.GetSize()
+    np.testing.assert_allclose(img.GetSpacing(), src.GetSpacing(), atol=1e-5)
+    np.testing.assert_allclose(img.GetOrigin(), src.GetOrigin(), atol=1e-4)
+    np.testing.assert_allclose(img.GetDirection(), src.GetDirection(), atol=1e-5)
+    # voxel by voxel: the same index maps to the same physical point in both images
+    for idx in [(0, 0, 0), (39, 0, 0), (0, 31, 4), (39, 31, 4), (17, 9, 2)]:
+        np.testing.assert_allclose(img.TransformIndexToPhysicalPoint(idx),
+                                   src.TransformIndexToPhysicalPoint(idx), atol=1e-4)
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(src), ct_series.hu)  # same (z, y, x)
+
+
+def test_current_slice_keeps_its_place(tmp_path, ct_series, maps_and_masks):
+    maps, _ = maps_and_masks
+    img = sitk.ReadImage(str(export_nifti(tmp_path / "s.nii", ct_series, maps, indices=[3])))
+    assert img.GetSize() == (ct_series.cols, ct_series.rows, 1)
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(img)[0], maps[3])
+    np.testing.assert_allclose(img.GetOrigin(), ct_series.refs[3].position, atol=1e-4)
+
+
+def test_bad_input(tmp_path, ct_series, maps_and_masks):
+    maps, masks = maps_and_masks
+    with pytest.raises(ValueError, match="consecutive"):
+        export_nifti(tmp_path / "a.nii.gz", ct_series, maps, indices=[0, 2])
+    with pytest.raises(ValueError, match=r"\.nii"):
+        export_nifti(tmp_path / "a.nrrd", ct_series, maps)
+    with pytest.raises(ValueError, match="differs"):
+        export_nifti(tmp_path / "a.nii.gz", ct_series, masks[:, :5])

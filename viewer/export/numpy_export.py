@@ -1,0 +1,91 @@
+"""NumPy export: ``.npy`` for one array, ``.npz`` for map + mask with the geometry beside them.
+
+The ``.npz`` holds (only plain arrays, so ``np.load(..., allow_pickle=False)`` works):
+
+- ``map``: float32 (z, y, x) in [0, 1]; ``mask``: bool (z, y, x) (either may be absent);
+- ``slice_indices``: int64 (z,) indices into the source volume of the exported slices;
+- ``spacing``: float64 (3,) mm in (z, y, x); ``origin``: float64 (3,) LPS (x, y, z) mm of the
+  source voxel (0, 0, 0); ``direction``: float64 (3, 3), columns = x, y, z axes in LPS;
+- ``slice_positions``: float64 (z, 3) LPS position of each exported slice's first pixel;
+- ``sop_instance_uids``: str (z,) for DICOM sources (absent otherwise);
+- ``is_hu``: bool scalar, whether the source was HU (else 8-bit pictures).
+
+numpy writes arrays to the zip in 16 MiB chunks, so no extra full copy is made when all slices
+are exported.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from viewer.export.source import (
+    ExportSource,
+    Progress,
+    check_indices,
+    check_map,
+    check_mask,
+    ensure_dir,
+    report,
+)
+
+
+def export_npy(path: str | Path, array: np.ndarray) -> Path:
+    """Save one array (map float32 or mask bool, any shape) as ``.npy``; returns the path."""
+    path = Path(path)
+    if path.suffix != ".npy":
+        raise ValueError(f"npy export {path}: file name must end in .npy")
+    ensure_dir(path.parent)
+    arr = np.asarray(array)
+    if arr.dtype.kind == "f" and arr.dtype != np.float32:
+        arr = arr.astype(np.float32)
+    np.save(path, arr, allow_pickle=False)
+    return path
+
+
+def _subset(arr: np.ndarray, zs: list[int], n: int) -> np.ndarray:
+    """The chosen slices; the array itself (no copy) when all slices in order."""
+    return arr if zs == list(range(n)) else arr[zs]
+
+
+def export_npz(
+    path: str | Path,
+    source: ExportSource | object,
+    maps: np.ndarray | None = None,
+    masks: np.ndarray | None = None,
+    indices: Sequence[int] | None = None,
+    compress: bool = True,
+    progress: Progress = None,
+) -> Path:
+    """Save map and/or mask of the chosen slices with the source geometry as ``.npz``.
+
+    maps: float (z, y, x) in [0, 1]; masks: bool (z, y, x); both the source's shape.
+    """
+    src = ExportSource.of(source)
+    path = Path(path)
+    if path.suffix != ".npz":
+        raise ValueError(f"npz export {path}: file name must end in .npz")
+    if maps is None and masks is None:
+        raise ValueError("npz export: nothing to write (no map and no mask)")
+    zs = check_indices(indices, src.shape[0])
+    arrays: dict[str, np.ndarray] = {}
+    if maps is not None:
+        m = check_map(maps, src.shape)
+        arrays["map"] = _subset(m if m.dtype == np.float32 else m.astype(np.float32), zs,
+                                src.shape[0])
+    if masks is not None:
+        arrays["mask"] = _subset(check_mask(masks, src.shape), zs, src.shape[0])
+    arrays["slice_indices"] = np.asarray(zs, dtype=np.int64)
+    arrays["spacing"] = np.asarray(src.spacing, dtype=np.float64)
+    arrays["origin"] = np.asarray(src.origin, dtype=np.float64)
+    arrays["direction"] = np.asarray(src.direction, dtype=np.float64)
+    arrays["slice_positions"] = src.slice_positions()[zs]
+    arrays["is_hu"] = np.asarray(bool(src.is_hu))
+    if src.has_dicom_instances:
+        arrays["sop_instance_uids"] = np.asarray([str(src.refs[z].sop_instance_uid) for z in zs])
+    ensure_dir(path.parent)
+    report(progress, 0, 1)
+    (np.savez_compressed if compress else np.savez)(path, **arrays)
+    report(progress, 1, 1)
+    return path
