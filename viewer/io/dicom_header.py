@@ -1,0 +1,337 @@
+"""Read one DICOM file's header (no pixels) into slice candidates, or a reason to skip it.
+
+A candidate is one placeable greyscale slice: a single-frame image or one frame of an enhanced
+multi-frame image (geometry from the per-frame functional groups). Reading stops before the
+pixel data; the pixel data element header is parsed by hand to find where native pixels start
+(so the pixel reader can use ``numpy.fromfile``) and to detect truncated files early.
+"""
+from __future__ import annotations
+
+import os
+import struct
+from dataclasses import dataclass
+from typing import Optional, Union
+
+import numpy as np
+import pydicom
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+from pydicom.tag import Tag
+from pydicom.uid import UID
+
+from viewer.io.series import DecodeHint, SkippedFile
+
+_KEYWORDS = (
+    "SOPClassUID SOPInstanceUID StudyInstanceUID SeriesInstanceUID FrameOfReferenceUID "
+    "PatientName PatientID StudyDescription SeriesDescription SeriesNumber Modality ImageType "
+    "InstanceNumber ImagePositionPatient ImageOrientationPatient PixelSpacing SliceThickness "
+    "SpacingBetweenSlices Rows Columns SamplesPerPixel PhotometricInterpretation BitsAllocated "
+    "BitsStored PixelRepresentation NumberOfFrames RescaleSlope RescaleIntercept "
+    "SharedFunctionalGroupsSequence PerFrameFunctionalGroupsSequence"
+).split()
+HEADER_TAGS = [Tag(k) for k in _KEYWORDS]
+
+# Objects that carry pixels but are not CT slices to read.
+NOT_SLICE_SOP_CLASSES = {
+    "1.2.840.10008.5.1.4.1.1.66.4": "segmentation",
+    "1.2.840.10008.5.1.4.1.1.481.2": "RT dose grid",
+    "1.2.840.10008.5.1.4.1.1.30": "parametric map",
+    "1.2.840.10008.5.1.4.1.1.104.1": "encapsulated PDF",
+}
+CT_SOP_CLASSES = {
+    "1.2.840.10008.5.1.4.1.1.2",  # CT Image Storage
+    "1.2.840.10008.5.1.4.1.1.2.1",  # Enhanced CT Image Storage
+    "1.2.840.10008.5.1.4.1.1.2.2",  # Legacy Converted Enhanced CT Image Storage
+}
+_PIXEL_TAGS = {0x7FE00010, 0x7FE00008, 0x7FE00009}
+_DEFLATED = "1.2.840.10008.1.2.1.99"
+
+
+@dataclass
+class Candidate:
+    """One slice found in a header (not yet placed in a series).
+
+    ``position`` is ImagePositionPatient (LPS, mm) or None; ``orientation`` the 6 direction
+    cosines (row then column) or None; ``pixel_spacing`` is (between rows, between columns) mm.
+    """
+
+    path: str
+    frame_index: Optional[int]
+    sop_instance_uid: str
+    sop_class_uid: str
+    instance_number: Optional[int]
+    position: Optional[tuple[float, float, float]]
+    orientation: Optional[tuple[float, ...]]
+    pixel_spacing: Optional[tuple[float, float]]
+    slice_thickness: Optional[float]
+    spacing_between_slices: Optional[float]
+    rows: int
+    cols: int
+    is_hu: bool
+    decode: DecodeHint
+    series_uid: str
+    study_uid: str
+    frame_of_reference_uid: str
+    patient_name: str
+    patient_id: str
+    study_description: str
+    series_description: str
+    series_number: Optional[int]
+    modality: str
+
+    @property
+    def label(self) -> str:
+        """The file, plus the frame for multi-frame files (1-based, as viewers show it)."""
+        return self.path if self.frame_index is None else f"{self.path} (frame {self.frame_index + 1})"
+
+
+def _floats(value, n: int) -> Optional[tuple[float, ...]]:
+    try:
+        vals = tuple(float(v) for v in value)
+    except (TypeError, ValueError):
+        return None
+    if len(vals) != n or not all(np.isfinite(vals)):
+        return None
+    return vals
+
+
+def _float(value) -> Optional[float]:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return None
+    return v if np.isfinite(v) else None
+
+
+def _int(value) -> Optional[int]:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _text(ds: Dataset, keyword: str) -> str:
+    value = ds.get(keyword, "")
+    return "" if value is None else str(value).strip()
+
+
+def _first_item(ds: Dataset, seq_keyword: str, sub_keyword: str) -> Optional[Dataset]:
+    seq = ds.get(seq_keyword)
+    if not seq:
+        return None
+    item = seq[0]
+    sub = item.get(sub_keyword)
+    return sub[0] if sub else None
+
+
+def _pixel_element(fp, pos: int, file_size: int, implicit: bool, little: bool):
+    """Parse the pixel data element header at ``pos``: (tag, value offset, value length) or None."""
+    fp.seek(pos)
+    head = fp.read(12)
+    if len(head) < 8:
+        return None
+    end = "<" if little else ">"
+    group, elem = struct.unpack(end + "HH", head[:4])
+    tag = group << 16 | elem
+    if tag not in _PIXEL_TAGS:
+        return None
+    if implicit:
+        (length,) = struct.unpack(end + "I", head[4:8])
+        return tag, pos + 8, length
+    if len(head) < 12:
+        return None
+    (length,) = struct.unpack(end + "I", head[8:12])
+    return tag, pos + 12, length
+
+
+def _looks_like_raw_dicom(head: bytes) -> bool:
+    """A preamble-less DICOM file starts with a group 0x0002 or 0x0008 little-endian tag."""
+    return len(head) >= 8 and head[1] == 0 and head[0] in (0x02, 0x08) and head[3] == 0
+
+
+def _native_little_endian(ts: UID) -> bool:
+    try:
+        return ts.is_little_endian and not ts.is_compressed and ts != _DEFLATED
+    except ValueError:  # unknown/private transfer syntax
+        return False
+
+
+def read_dicom_header(path: str) -> Union[list[Candidate], SkippedFile]:
+    """Read the header of ``path`` (stops before pixels) -> slice candidates or a SkippedFile.
+
+    Never raises for bad files: every problem becomes ``SkippedFile(path, reason)``.
+    """
+    name = os.path.basename(path)
+    if name.upper() == "DICOMDIR":
+        return SkippedFile(path, "DICOMDIR index file (the images it lists are scanned directly)")
+    try:
+        size = os.path.getsize(path)
+        if size == 0:
+            return SkippedFile(path, "empty file (0 bytes)")
+        with open(path, "rb") as fp:
+            head = fp.read(132)
+            has_marker = len(head) == 132 and head[128:132] == b"DICM"
+            if not has_marker and not _looks_like_raw_dicom(head):
+                return SkippedFile(path, "not a DICOM file (no 'DICM' marker at byte 128)")
+            fp.seek(0)
+            ds = pydicom.dcmread(
+                fp, stop_before_pixels=True, specific_tags=HEADER_TAGS, force=not has_marker
+            )
+            pos = fp.tell()
+            meta = getattr(ds, "file_meta", None)
+            ts = UID(str(meta.get("TransferSyntaxUID", "1.2.840.10008.1.2"))) if meta else UID(
+                "1.2.840.10008.1.2")
+            if ts == _DEFLATED:
+                pixel = (0x7FE00010, None, None)  # pixels cannot be located in a deflated stream
+            else:
+                try:
+                    implicit, little = ts.is_implicit_VR, ts.is_little_endian
+                except ValueError:
+                    implicit, little = False, True
+                pixel = _pixel_element(fp, pos, size, implicit, little)
+    except IsADirectoryError:
+        return SkippedFile(path, "is a folder, not a file")
+    except PermissionError as exc:
+        return SkippedFile(path, f"cannot read: permission denied ({exc.strerror})")
+    except OSError as exc:
+        return SkippedFile(path, f"cannot read: {exc.strerror or exc}")
+    except InvalidDicomError as exc:
+        return SkippedFile(path, f"not a DICOM file ({exc})")
+    except Exception as exc:  # pydicom raises many types on corrupt headers
+        return SkippedFile(path, f"corrupt or truncated DICOM header ({type(exc).__name__}: {exc})")
+    return _candidates(path, ds, ts, pixel, size)
+
+
+def _candidates(path: str, ds: Dataset, ts: UID, pixel, size: int):
+    sop_class = str(ds.get("SOPClassUID", "")).strip()
+    sop_name = UID(sop_class).name if sop_class else "unknown SOP class"
+    if "Rows" not in ds or "Columns" not in ds:
+        return SkippedFile(path, f"not an image ({sop_name})")
+    if sop_class in NOT_SLICE_SOP_CLASSES:
+        return SkippedFile(path, f"not a CT slice ({NOT_SLICE_SOP_CLASSES[sop_class]}: {sop_name})")
+    image_type = [str(v).upper() for v in (ds.get("ImageType") or [])]
+    if "LOCALIZER" in image_type or "SCOUT" in image_type:
+        kind = "/".join(image_type)
+        return SkippedFile(path, f"localizer/scout image (ImageType {kind})")
+    rows, cols = _int(ds.Rows) or 0, _int(ds.Columns) or 0
+    if rows < 1 or cols < 1:
+        return SkippedFile(path, f"image has no pixels (Rows {ds.Rows}, Columns {ds.Columns})")
+    spp = _int(ds.get("SamplesPerPixel", 1)) or 1
+    photometric = _text(ds, "PhotometricInterpretation").upper() or "MONOCHROME2"
+    if spp != 1 or not photometric.startswith("MONOCHROME"):
+        return SkippedFile(path, f"colour image ({photometric}, {spp} samples/pixel), not a "
+                                 "greyscale CT slice")
+    modality = _text(ds, "Modality").upper()
+    is_ct = modality == "CT" or (not modality and sop_class in CT_SOP_CLASSES)
+    bits_alloc = _int(ds.get("BitsAllocated", 16)) or 16
+    bits_stored = _int(ds.get("BitsStored", bits_alloc)) or bits_alloc
+    signed = (_int(ds.get("PixelRepresentation", 0)) or 0) == 1
+    if not is_ct and (bits_stored > 8 or signed):
+        return SkippedFile(path, f"modality {modality or '?'} with {bits_stored}-bit values: only "
+                                 "CT (read as HU) and 8-bit greyscale images are read")
+    if pixel is None:
+        return SkippedFile(path, f"truncated or no pixel data (header ends at byte {size})")
+    n_frames = _int(ds.get("NumberOfFrames", 1)) or 1
+    pixel_tag, value_offset, value_length = pixel
+    frame_bytes = rows * cols * max(bits_alloc, 8) // 8
+    native = value_length is not None and value_length != 0xFFFFFFFF
+    if native:
+        needed = frame_bytes * n_frames if bits_alloc >= 8 else (rows * cols * n_frames + 7) // 8
+        have = min(value_length, size - value_offset)
+        if have < needed:
+            return SkippedFile(path, f"truncated pixel data ({have} of {needed} bytes)")
+    fast = (native and pixel_tag == 0x7FE00010 and _native_little_endian(ts)
+            and bits_alloc in (8, 16, 32))
+    dtype = None
+    if fast:
+        dtype = ("<i" if signed else "<u") + str(bits_alloc // 8)
+    invert_max = None
+    if not is_ct and photometric == "MONOCHROME1":
+        invert_max = (1 << bits_stored) - 1
+    common = dict(
+        path=path,
+        sop_instance_uid=_text(ds, "SOPInstanceUID"),
+        sop_class_uid=sop_class,
+        instance_number=_int(ds.get("InstanceNumber")),
+        rows=rows,
+        cols=cols,
+        is_hu=is_ct,
+        series_uid=_text(ds, "SeriesInstanceUID"),
+        study_uid=_text(ds, "StudyInstanceUID"),
+        frame_of_reference_uid=_text(ds, "FrameOfReferenceUID"),
+        patient_name=_text(ds, "PatientName"),
+        patient_id=_text(ds, "PatientID"),
+        study_description=_text(ds, "StudyDescription"),
+        series_description=_text(ds, "SeriesDescription"),
+        series_number=_int(ds.get("SeriesNumber")),
+        modality=modality or ("CT" if is_ct else ""),
+        slice_thickness=_float(ds.get("SliceThickness")),
+        spacing_between_slices=_float(ds.get("SpacingBetweenSlices")),
+    )
+
+    def hint(frame: int, slope, intercept) -> DecodeHint:
+        s = _float(slope) if slope is not None else None
+        b = _float(intercept) if intercept is not None else None
+        if not is_ct:  # 8-bit pictures keep their stored values
+            s, b = 1.0, 0.0
+        return DecodeHint(
+            slope=1.0 if s is None else s,
+            intercept=0.0 if b is None else b,
+            offset=value_offset + frame * frame_bytes if dtype else None,
+            dtype=dtype,
+            invert_max=invert_max,
+            bits_shift=bits_alloc - bits_stored if dtype else 0,
+        )
+
+    per_frame = ds.get("PerFrameFunctionalGroupsSequence")
+    if per_frame is not None:
+        return _enhanced_frames(path, ds, per_frame, n_frames, common, hint)
+    if n_frames > 1:
+        return SkippedFile(path, f"multi-frame image ({n_frames} frames) without per-frame "
+                                 "positions: not supported")
+    return [Candidate(
+        frame_index=None,
+        position=_floats(ds.get("ImagePositionPatient"), 3),
+        orientation=_floats(ds.get("ImageOrientationPatient"), 6),
+        pixel_spacing=_floats(ds.get("PixelSpacing"), 2),
+        decode=hint(0, ds.get("RescaleSlope"), ds.get("RescaleIntercept")),
+        **common,
+    )]
+
+
+def _enhanced_frames(path, ds, per_frame, n_frames, common, hint):
+    """Candidates for each frame of an enhanced multi-frame image (functional groups)."""
+    if len(per_frame) != n_frames:
+        return SkippedFile(path, f"enhanced image lists {len(per_frame)} per-frame groups for "
+                                 f"{n_frames} frames")
+    shared = ds.get("SharedFunctionalGroupsSequence")
+    shared = shared[0] if shared else Dataset()
+
+    def group(item: Dataset, seq: str) -> Optional[Dataset]:
+        sub = item.get(seq)
+        if sub:
+            return sub[0]
+        sub = shared.get(seq)
+        return sub[0] if sub else None
+
+    out = []
+    for k, item in enumerate(per_frame):
+        pos = group(item, "PlanePositionSequence")
+        ori = group(item, "PlaneOrientationSequence")
+        meas = group(item, "PixelMeasuresSequence")
+        pvt = group(item, "PixelValueTransformationSequence")
+        c = dict(common)
+        if meas is not None:
+            c["slice_thickness"] = _float(meas.get("SliceThickness")) or c["slice_thickness"]
+            c["spacing_between_slices"] = (_float(meas.get("SpacingBetweenSlices"))
+                                           or c["spacing_between_slices"])
+        out.append(Candidate(
+            frame_index=k,
+            position=_floats(pos.get("ImagePositionPatient"), 3) if pos is not None else None,
+            orientation=_floats(ori.get("ImageOrientationPatient"), 6) if ori is not None else None,
+            pixel_spacing=_floats(meas.get("PixelSpacing"), 2) if meas is not None else None,
+            decode=hint(k, pvt.get("RescaleSlope") if pvt is not None else None,
+                        pvt.get("RescaleIntercept") if pvt is not None else None),
+            **c,
+        ))
+    return out

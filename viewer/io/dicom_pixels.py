@@ -1,0 +1,109 @@
+"""Decode DICOM slice pixels to HU float32 (CT) or uint8 (8-bit greyscale pictures).
+
+Native little-endian pixels are read straight from the file offset found while reading the
+header (``numpy.fromfile``); everything else goes through pydicom, whose pixel handlers decode
+JPEG Lossless/Baseline/Extended (pylibjpeg-libjpeg), JPEG-LS (pylibjpeg-libjpeg or pyjpegls),
+JPEG 2000 (pylibjpeg-openjpeg), RLE Lossless (pylibjpeg-rle or pydicom's own), deflated and
+big-endian data. Slices are decoded on a small thread pool, ahead of the consumer, and yielded
+in order.
+"""
+from __future__ import annotations
+
+import os
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from typing import Iterator
+
+import numpy as np
+from pydicom.pixels import pixel_array
+
+from viewer.io.series import DecodeHint, SeriesInfo, SliceRef
+
+HU_BLANK = -1024.0  # air: value of a slice that could not be decoded
+MAX_WORKERS = 4
+
+
+def read_stored(ref: SliceRef, rows: int, cols: int) -> np.ndarray:
+    """Stored pixel values of one slice, ``(rows, cols)``, before rescaling.
+
+    Raises ValueError (or the decoder's exception) when the pixels cannot be decoded.
+    """
+    hint = ref.decode or DecodeHint()
+    if hint.offset is not None and hint.dtype:
+        n = rows * cols
+        arr = np.fromfile(ref.path, dtype=hint.dtype, count=n, offset=hint.offset)
+        if arr.size < n:
+            raise ValueError(f"truncated pixel data ({arr.size} of {n} pixels)")
+        arr = arr.reshape(rows, cols)
+        if hint.bits_shift:
+            arr = np.right_shift(np.left_shift(arr, hint.bits_shift), hint.bits_shift)
+        return arr
+    arr = pixel_array(ref.path, index=ref.frame_index)
+    if arr.ndim == 3 and ref.frame_index is None:  # single-frame file decoded with a frame axis
+        arr = arr[0]
+    if arr.shape != (rows, cols):
+        raise ValueError(f"decoded pixels are {arr.shape[1]}x{arr.shape[0]}, header says "
+                         f"{cols}x{rows}")
+    return arr
+
+
+def to_output(stored: np.ndarray, hint: DecodeHint | None, is_hu: bool) -> np.ndarray:
+    """Stored values -> HU ``float32`` (``is_hu``) or ``uint8`` 0-255."""
+    hint = hint or DecodeHint()
+    if is_hu:
+        out = stored.astype(np.float32)
+        if hint.slope != 1.0:
+            out *= np.float32(hint.slope)
+        if hint.intercept != 0.0:
+            out += np.float32(hint.intercept)
+        return out
+    if hint.invert_max is not None:
+        stored = hint.invert_max - stored.astype(np.int32)
+    return np.clip(stored, 0, 255).astype(np.uint8)
+
+
+def decode_slice(info: SeriesInfo, i: int) -> np.ndarray:
+    """Slice ``i`` of a DICOM series as HU float32 or uint8 ``(rows, cols)``; raises on failure."""
+    ref = info.refs[i]
+    return to_output(read_stored(ref, info.rows, info.cols), ref.decode, info.is_hu)
+
+
+def _decode_or_blank(info: SeriesInfo, i: int) -> np.ndarray:
+    try:
+        return decode_slice(info, i)
+    except Exception as exc:  # any decoder failure: keep going with a blank slice
+        ref = info.refs[i]
+        where = ref.path if ref.frame_index is None else f"{ref.path} (frame {ref.frame_index + 1})"
+        info.warnings.append(f"{where}: could not decode pixels ({type(exc).__name__}: {exc}); "
+                             f"slice {i + 1} left blank")
+        return np.full((info.rows, info.cols), HU_BLANK if info.is_hu else 0, dtype=info.dtype)
+
+
+def iter_dicom_slices(info: SeriesInfo) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield ``(i, slice)`` in order.
+
+    Native pixels are read in the calling thread (a plain file read is faster than a thread
+    hand-off); compressed slices are decoded a few slices ahead on worker threads.
+    """
+    n = info.n_slices
+    if n == 0:
+        return
+    native = all(r.decode is not None and r.decode.offset is not None for r in info.refs)
+    workers = 1 if native else max(1, min(MAX_WORKERS, os.cpu_count() or 1, n))
+    if workers == 1:
+        for i in range(n):
+            yield i, _decode_or_blank(info, i)
+        return
+    ahead = 2 * workers
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dicom-decode") as pool:
+        pending: deque = deque()
+        next_i = 0
+        try:
+            for i in range(n):
+                while next_i < n and len(pending) < ahead:
+                    pending.append(pool.submit(_decode_or_blank, info, next_i))
+                    next_i += 1
+                yield i, pending.popleft().result()
+        finally:
+            for fut in pending:
+                fut.cancel()
