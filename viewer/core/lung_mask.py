@@ -1,0 +1,381 @@
+"""Lung segmentation for CT slices and series (Qt-free, scipy.ndimage only).
+
+``segment_lungs(volume, is_hu, spacing=None)`` returns a ``bool`` mask of the lungs with the same
+shape as ``volume``: a slice ``(y, x)`` or a series ``(z, y, x)``.
+
+HU input (DICOM, NIfTI; ``float`` HU):
+  1. air = voxels below ``air_hu`` (default -320 HU);
+  2. the body = per slice, the largest non-air component with its holes filled; air outside it
+     (room air, air under the table) is dropped;
+  3. the air inside the body is labelled in 3-D (6-connected) and the lungs are kept: the largest
+     component, and the second largest when it holds at least ``second_lung_ratio`` of the first
+     (lungs that touch form one component and are kept together; bowel and stomach gas are
+     smaller and dropped);
+  4. trachea and main bronchi are dropped where they appear as their own small in-plane
+     component near the body's left-right middle (axial slices, x = patient left-right);
+  5. per slice and per lung component, holes are filled and a closing with a disk of
+     ``closing_mm`` radius is applied, so vessels, nodules and dense lesions inside the lung, and
+     a juxtapleural lesion (dense lesion touching the pleura, a "bite" in the air mask) stay inside
+     the lung mask. The result is limited to the body.
+
+8-bit input (display-windowed lung-window pictures such as the Soares or MedSeg sets, ``uint8``,
+body mostly cropped): each slice is handled on its own in 2-D, the air threshold is Otsu's
+threshold is placed between the dark and bright class means found by Otsu's method
+(``PICTURE_AIR_POSITION``), the "body" is the convex hull of all large bright components (a
+cropped picture often cuts through the lungs and the chest wall, so hole filling cannot tell room
+air from lung), dark components mostly outside that hull are room air, and the same keep / airway /
+fill / close steps follow.
+
+Geometry: ``spacing`` is ``(z, y, x)`` in mm (``(y, x)`` also accepted for a slice). Without it,
+the in-plane pixel size is assumed from a typical field of view: ``ASSUMED_FOV_MM`` across the
+larger image side for HU input, ``ASSUMED_PICTURE_WIDTH_MM`` for cropped 8-bit pictures.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import ndimage as ndi
+
+#: HU below which a voxel counts as air / aerated lung.
+AIR_HU = -320.0
+#: Radius (mm) of the disk closing that keeps juxtapleural lesions inside the lung.
+CLOSING_MM = 15.0
+#: 8-bit pictures: the air threshold sits this far from the dark towards the bright class mean
+#: (classes split by Otsu's threshold), so ground-glass opacity still counts as lung.
+PICTURE_AIR_POSITION = 0.75
+#: 8-bit pictures: bright components at least this fraction of the picture form the body.
+PICTURE_BODY_MIN_FRACTION = 0.005
+#: Second lung component kept when its size is at least this fraction of the largest.
+SECOND_LUNG_RATIO = 0.15
+#: In-plane size (mm) assumed across the larger image side of an HU image without spacing.
+ASSUMED_FOV_MM = 350.0
+#: Width (mm) assumed across the larger side of a body-cropped 8-bit picture.
+ASSUMED_PICTURE_WIDTH_MM = 320.0
+#: Largest in-plane area (mm^2) of a separate airway (trachea, main bronchus) component.
+AIRWAY_MAX_AREA_MM2 = 1000.0
+#: An airway component's centroid lies within this fraction of the body width from its middle.
+AIRWAY_MAX_OFFSET = 0.12
+#: Lung components smaller than this (ml for 3-D HU input, mm^2 per slice for 2-D) are noise.
+MIN_LUNG_ML = 20.0
+MIN_LUNG_AREA_MM2 = 150.0
+
+_CROSS = ndi.generate_binary_structure(2, 1)
+_SQUARE = ndi.generate_binary_structure(2, 2)
+
+
+def segment_lungs(
+    volume: np.ndarray,
+    is_hu: bool,
+    spacing: tuple[float, ...] | None = None,
+    *,
+    air_hu: float = AIR_HU,
+    closing_mm: float = CLOSING_MM,
+) -> np.ndarray:
+    """Lung mask of a CT slice ``(y, x)`` or series ``(z, y, x)``; ``bool``, same shape.
+
+    ``volume``: HU (``is_hu=True``, any real dtype) or 8-bit display grey levels 0..255
+    (``is_hu=False``). ``spacing``: ``(z, y, x)`` or ``(y, x)`` in mm, optional.
+    ``air_hu``: air threshold in HU (HU input only). ``closing_mm``: closing disk radius in mm.
+    Raises ValueError on an empty, non-numeric or wrongly shaped input or bad spacing.
+    """
+    vol = _validate_volume(volume, is_hu)
+    two_d = vol.ndim == 2
+    vol3 = vol[None] if two_d else vol
+    pix_y, pix_x = _pixel_mm(spacing, vol3.shape, is_hu)
+    if not math.isfinite(float(closing_mm)) or closing_mm < 0:
+        raise ValueError(f"lung mask: closing_mm must be a finite number >= 0, got {closing_mm!r}")
+    radius_px = int(round(float(closing_mm) / min(pix_y, pix_x)))
+
+    if is_hu:
+        air = vol3 < np.float32(air_hu)
+        inside = _body_interior(~air)
+        cand = air & inside
+        if two_d:
+            keep = _keep_lungs_2d(cand[0], pix_y * pix_x)[None]
+        else:
+            dz = _slice_mm(spacing)
+            keep = _keep_lungs_3d(cand, pix_y * pix_x * dz)
+        keep = _drop_airways(keep, inside, pix_y * pix_x)
+    else:
+        keep = np.zeros(vol3.shape, dtype=bool)
+        inside = np.zeros(vol3.shape, dtype=bool)
+        for k in range(vol3.shape[0]):
+            dark = vol3[k] < _picture_air_threshold(vol3[k])
+            inside[k] = _picture_body_hull(~dark)
+            cand = _components_mostly_inside(dark, inside[k])
+            keep[k] = _keep_lungs_2d(cand, pix_y * pix_x)
+        keep = _drop_airways(keep, inside, pix_y * pix_x)
+
+    out = np.zeros(vol3.shape, dtype=bool)
+    for k in range(vol3.shape[0]):
+        if keep[k].any():
+            out[k] = _fill_and_close(keep[k], radius_px) & inside[k]
+    return out[0] if two_d else out
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _validate_volume(volume: np.ndarray, is_hu: bool) -> np.ndarray:
+    arr = np.asarray(volume)
+    if arr.ndim not in (2, 3):
+        raise ValueError(f"lung mask: volume must be (y, x) or (z, y, x), got shape {arr.shape}")
+    if arr.size == 0 or min(arr.shape) == 0:
+        raise ValueError(f"lung mask: volume is empty, shape {arr.shape}")
+    if arr.dtype.kind not in "biuf":
+        raise ValueError(f"lung mask: volume must be numeric, got dtype {arr.dtype}")
+    if is_hu:
+        return arr.astype(np.float32, copy=False)
+    if arr.dtype != np.uint8:
+        lo, hi = float(np.nanmin(arr)), float(np.nanmax(arr))
+        if lo < 0 or hi > 255:
+            raise ValueError(
+                f"lung mask: 8-bit picture values must lie in 0..255, got {lo:g}..{hi:g}"
+            )
+        arr = np.nan_to_num(arr.astype(np.float32)).round().astype(np.uint8)
+    return arr
+
+
+def _pixel_mm(spacing, shape3: tuple[int, int, int], is_hu: bool) -> tuple[float, float]:
+    if spacing is None:
+        fov = ASSUMED_FOV_MM if is_hu else ASSUMED_PICTURE_WIDTH_MM
+        px = fov / max(shape3[1], shape3[2])
+        return px, px
+    sp = _spacing_tuple(spacing)
+    return sp[-2], sp[-1]
+
+
+def _slice_mm(spacing) -> float:
+    if spacing is None:
+        return 2.5  # only used for a size floor; a typical chest CT slice
+    sp = _spacing_tuple(spacing)
+    return sp[0] if len(sp) == 3 else 1.0
+
+
+def _spacing_tuple(spacing) -> tuple[float, ...]:
+    try:
+        sp = tuple(float(s) for s in spacing)
+    except (TypeError, ValueError):
+        raise ValueError(f"lung mask: spacing must be 2 or 3 numbers in mm, got {spacing!r}")
+    if len(sp) not in (2, 3) or not all(math.isfinite(s) and s > 0 for s in sp):
+        raise ValueError(f"lung mask: spacing must be 2 or 3 positive mm values, got {spacing!r}")
+    return sp
+
+
+# --------------------------------------------------------------------------- body
+
+
+def _body_interior(tissue: np.ndarray) -> np.ndarray:
+    """Per slice: the largest in-plane tissue component with holes filled. (z, y, x) bool."""
+    out = np.zeros(tissue.shape, dtype=bool)
+    for k in range(tissue.shape[0]):
+        labels, n = ndi.label(tissue[k])
+        if n == 0:
+            continue
+        sizes = np.bincount(labels.ravel())
+        sizes[0] = 0
+        body = labels == int(np.argmax(sizes))
+        sl = ndi.find_objects(body.astype(np.uint8))[0]
+        out[k][sl] = ndi.binary_fill_holes(body[sl])
+    return out
+
+
+def _otsu_threshold(picture: np.ndarray) -> float:
+    """Otsu's threshold of an 8-bit picture: pixels ``< t`` are the dark (air) class."""
+    hist = np.bincount(picture.ravel(), minlength=256).astype(np.float64)
+    total = hist.sum()
+    levels = np.arange(256, dtype=np.float64)
+    w0 = np.cumsum(hist)
+    m0 = np.cumsum(hist * levels)
+    w1 = total - w0
+    valid = (w0 > 0) & (w1 > 0)
+    if not valid.any():
+        return 0.0  # a flat picture: no dark class
+    mu0 = np.where(valid, m0 / np.where(w0 > 0, w0, 1), 0)
+    mu1 = np.where(valid, (m0[-1] - m0) / np.where(w1 > 0, w1, 1), 0)
+    between = np.where(valid, w0 * w1 * (mu0 - mu1) ** 2, -1.0)
+    return float(np.argmax(between)) + 1.0  # class 0 is levels 0..argmax
+
+
+def _picture_air_threshold(picture: np.ndarray) -> float:
+    """Grey level below which a picture pixel counts as air / aerated lung."""
+    t = _otsu_threshold(picture)
+    dark = picture[picture < t]
+    bright = picture[picture >= t]
+    if dark.size == 0 or bright.size == 0:
+        return t
+    lo, hi = float(dark.mean()), float(bright.mean())
+    return lo + PICTURE_AIR_POSITION * (hi - lo)
+
+
+def _picture_body_hull(bright: np.ndarray) -> np.ndarray:
+    """Convex hull (y, x bool) of the bright components that hold at least
+    ``PICTURE_BODY_MIN_FRACTION`` of the picture (the largest one at least)."""
+    labels, n = ndi.label(bright)
+    if n == 0:
+        return np.zeros(bright.shape, dtype=bool)
+    sizes = np.bincount(labels.ravel())
+    sizes[0] = 0
+    ok = sizes >= PICTURE_BODY_MIN_FRACTION * bright.size
+    ok[int(np.argmax(sizes))] = True
+    ok[0] = False
+    return _convex_hull_mask(ok[labels])
+
+
+def _convex_hull_mask(mask: np.ndarray) -> np.ndarray:
+    """Filled convex hull of a 2-D mask, computed from its pixel corners (y, x bool)."""
+    from scipy.spatial import ConvexHull, QhullError
+
+    edge = mask & ~ndi.binary_erosion(mask)
+    ys, xs = np.nonzero(edge)
+    if ys.size < 3:
+        return mask.copy()
+    pts = np.concatenate(
+        [np.stack([ys + dy, xs + dx], axis=1) for dy in (-0.5, 0.5) for dx in (-0.5, 0.5)]
+    ).astype(np.float64)
+    try:
+        hull = ConvexHull(pts)
+    except QhullError:
+        return mask.copy()
+    # Scan-convert the convex polygon: per row, the x interval between its edges.
+    verts = pts[hull.vertices]
+    p0 = verts
+    p1 = np.roll(verts, -1, axis=0)
+    rows = np.arange(mask.shape[0], dtype=np.float64)[:, None]
+    ylo = np.minimum(p0[:, 0], p1[:, 0])[None, :]
+    yhi = np.maximum(p0[:, 0], p1[:, 0])[None, :]
+    dy = p1[:, 0] - p0[:, 0]
+    t = np.where(dy != 0, (rows - p0[:, 0]) / np.where(dy != 0, dy, 1.0), 0.0)
+    x = p0[:, 1] + t * (p1[:, 1] - p0[:, 1])
+    hit = (rows >= ylo - 1e-9) & (rows <= yhi + 1e-9)
+    xs_lo = np.where(hit, np.where(dy != 0, x, np.minimum(p0[:, 1], p1[:, 1])), np.inf).min(1)
+    xs_hi = np.where(hit, np.where(dy != 0, x, np.maximum(p0[:, 1], p1[:, 1])), -np.inf).max(1)
+    cols = np.arange(mask.shape[1], dtype=np.float64)[None, :]
+    inside = (cols >= xs_lo[:, None] - 1e-9) & (cols <= xs_hi[:, None] + 1e-9)
+    return inside | mask
+
+
+def _components_mostly_inside(dark: np.ndarray, region: np.ndarray) -> np.ndarray:
+    """Dark components (y, x) with more than half of their pixels inside ``region``."""
+    labels, n = ndi.label(dark)
+    if n == 0:
+        return np.zeros(dark.shape, dtype=bool)
+    total = np.bincount(labels.ravel(), minlength=n + 1)
+    inner = np.bincount(labels[region].ravel(), minlength=n + 1)
+    ok = inner * 2 > total
+    ok[0] = False
+    return ok[labels]
+
+
+# --------------------------------------------------------------------------- lungs
+
+
+def _keep_lungs_3d(cand: np.ndarray, voxel_mm3: float) -> np.ndarray:
+    labels, n = ndi.label(cand)
+    if n == 0:
+        return np.zeros(cand.shape, dtype=bool)
+    sizes = np.bincount(labels[labels > 0], minlength=n + 1)
+    sizes[0] = 0
+    keep_ids = _largest_two(sizes, floor=MIN_LUNG_ML * 1000.0 / voxel_mm3)
+    lut = np.zeros(n + 1, dtype=bool)
+    lut[keep_ids] = True
+    return lut[labels]
+
+
+def _keep_lungs_2d(cand: np.ndarray, pixel_mm2: float) -> np.ndarray:
+    labels, n = ndi.label(cand)
+    if n == 0:
+        return np.zeros(cand.shape, dtype=bool)
+    sizes = np.bincount(labels.ravel())
+    sizes[0] = 0
+    keep_ids = _largest_two(sizes, floor=MIN_LUNG_AREA_MM2 / pixel_mm2)
+    lut = np.zeros(n + 1, dtype=bool)
+    lut[keep_ids] = True
+    return lut[labels]
+
+
+def _largest_two(sizes: np.ndarray, floor: float) -> list[int]:
+    order = np.argsort(sizes)[::-1]
+    first = int(order[0])
+    if sizes[first] <= 0 or sizes[first] < floor:
+        return []
+    keep = [first]
+    if len(order) > 1:
+        second = int(order[1])
+        if sizes[second] > 0 and sizes[second] >= SECOND_LUNG_RATIO * sizes[first]:
+            keep.append(second)
+    return keep
+
+
+def _drop_airways(keep: np.ndarray, inside: np.ndarray, pixel_mm2: float) -> np.ndarray:
+    """Drop small in-plane components near the body's middle (trachea, main bronchi).
+
+    A component is an airway when it is not the slice's largest, its area is at most
+    ``AIRWAY_MAX_AREA_MM2`` and its bounding-box centre lies within ``AIRWAY_MAX_OFFSET`` of the
+    body width from the body's left-right middle (and within 2.5 times that of its front-back
+    middle).
+    """
+    max_px = AIRWAY_MAX_AREA_MM2 / pixel_mm2
+    out = keep.copy()
+    for k in range(keep.shape[0]):
+        if not keep[k].any():
+            continue
+        labels, n = ndi.label(keep[k])
+        if n < 2:
+            continue  # a lone component is lung (or lungs joined with the airway)
+        body = ndi.find_objects(inside[k].astype(np.uint8))
+        if not body:
+            continue
+        by, bx = body[0]
+        mid_y, mid_x = (by.start + by.stop - 1) / 2.0, (bx.start + bx.stop - 1) / 2.0
+        half_y = (by.stop - by.start) * AIRWAY_MAX_OFFSET * 2.5
+        half_x = (bx.stop - bx.start) * AIRWAY_MAX_OFFSET
+        sizes = np.bincount(labels.ravel())
+        biggest = int(np.argmax(sizes[1:])) + 1
+        for i, sl in enumerate(ndi.find_objects(labels), start=1):
+            if sl is None or i == biggest or sizes[i] > max_px:
+                continue
+            cy = (sl[0].start + sl[0].stop - 1) / 2.0
+            cx = (sl[1].start + sl[1].stop - 1) / 2.0
+            if abs(cx - mid_x) <= half_x and abs(cy - mid_y) <= half_y:
+                out[k][sl][labels[sl] == i] = False
+    return out
+
+
+def _fill_and_close(mask: np.ndarray, radius_px: int) -> np.ndarray:
+    """Per in-plane component: fill holes, close with a disk of ``radius_px``. (y, x) bool."""
+    labels, n = ndi.label(mask)
+    out = np.zeros(mask.shape, dtype=bool)
+    for i, sl in enumerate(ndi.find_objects(labels), start=1):
+        if sl is None:
+            continue
+        pad = radius_px + 1
+        y0, y1 = sl[0].start, sl[0].stop
+        x0, x1 = sl[1].start, sl[1].stop
+        part = np.pad(labels[y0:y1, x0:x1] == i, pad)
+        closed = _close_disk(part, radius_px) if radius_px > 0 else part
+        closed = ndi.binary_fill_holes(closed)[pad:-pad, pad:-pad]
+        out[y0:y1, x0:x1] |= closed
+    return out
+
+
+def _close_disk(mask: np.ndarray, radius_px: int) -> np.ndarray:
+    """Closing with an octagon of radius ``radius_px`` (disk approximation, error < 8 %).
+
+    The octagon is the Minkowski sum of ``a`` 4-connected (cross) and ``b`` 8-connected (square)
+    unit steps, ``a + b = r`` along the axes and ``a/sqrt2 + b*sqrt2 ~ r`` along the diagonals.
+    ``mask`` must be padded by at least ``radius_px`` so that nothing reaches its edge.
+    """
+    a = int(round(radius_px * (2.0 - math.sqrt(2.0))))
+    b = radius_px - a
+    out = mask
+    if a:
+        out = ndi.binary_dilation(out, _CROSS, iterations=a)
+    if b:
+        out = ndi.binary_dilation(out, _SQUARE, iterations=b)
+    if a:
+        out = ndi.binary_erosion(out, _CROSS, iterations=a, border_value=1)
+    if b:
+        out = ndi.binary_erosion(out, _SQUARE, iterations=b, border_value=1)
+    return out | mask
