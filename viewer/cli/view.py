@@ -1,0 +1,69 @@
+"""``python main.py view [PATH] [--slice N] [--screenshot FILE.png]``: the reading-room window.
+
+Qt-free at import: the UI is loaded with ``importlib`` inside the handler.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from pathlib import Path
+
+SAMPLES = Path(__file__).resolve().parents[2] / "resources" / "samples"
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "view",
+        help="open the reading room (default: the bundled sample)",
+        description="Open CT series in the reading-room window: series browser, slice view with "
+        "window/level, live lesion overlay and severity. Without PATH the bundled sample "
+        "(resources/samples) is opened.",
+    )
+    p.add_argument("path", nargs="?", default=None,
+                   help="DICOM file or folder, NIfTI file, or picture(s) (default: the sample)")
+    p.add_argument("--slice", type=int, default=None, metavar="N",
+                   help="slice index to show first (0-based; default: the middle slice)")
+    p.add_argument("--screenshot", metavar="FILE.png", default=None,
+                   help="render offscreen once that slice's overlay is computed, save the window "
+                   "as PNG and exit")
+    p.add_argument("--weights", default=None, metavar="W",
+                   help="localizer weights (.safetensors; default: resources/weights/"
+                   "localizer.safetensors)")
+    p.add_argument("--device", default="auto", choices=DEVICES,
+                   help="where the localizer runs (default: auto = CUDA when present)")
+    p.set_defaults(func=handler)
+
+
+def check_args(args) -> str | None:
+    """One-line problem with the arguments, or None."""
+    path = Path(args.path) if args.path else SAMPLES
+    if not path.exists():
+        return f"{path}: no such file or folder"
+    if args.slice is not None and args.slice < 0:
+        return f"--slice {args.slice}: must be >= 0"
+    if args.screenshot:
+        shot = Path(args.screenshot)
+        if shot.suffix.lower() != ".png":
+            return f"--screenshot {shot}: must end in .png"
+        if not shot.parent.exists() and str(shot.parent) not in ("", "."):
+            return f"--screenshot {shot}: folder {shot.parent} does not exist"
+    if args.weights and not Path(args.weights).is_file():
+        return f"--weights {args.weights}: file not found"
+    return None
+
+
+def handler(args) -> int:
+    problem = check_args(args)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+    if args.screenshot:
+        import os
+
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    app = importlib.import_module("viewer.ui.app")
+    path = Path(args.path) if args.path else SAMPLES
+    return app.run(path, slice_index=args.slice, screenshot=args.screenshot,
+                   weights=args.weights, device=args.device)

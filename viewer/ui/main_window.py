@@ -1,0 +1,686 @@
+"""The reading-room main window: browser, slice view, overlay, severity, refine tools.
+
+Flow: ``open_path`` scans in a worker thread and fills the series browser; ``open_series`` reads
+the pixels in a worker; once they are in, the current slice is localized first and the rest of
+the series in the background (``LocalizeWorker``), with a progress bar and Cancel in the status
+bar. Maps are cached per series in memory and on disk (``viewer.core.map_cache``). The overlay
+RGBA is computed for the displayed slice only. The localizer itself is built in a worker at start;
+without weights the window says "no localizer weights: overlay off" and works as a plain viewer.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from PyQt6 import QtCore, QtGui, QtWidgets
+
+from viewer.core.map_cache import MapCache
+from viewer.core.windowing import PRESETS
+from viewer.ui.help_dialog import HelpDialog
+from viewer.ui.lesion_stats import SeriesCounts, slice_counts
+from viewer.ui.overlay import overlay_rgba
+from viewer.ui.overlay_controls import OverlayControls
+from viewer.ui.refine_tools import RefineTools
+from viewer.ui.series_browser import RecentItems, SeriesBrowser
+from viewer.ui.severity_panel import SeverityPanel
+from viewer.ui.slice_view import SliceView, geometry_from_direction
+from viewer.ui.workers import CallWorker, LoadWorker, LocalizeWorker
+
+NO_WEIGHTS = "no localizer weights: overlay off"
+
+
+def default_localizer_factory(weights: str | None, device: str) -> Callable:
+    """A factory building ``gan.inference.Localizer(weights, device)`` (imported lazily)."""
+
+    def build(_progress=None):
+        path = Path(weights) if weights else None
+        from gan.inference import DEFAULT_WEIGHTS, Localizer
+
+        target = path or DEFAULT_WEIGHTS
+        if not target.is_file():
+            raise FileNotFoundError(f"{target}: file not found")
+        return Localizer(target, device=device)
+
+    return build
+
+
+class MainWindow(QtWidgets.QMainWindow):
+    """Signals: ``seriesShown(info)`` once pixels are on screen, ``overlayReady(index)`` when
+    the overlay of the shown slice is drawn (or known to be unavailable), ``localizerState(str)``."""
+
+    seriesShown = QtCore.pyqtSignal(object)
+    overlayReady = QtCore.pyqtSignal(int)
+    localizerState = QtCore.pyqtSignal(str)
+
+    def __init__(self, localizer_factory: Callable | None = None, cache: MapCache | None = None,
+                 settings: QtCore.QSettings | None = None):
+        super().__init__()
+        self.setWindowTitle("COVID-19 CT reading room")
+        self.resize(1500, 950)
+        self.setAcceptDrops(True)
+        self.cache = cache or MapCache()
+        self.recent = RecentItems(settings)
+        self.localizer = None
+        self.localizer_error = ""
+        self.info = None
+        self.voxels: np.ndarray | None = None
+        self.store = None
+        self.counts: SeriesCounts | None = None
+        self.requested_slice: int | None = None
+        self.threshold = 0.5
+        self.restrict_to_lungs = True
+        self.overlay_visible = True
+        self.severity_visible = True
+        self.edits = None
+        self._series_voxel_ml = 0.0
+        self._workers: list[QtCore.QThread] = []
+        self.scan_worker = self.load_worker = self.loc_worker = self.stats_worker = None
+        self._build_ui()
+        self._build_shortcuts()
+        self._curve_timer = QtCore.QTimer(self, singleShot=True, interval=150)
+        self._curve_timer.timeout.connect(self._refresh_series_numbers)
+        self._start_localizer(localizer_factory)
+
+    # =========================================================================== UI assembly
+    def _build_ui(self) -> None:
+        self.view = SliceView(self)
+        self.setCentralWidget(self.view)
+        self.browser = SeriesBrowser(self)
+        self.overlay_controls = OverlayControls(self)
+        self.refine = RefineTools(self)
+        self.severity = SeverityPanel(self)
+        self.docks = {}
+        L, R = QtCore.Qt.DockWidgetArea.LeftDockWidgetArea, QtCore.Qt.DockWidgetArea.RightDockWidgetArea
+        for name, title, w, area in (("browser", "Series", self.browser, L),
+                                     ("overlay", "Overlay", self.overlay_controls, R),
+                                     ("severity", "Severity", self.severity, R),
+                                     ("refine", "Refine mask", self.refine, R)):
+            dock = QtWidgets.QDockWidget(title, self)
+            dock.setObjectName(f"dock_{name}")
+            dock.setWidget(w)
+            self.addDockWidget(area, dock)
+            self.docks[name] = dock
+        self.browser.seriesActivated.connect(self.open_series)
+        self.browser.openRequested.connect(self.open_path)
+        self.view.indexChanged.connect(self._on_index_changed)
+        self.view.hoverText.connect(lambda t: None)
+        self.overlay_controls.styleChanged.connect(lambda _s: self.refresh_overlay())
+        self.overlay_controls.visibleChanged.connect(self.set_overlay_visible)
+        self.overlay_controls.thresholdChanged.connect(self.set_threshold)
+        self.refine.toolChanged.connect(self._on_tool)
+        self.refine.restrictChanged.connect(self.set_restrict_to_lungs)
+        self.refine.undoRequested.connect(self.undo_edit)
+        self.refine.redoRequested.connect(self.redo_edit)
+        self.view.paintStarted.connect(self._paint_start)
+        self.view.paintMoved.connect(self._paint_move)
+        self.view.paintFinished.connect(self._paint_end)
+        self.severity.sliceClicked.connect(self.view.set_index)
+        # status bar: message, progress, cancel, device
+        sb = self.statusBar()
+        self.progress = QtWidgets.QProgressBar(self)
+        self.progress.setMaximumWidth(260)
+        self.progress.setTextVisible(True)
+        self.progress.hide()
+        self.cancel_button = QtWidgets.QPushButton("Cancel", self)
+        self.cancel_button.clicked.connect(self.cancel_work)
+        self.cancel_button.hide()
+        self.device_label = QtWidgets.QLabel("localizer: loading…", self)
+        sb.addPermanentWidget(self.progress)
+        sb.addPermanentWidget(self.cancel_button)
+        sb.addPermanentWidget(self.device_label)
+        self._build_menus()
+        self._dock_score_panel()
+
+    def _build_menus(self) -> None:
+        m = self.menuBar().addMenu("&File")
+        a = m.addAction("Open file…", self.open_file_dialog)
+        a.setShortcut(QtGui.QKeySequence("Ctrl+O"))
+        a = m.addAction("Open folder…", self.open_folder_dialog)
+        a.setShortcut(QtGui.QKeySequence("Ctrl+Shift+O"))
+        self.recent_menu = m.addMenu("Open recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        m.addSeparator()
+        m.addAction("Quit", self.close).setShortcut(QtGui.QKeySequence("Ctrl+Q"))
+        v = self.menuBar().addMenu("&View")
+        for i, p in enumerate(PRESETS.values(), start=1):
+            v.addAction(f"{p.name.capitalize()} window W{p.width:.0f}/L{p.level:.0f}\t{i}",
+                        lambda p=p: self.apply_preset(p.name))
+        for d in self.docks.values():
+            v.addAction(d.toggleViewAction())
+        h = self.menuBar().addMenu("&Help")
+        h.addAction("Keyboard shortcuts\tF1", self.show_help)
+
+    def _build_shortcuts(self) -> None:
+        def sc(keys, fn):
+            s = QtGui.QShortcut(QtGui.QKeySequence(keys), self)
+            s.setContext(QtCore.Qt.ShortcutContext.WindowShortcut)
+            s.activated.connect(fn)
+            return s
+
+        v = self.view
+        for keys, d in (("Left", -1), ("Up", -1), ("Right", 1), ("Down", 1),
+                        ("PgUp", -10), ("PgDown", 10)):
+            sc(keys, lambda d=d: v.step(d))
+        sc("Home", lambda: v.set_index(0))
+        sc("End", lambda: v.set_index(v.n_slices - 1))
+        sc("H", self.overlay_controls.toggle_visible)
+        sc("F", v.fit)
+        sc("+", lambda: v.zoom(1.25))
+        sc("=", lambda: v.zoom(1.25))
+        sc("-", lambda: v.zoom(0.8))
+        for i, name in enumerate(PRESETS, start=1):
+            sc(str(i), lambda n=name: self.apply_preset(n))
+        sc("B", lambda: self.refine.set_tool("brush"))
+        sc("E", lambda: self.refine.set_tool("eraser"))
+        sc("Esc", self._escape)
+        sc("Ctrl+Z", self.undo_edit)
+        sc("Ctrl+Shift+Z", self.redo_edit)
+        sc("Ctrl+Y", self.redo_edit)
+        sc("N", lambda: self._step_series(1))
+        sc("P", lambda: self._step_series(-1))
+        sc("F1", self.show_help)
+
+    def _dock_score_panel(self) -> None:
+        """Dock the reader-study score panel when that module is present."""
+        try:
+            from viewer.ui import score_panel
+        except ImportError:
+            self.score_panel = None
+            return
+        cls = getattr(score_panel, "ScorePanel", None)
+        if cls is None:
+            self.score_panel = None
+            return
+        self.score_panel = cls(self.score_context)
+        dock = QtWidgets.QDockWidget("Reader study", self)
+        dock.setObjectName("dock_scores")
+        dock.setWidget(self.score_panel)
+        self.addDockWidget(QtCore.Qt.DockWidgetArea.LeftDockWidgetArea, dock)
+        self.docks["scores"] = dock
+        if hasattr(self.score_panel, "requestItem"):
+            self.score_panel.requestItem.connect(self.open_item)
+        if hasattr(self.score_panel, "severityVisibilityChanged"):
+            self.score_panel.severityVisibilityChanged.connect(self.set_severity_visible)
+
+    # =========================================================================== localizer
+    def _start_localizer(self, factory: Callable | None) -> None:
+        if factory is None:
+            self.localizer_error = NO_WEIGHTS
+            self.device_label.setText(NO_WEIGHTS)
+            return
+        w = CallWorker(factory, "localizer", self)
+        w.succeeded.connect(self._localizer_ready)
+        w.failed.connect(self._localizer_failed)
+        self._keep(w)
+        w.start()
+
+    def _localizer_ready(self, loc) -> None:
+        self.localizer = loc
+        self.overlay_controls.set_model_threshold(float(loc.threshold))
+        self.threshold = self.overlay_controls.threshold_value()
+        self.device_label.setText(f"localizer on {loc.device}")
+        self.localizerState.emit("ready")
+        if self.voxels is not None and self.loc_worker is None:
+            self._start_localization()
+
+    def _localizer_failed(self, msg: str) -> None:
+        self.localizer_error = f"{NO_WEIGHTS} ({msg})"
+        self.device_label.setText(NO_WEIGHTS)
+        self.device_label.setToolTip(msg)
+        self.statusBar().showMessage(self.localizer_error, 15000)
+        self.view.set_overlay_note(NO_WEIGHTS)
+        self.severity.show_message(NO_WEIGHTS)
+        self.localizerState.emit("failed")
+        if self.voxels is not None:
+            self.overlayReady.emit(self.view.index)
+
+    # =========================================================================== opening
+    def open_file_dialog(self) -> None:
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Open CT file")
+        if path:
+            self.open_path(path)
+
+    def open_folder_dialog(self) -> None:
+        path = QtWidgets.QFileDialog.getExistingDirectory(self, "Open folder")
+        if path:
+            self.open_path(path)
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        paths = self.recent.paths()
+        if not paths:
+            self.recent_menu.addAction("(none)").setEnabled(False)
+        for p in paths:
+            self.recent_menu.addAction(p, lambda p=p: self.open_path(p))
+
+    def open_path(self, path: str | Path, slice_index: int | None = None) -> None:
+        """Scan a file or folder in the background and show its first series."""
+        p = Path(path).expanduser()
+        if not p.exists():
+            self.show_error(f"{p}: no such file or folder")
+            return
+        self.requested_slice = slice_index
+        self.recent.add(p)
+        from viewer.io import scan_path
+
+        self._cancel_worker("scan_worker")
+        w = CallWorker(lambda progress: scan_path(p, progress=progress), "scan", self)
+        w.progressed.connect(lambda d, t: self._show_progress("Scanning", d, t))
+        w.succeeded.connect(lambda result: self._scan_done(result, p))
+        w.failed.connect(lambda msg: self._work_failed(f"{p}: {msg}"))
+        w.cancelled.connect(self._work_cancelled)
+        self.scan_worker = self._keep(w)
+        self.statusBar().showMessage(f"Scanning {p}…")
+        w.start()
+
+    def _scan_done(self, result, path: Path) -> None:
+        self.scan_worker = None
+        self._hide_progress()
+        self.browser.set_scan(result.series, result.skipped, str(path))
+        if result.skipped:
+            first = result.skipped[0].message()
+            more = f" (+{len(result.skipped) - 1} more)" if len(result.skipped) > 1 else ""
+            self.statusBar().showMessage(f"skipped {first}{more}", 15000)
+        if not result.series:
+            self.show_error(f"{path}: no CT series or pictures found")
+            return
+        self.open_series(result.series[0])
+
+    def open_series(self, info) -> None:
+        """Read the pixels of ``info`` (a SeriesInfo) in the background, then show them."""
+        if info is self.info and self.voxels is not None:
+            return
+        self._cancel_worker("load_worker")
+        self._cancel_worker("loc_worker")
+        self._cancel_worker("stats_worker")
+        self.browser.select(info)
+        w = LoadWorker(info, self)
+        w.progressed.connect(lambda d, t: self._show_progress("Reading", d, t))
+        w.loaded.connect(lambda vox, info=info: self._series_loaded(info, vox))
+        w.failed.connect(self._work_failed)
+        w.cancelled.connect(self._work_cancelled)
+        self.load_worker = self._keep(w)
+        self.statusBar().showMessage(f"Reading {info.n_slices} slice(s)…")
+        w.start()
+
+    def _series_loaded(self, info, voxels: np.ndarray) -> None:
+        self.load_worker = None
+        self._hide_progress()
+        self.info, self.voxels = info, voxels
+        self.store = None
+        self.counts = SeriesCounts.empty(voxels.shape[0])
+        self._series_voxel_ml = float(np.prod(info.spacing)) / 1000.0
+        self.edits = self._make_edits(info, voxels.shape)
+        positions = [r.position[2] if r.position is not None else None for r in info.refs]
+        geo = geometry_from_direction(info.direction if info.source_kind != "pictures" else None,
+                                      info.spacing, positions)
+        title = " · ".join(t for t in (info.patient_name or info.patient_id,
+                                       info.series_description) if t)
+        start = self.requested_slice
+        self.requested_slice = None
+        if start is not None and not 0 <= start < voxels.shape[0]:
+            self.statusBar().showMessage(f"--slice {start}: outside 0..{voxels.shape[0] - 1}; "
+                                         f"showing the middle slice", 15000)
+            start = None
+        self.view.set_volume(voxels, info.is_hu, geo, index=start, title=title)
+        self.severity.set_curve(self.counts.lesion_pct())
+        if info.warnings:
+            self.statusBar().showMessage(f"{info.key}: {info.warnings[0]}", 15000)
+        else:
+            self.statusBar().showMessage(f"{info.n_slices} slice(s) read", 5000)
+        self.seriesShown.emit(info)
+        if self.localizer is not None:
+            self._start_localization()
+        elif self.localizer_error:
+            self.view.set_overlay_note(NO_WEIGHTS)
+            self.severity.show_message(NO_WEIGHTS)
+            self.overlayReady.emit(self.view.index)
+        else:
+            self.view.set_overlay_note("waiting for the localizer…")
+
+    def open_item(self, item: dict) -> None:
+        """Show the series and slice named by a reader-study item (series_uid, slice_index)."""
+        uid = item.get("series_uid")
+        match = next((s for s in self.browser.series() if uid and s.series_uid == uid), None)
+        if match is None:
+            self.show_error(f"reading-list item: series {uid} is not open in the browser")
+            return
+        idx = item.get("slice_index")
+        if match is self.info and self.voxels is not None:
+            if idx is not None:
+                self.view.set_index(int(idx))
+            return
+        self.requested_slice = int(idx) if idx is not None else None
+        self.open_series(match)
+
+    def score_context(self) -> dict:
+        """What the score panel records with a score: the shown series and slice."""
+        info, i = self.info, self.view.index
+        if info is None or self.voxels is None:
+            return {}
+        ref = info.refs[i]
+        counts = self.counts.slice_summary(i) if self.counts is not None else None
+        import hashlib
+
+        return {"study_uid": info.study_uid, "series_uid": info.series_uid or info.key,
+                "sop_instance_uid": ref.sop_instance_uid or "",
+                "image_hash": hashlib.sha256(np.ascontiguousarray(self.voxels[i]).tobytes()).hexdigest()[:16],
+                "slice_index": i,
+                "method": getattr(self.localizer, "model_name", "") if self.localizer else "",
+                "severity_category": counts["category"] if counts else ""}
+
+    # =========================================================================== localization
+    def _start_localization(self) -> None:
+        info, loc, vox = self.info, self.localizer, self.voxels
+        self.store = self.cache.store(info.key, str(loc.weights_hash)[:16], vox.shape)
+        if self.store.warning:
+            self.statusBar().showMessage(self.store.warning, 15000)
+        self._recount_all()
+        self.refresh_overlay()
+        if self.store.is_complete():
+            self.statusBar().showMessage("lesion maps from the cache", 5000)
+            return
+        is_hu = info.is_hu
+        spacing = info.spacing
+
+        def localize(sl):
+            return loc.apply(sl, is_hu=is_hu)
+
+        def segment(sl):
+            from viewer.core.lung_mask import segment_lungs
+
+            return segment_lungs(sl, is_hu, spacing=spacing[1:])
+
+        w = LocalizeWorker(vox, self.store, localize, segment, start=self.view.index, parent=self)
+        w.sliceReady.connect(self._slice_ready)
+        w.progressed.connect(lambda d, t: self._show_progress(f"Localizing on {loc.device}", d, t))
+        w.completed.connect(self._localization_done)
+        w.cancelled.connect(self._work_cancelled)
+        w.failed.connect(self._work_failed)
+        self.loc_worker = self._keep(w)
+        self.view.set_overlay_note("localizing…")
+        w.start()
+
+    def _slice_ready(self, i: int) -> None:
+        if self.store is None or self.voxels is None or i >= self.voxels.shape[0]:
+            return
+        self._count_slice(i)
+        self._curve_timer.start()
+        if i == self.view.index:
+            self.refresh_overlay()
+
+    def _localization_done(self) -> None:
+        self.loc_worker = None
+        self._hide_progress()
+        self._refresh_series_numbers()
+        self.statusBar().showMessage("series localized", 5000)
+
+    # =========================================================================== masks, counts
+    def lesion_layers(self, i: int):
+        """``(map, mask)`` of slice ``i`` as shown: the map restricted to the lungs when asked
+        (float32 (y, x) in [0, 1]) and the binary mask (map >= threshold, then the edits)."""
+        if self.store is None:
+            return None, None
+        m = self.store.get_map(i)
+        if m is None:
+            return None, None
+        if self.restrict_to_lungs:
+            m = m * self.store.get_lungs(i)
+        mask = m >= self.threshold
+        if self.edits is not None:
+            mask = self.edits.apply(i, mask)
+            if self.restrict_to_lungs:
+                mask &= self.store.get_lungs(i)
+        return m, mask
+
+    def _count_slice(self, i: int) -> None:
+        _, mask = self.lesion_layers(i)
+        if mask is None:
+            return
+        hu = self.voxels[i] if self.info.is_hu else None
+        self.counts.set(i, slice_counts(mask, self.store.get_lungs(i), hu))
+
+    def _recount_all(self) -> None:
+        """Recount every localized slice (threshold or restriction changed) in a worker."""
+        if self.store is None:
+            return
+        self._cancel_worker("stats_worker")
+        self.counts = SeriesCounts.empty(self.voxels.shape[0])
+        self._count_slice(self.view.index)
+        done = np.flatnonzero(self.store.done_mask())
+        counts = self.counts
+
+        def job(progress):
+            for k, i in enumerate(done):
+                if self.counts is not counts:
+                    return None
+                _, mask = self.lesion_layers(int(i))
+                if mask is not None:
+                    hu = self.voxels[i] if self.info.is_hu else None
+                    counts.set(int(i), slice_counts(mask, self.store.get_lungs(int(i)), hu))
+                if progress(k + 1, len(done)) is False:
+                    return None
+            return counts
+
+        w = CallWorker(job, "stats", self)
+        w.succeeded.connect(lambda _c: self._refresh_series_numbers())
+        self.stats_worker = self._keep(w)
+        w.start()
+
+    def _refresh_series_numbers(self) -> None:
+        if self.counts is None or self.voxels is None:
+            return
+        self.severity.set_curve(self.counts.lesion_pct())
+        s = self.counts.series_summary(self._series_voxel_ml)
+        total = self.voxels.shape[0]
+        done = self.store.n_done() if self.store is not None else 0
+        if s is None:
+            self.severity.set_series(None, None, None, None, done, total)
+        else:
+            self.severity.set_series(s["lesion_pct"], s["lesion_ml"], s["lung_ml"], s["category"],
+                                     done, total, s["ggo_share"], s["cons_share"])
+        self._show_slice_numbers()
+
+    def _show_slice_numbers(self) -> None:
+        i = self.view.index
+        if self.store is None or not self.store.has(i):
+            self.severity.set_slice(i, None, None)
+            return
+        if not np.isfinite(self.counts.lung[i]):
+            self._count_slice(i)
+        s = self.counts.slice_summary(i)
+        if s is None:
+            self.severity.set_slice(i, None, None, lung_found=False)
+        else:
+            self.severity.set_slice(i, s["lesion_pct"], s["category"], s["ggo_share"],
+                                    s["cons_share"])
+
+    # =========================================================================== overlay
+    def refresh_overlay(self) -> None:
+        """Recompute the RGBA overlay of the shown slice (only that slice)."""
+        i = self.view.index
+        if self.voxels is None:
+            return
+        lesion_map, mask = self.lesion_layers(i)
+        if lesion_map is None:
+            self.view.set_overlay(None)
+            if self.localizer is not None:
+                self.view.set_overlay_note("localizing this slice…")
+                if self.loc_worker is not None:
+                    self.loc_worker.prioritize(i)
+            self._show_slice_numbers()
+            return
+        if self.overlay_visible:
+            self.view.set_overlay(overlay_rgba(lesion_map, mask, self.overlay_controls.style()))
+            note = "overlay: lesion map" + (" (restricted to the lungs)" if self.restrict_to_lungs
+                                            else "") + f", threshold {self.threshold:.2f}"
+        else:
+            self.view.set_overlay(None)
+            note = "overlay hidden (H)"
+        self.view.set_overlay_note(note)
+        self._show_slice_numbers()
+        self.overlayReady.emit(i)
+
+    def _on_index_changed(self, i: int) -> None:
+        self.refresh_overlay()
+
+    def set_overlay_visible(self, on: bool) -> None:
+        self.overlay_visible = bool(on)
+        if self.overlay_controls.visible_box.isChecked() != on:
+            self.overlay_controls.visible_box.setChecked(on)
+        self.refresh_overlay()
+
+    def set_threshold(self, t: float) -> None:
+        self.threshold = float(t)
+        self.refresh_overlay()
+        self._recount_all()
+
+    def set_restrict_to_lungs(self, on: bool) -> None:
+        self.restrict_to_lungs = bool(on)
+        self.severity.note_label.setVisible(on)
+        self.refresh_overlay()
+        self._recount_all()
+
+    def set_severity_visible(self, on: bool) -> None:
+        """Hide severity numbers (e.g. while a blinded reader scores)."""
+        self.severity_visible = bool(on)
+        self.docks["severity"].setVisible(on)
+
+    def apply_preset(self, name: str) -> None:
+        p = PRESETS[name]
+        self.view.set_window(p.width, p.level, p.name)
+
+    # =========================================================================== refine tools
+    def _make_edits(self, info, shape):
+        try:
+            from viewer.core.mask_edits import MaskEdits
+        except ImportError:
+            return None
+        return MaskEdits(shape)
+
+    def _on_tool(self, name: str) -> None:
+        self.view.paint_mode = name in ("brush", "eraser") and self.edits is not None
+        if name != "none" and self.edits is None:
+            self.statusBar().showMessage("mask editing is not available", 5000)
+
+    def _paint_start(self, x: float, y: float) -> None:
+        if self.edits is None or self.store is None or not self.store.has(self.view.index):
+            self.statusBar().showMessage("refine: this slice has no lesion map yet", 5000)
+            return
+        self.edits.begin_stroke(self.view.index)
+        self._paint_move(x, y)
+
+    def _paint_move(self, x: float, y: float) -> None:
+        if self.edits is None or not self.edits.in_stroke:
+            return
+        value = self.refine.tool() == "brush"
+        self.edits.paint(self.view.index, y, x, self.refine.radius.value(), value)
+        self.refresh_overlay()
+
+    def _paint_end(self) -> None:
+        if self.edits is None or not self.edits.in_stroke:
+            return
+        self.edits.end_stroke()
+        self._after_edit(self.view.index)
+
+    def undo_edit(self) -> None:
+        if self.edits is not None and self.edits.can_undo:
+            self._after_edit(self.edits.undo())
+
+    def redo_edit(self) -> None:
+        if self.edits is not None and self.edits.can_redo:
+            self._after_edit(self.edits.redo())
+
+    def _after_edit(self, i) -> None:
+        if i is not None and i != self.view.index:
+            self.view.set_index(int(i))
+        if i is not None:
+            self._count_slice(int(i))
+        self.refresh_overlay()
+        self._curve_timer.start()
+        e = self.edits
+        self.refine.set_history(e.can_undo, e.can_redo, f"{e.n_edits} edit(s)")
+
+    def _escape(self) -> None:
+        if any(w is not None for w in (self.scan_worker, self.load_worker, self.loc_worker)):
+            self.cancel_work()
+        else:
+            self.refine.set_tool("none")
+
+    # =========================================================================== workers
+    def _keep(self, w: QtCore.QThread) -> QtCore.QThread:
+        self._workers.append(w)
+        w.finished.connect(lambda w=w: self._workers.remove(w) if w in self._workers else None)
+        return w
+
+    def _cancel_worker(self, attr: str) -> None:
+        w = getattr(self, attr)
+        if w is not None:
+            w.cancel()
+            setattr(self, attr, None)
+
+    def cancel_work(self) -> None:
+        """Cancel scanning, reading and localization (what is done stays cached)."""
+        for attr in ("scan_worker", "load_worker", "loc_worker"):
+            self._cancel_worker(attr)
+        self._hide_progress()
+        self.statusBar().showMessage("cancelled", 5000)
+        if self.voxels is not None and self.store is not None and not self.store.has(self.view.index):
+            self.view.set_overlay_note("localization cancelled")
+
+    def _work_cancelled(self) -> None:
+        self._hide_progress()
+
+    def _work_failed(self, msg: str) -> None:
+        self._hide_progress()
+        if self.sender() is self.loc_worker:
+            self.loc_worker = None
+        self.show_error(msg)
+
+    def _show_progress(self, what: str, done: int, total: int) -> None:
+        self.progress.setRange(0, max(1, total))
+        self.progress.setValue(done)
+        self.progress.setFormat(f"{what} %v/%m")
+        self.progress.show()
+        self.cancel_button.show()
+
+    def _hide_progress(self) -> None:
+        self.progress.hide()
+        self.cancel_button.hide()
+
+    def show_error(self, msg: str) -> None:
+        """One-line message in the status bar (and on stderr), never a crash."""
+        import sys
+
+        print(f"error: {msg}", file=sys.stderr)
+        self.statusBar().showMessage(f"error: {msg}", 20000)
+
+    def wait_for_workers(self, ms: int = 5000) -> None:
+        for w in list(self._workers):
+            w.wait(ms)
+
+    def closeEvent(self, ev) -> None:
+        for attr in ("scan_worker", "load_worker", "loc_worker", "stats_worker"):
+            self._cancel_worker(attr)
+        self.wait_for_workers(3000)
+        super().closeEvent(ev)
+
+    # =========================================================================== misc
+    def show_help(self) -> None:
+        HelpDialog(self).exec()
+
+    def _step_series(self, delta: int) -> None:
+        info = self.browser.select_offset(delta)
+        if info is not None:
+            self.open_series(info)
+
+    def dragEnterEvent(self, ev) -> None:
+        if ev.mimeData().hasUrls():
+            ev.acceptProposedAction()
+
+    def dropEvent(self, ev) -> None:
+        for url in ev.mimeData().urls():
+            if url.isLocalFile():
+                self.open_path(url.toLocalFile())
+                break

@@ -1,0 +1,98 @@
+"""Overlay controls: show/hide, colormap, opacity, floor, and the lesion threshold.
+
+The threshold turns the map into the binary lesion mask (its contour is drawn, severity is
+measured on it, refine tools edit it). It starts at the localizer's operating threshold and can be
+moved; "model" puts it back.
+"""
+from __future__ import annotations
+
+from PyQt6 import QtCore, QtWidgets
+
+from viewer.ui.overlay import COLORMAPS, OverlayStyle
+
+
+def _slider(value: float) -> QtWidgets.QSlider:
+    s = QtWidgets.QSlider(QtCore.Qt.Orientation.Horizontal)
+    s.setRange(0, 100)
+    s.setValue(int(round(value * 100)))
+    return s
+
+
+class OverlayControls(QtWidgets.QWidget):
+    """Emits ``styleChanged(OverlayStyle)``, ``visibleChanged(bool)``, ``thresholdChanged(float)``."""
+
+    styleChanged = QtCore.pyqtSignal(object)
+    visibleChanged = QtCore.pyqtSignal(bool)
+    thresholdChanged = QtCore.pyqtSignal(float)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.model_threshold = 0.5
+        self.visible_box = QtWidgets.QCheckBox("Show overlay (H)")
+        self.visible_box.setChecked(True)
+        self.heat_box = QtWidgets.QCheckBox("heatmap")
+        self.heat_box.setChecked(True)
+        self.contour_box = QtWidgets.QCheckBox("mask contour")
+        self.contour_box.setChecked(True)
+        self.cmap = QtWidgets.QComboBox()
+        self.cmap.addItems(COLORMAPS)
+        d = OverlayStyle()
+        self.opacity = _slider(d.opacity)
+        self.floor = _slider(d.floor)
+        self.threshold = _slider(0.5)
+        self.threshold_label = QtWidgets.QLabel()
+        self.reset_threshold = QtWidgets.QPushButton("model")
+        self.reset_threshold.setToolTip("Back to the localizer's operating threshold")
+        form = QtWidgets.QFormLayout(self)
+        row = QtWidgets.QHBoxLayout()
+        row.addWidget(self.heat_box)
+        row.addWidget(self.contour_box)
+        form.addRow(self.visible_box)
+        form.addRow(row)
+        form.addRow("Colormap", self.cmap)
+        form.addRow("Opacity", self.opacity)
+        form.addRow("Floor", self.floor)
+        trow = QtWidgets.QHBoxLayout()
+        trow.addWidget(self.threshold, 1)
+        trow.addWidget(self.threshold_label)
+        trow.addWidget(self.reset_threshold)
+        form.addRow("Threshold", trow)
+        for w in (self.heat_box, self.contour_box):
+            w.toggled.connect(self._emit_style)
+        self.cmap.currentIndexChanged.connect(self._emit_style)
+        self.opacity.valueChanged.connect(self._emit_style)
+        self.floor.valueChanged.connect(self._emit_style)
+        self.visible_box.toggled.connect(self.visibleChanged)
+        self.threshold.valueChanged.connect(self._emit_threshold)
+        self.reset_threshold.clicked.connect(lambda: self.set_threshold(self.model_threshold))
+        self._update_threshold_label()
+
+    def style(self) -> OverlayStyle:
+        return OverlayStyle(colormap=self.cmap.currentText(), opacity=self.opacity.value() / 100,
+                            floor=self.floor.value() / 100, show_heatmap=self.heat_box.isChecked(),
+                            show_contour=self.contour_box.isChecked())
+
+    def threshold_value(self) -> float:
+        return self.threshold.value() / 100.0
+
+    def set_model_threshold(self, t: float) -> None:
+        """The localizer's operating threshold; also moves the slider there."""
+        self.model_threshold = float(min(max(t, 0.0), 1.0))
+        self.reset_threshold.setText(f"model {self.model_threshold:.2f}")
+        self.set_threshold(self.model_threshold)
+
+    def set_threshold(self, t: float) -> None:
+        self.threshold.setValue(int(round(float(t) * 100)))
+
+    def toggle_visible(self) -> None:
+        self.visible_box.setChecked(not self.visible_box.isChecked())
+
+    def _update_threshold_label(self) -> None:
+        self.threshold_label.setText(f"{self.threshold_value():.2f}")
+
+    def _emit_style(self, *_):
+        self.styleChanged.emit(self.style())
+
+    def _emit_threshold(self, *_):
+        self._update_threshold_label()
+        self.thresholdChanged.emit(self.threshold_value())

@@ -1,0 +1,82 @@
+"""Refine tools: brush and eraser on the binary lesion mask, restrict to lungs, undo / redo.
+
+This widget only holds the controls; the edits themselves live in the Qt-free model
+(``viewer.core.mask_edits``) driven by the main window. The threshold slider that builds the
+mask is in the overlay controls.
+"""
+from __future__ import annotations
+
+from PyQt6 import QtCore, QtWidgets
+
+TOOLS = ("none", "brush", "eraser")
+
+
+class RefineTools(QtWidgets.QWidget):
+    """Emits ``toolChanged(name)`` (one of TOOLS), ``radiusChanged(int px)``,
+    ``restrictChanged(bool)``, ``undoRequested()``, ``redoRequested()``."""
+
+    toolChanged = QtCore.pyqtSignal(str)
+    radiusChanged = QtCore.pyqtSignal(int)
+    restrictChanged = QtCore.pyqtSignal(bool)
+    undoRequested = QtCore.pyqtSignal()
+    redoRequested = QtCore.pyqtSignal()
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.buttons: dict[str, QtWidgets.QToolButton] = {}
+        group = QtWidgets.QButtonGroup(self)
+        group.setExclusive(True)
+        row = QtWidgets.QHBoxLayout()
+        for name, label, tip in (("none", "Pan", "No tool: left-drag pans (Esc)"),
+                                 ("brush", "Brush", "Add to the lesion mask (B)"),
+                                 ("eraser", "Eraser", "Remove from the lesion mask (E)")):
+            b = QtWidgets.QToolButton()
+            b.setText(label)
+            b.setToolTip(tip)
+            b.setCheckable(True)
+            group.addButton(b)
+            row.addWidget(b)
+            self.buttons[name] = b
+            b.toggled.connect(lambda on, n=name: on and self.toolChanged.emit(n))
+        self.buttons["none"].setChecked(True)
+        self.radius = QtWidgets.QSpinBox()
+        self.radius.setRange(1, 50)
+        self.radius.setValue(6)
+        self.radius.setSuffix(" px")
+        self.radius.valueChanged.connect(self.radiusChanged)
+        self.restrict = QtWidgets.QCheckBox("Restrict to lungs")
+        self.restrict.setChecked(True)
+        self.restrict.setToolTip("Keep the map and the mask inside the segmented lungs")
+        self.restrict.toggled.connect(self.restrictChanged)
+        self.undo_button = QtWidgets.QPushButton("Undo")
+        self.redo_button = QtWidgets.QPushButton("Redo")
+        self.undo_button.setToolTip("Ctrl+Z")
+        self.redo_button.setToolTip("Ctrl+Shift+Z")
+        self.undo_button.clicked.connect(self.undoRequested)
+        self.redo_button.clicked.connect(self.redoRequested)
+        self.status = QtWidgets.QLabel("no edits")
+        self.status.setWordWrap(True)
+        form = QtWidgets.QFormLayout(self)
+        form.addRow(row)
+        form.addRow("Brush radius", self.radius)
+        form.addRow(self.restrict)
+        urow = QtWidgets.QHBoxLayout()
+        urow.addWidget(self.undo_button)
+        urow.addWidget(self.redo_button)
+        form.addRow(urow)
+        form.addRow(self.status)
+        self.set_history(False, False)
+
+    def tool(self) -> str:
+        return next(n for n, b in self.buttons.items() if b.isChecked())
+
+    def set_tool(self, name: str) -> None:
+        if name not in TOOLS:
+            raise ValueError(f"refine tool {name!r}: unknown, choose one of {', '.join(TOOLS)}")
+        self.buttons[name].setChecked(True)
+
+    def set_history(self, can_undo: bool, can_redo: bool, text: str | None = None) -> None:
+        self.undo_button.setEnabled(bool(can_undo))
+        self.redo_button.setEnabled(bool(can_redo))
+        if text is not None:
+            self.status.setText(text)
