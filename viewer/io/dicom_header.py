@@ -204,11 +204,19 @@ def read_dicom_header(path: str) -> Union[list[Candidate], SkippedFile]:
 
 def _candidates(path: str, ds: Dataset, ts: UID, pixel, size: int):
     sop_class = str(ds.get("SOPClassUID", "")).strip()
+    meta = getattr(ds, "file_meta", None)
+    if not sop_class and meta is not None:
+        sop_class = str(meta.get("MediaStorageSOPClassUID", "")).strip()
     sop_name = UID(sop_class).name if sop_class else "unknown SOP class"
-    if "Rows" not in ds or "Columns" not in ds:
-        return SkippedFile(path, f"not an image ({sop_name})")
+    has_matrix = "Rows" in ds and "Columns" in ds
     if sop_class in NOT_SLICE_SOP_CLASSES:
         return SkippedFile(path, f"not a CT slice ({NOT_SLICE_SOP_CLASSES[sop_class]}: {sop_name})")
+    if pixel is None:
+        if not has_matrix and "Image" not in sop_name:
+            return SkippedFile(path, f"not an image ({sop_name})")
+        return SkippedFile(path, f"truncated: file ends at byte {size} before the pixel data")
+    if not has_matrix:
+        return SkippedFile(path, f"not an image ({sop_name}: no Rows/Columns)")
     image_type = [str(v).upper() for v in (ds.get("ImageType") or [])]
     if "LOCALIZER" in image_type or "SCOUT" in image_type:
         kind = "/".join(image_type)
@@ -229,8 +237,6 @@ def _candidates(path: str, ds: Dataset, ts: UID, pixel, size: int):
     if not is_ct and (bits_stored > 8 or signed):
         return SkippedFile(path, f"modality {modality or '?'} with {bits_stored}-bit values: only "
                                  "CT (read as HU) and 8-bit greyscale images are read")
-    if pixel is None:
-        return SkippedFile(path, f"truncated or no pixel data (header ends at byte {size})")
     n_frames = _int(ds.get("NumberOfFrames", 1)) or 1
     pixel_tag, value_offset, value_length = pixel
     frame_bytes = rows * cols * max(bits_alloc, 8) // 8
