@@ -1,0 +1,166 @@
+"""The work behind `main.py localize`: per series load -> localize -> mask -> export -> summary.
+
+Qt-free; progress is shown with tqdm on stderr. Each failure is one `error:` line on stderr and
+the run goes on with the next format or series.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from viewer.export.source import ExportSource
+
+MAX_SKIP_LINES = 5
+
+
+def _error(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr, flush=True)
+
+
+def find_series(path: Path, show_progress: bool = True) -> list:
+    """Every loadable series under `path` (viewer.io.scan_path); UsageError when there is none.
+
+    Skipped files are listed as `warning:` lines (the first few, then a count).
+    """
+    from viewer.cli.localize import UsageError
+    from viewer.io import scan_path
+
+    with tqdm(desc="scan", unit="file", disable=not show_progress, file=sys.stderr,
+              leave=False) as bar:
+        result = scan_path(path, progress=_bar_callback(bar))
+    for skipped in result.skipped[:MAX_SKIP_LINES]:
+        print(f"warning: {skipped.path}: {skipped.reason}", file=sys.stderr)
+    if len(result.skipped) > MAX_SKIP_LINES:
+        print(f"warning: {len(result.skipped) - MAX_SKIP_LINES} more files skipped",
+              file=sys.stderr)
+    if not result.series:
+        reason = f"; first: {result.skipped[0].reason}" if result.skipped else ""
+        raise UsageError(f"{path}: nothing loadable ({len(result.skipped)} files skipped"
+                         f"{reason})")
+    return list(result.series)
+
+
+def _bar_callback(bar: tqdm):
+    """progress(done, total) for viewer.io / gan / viewer.export, drawn on a tqdm bar."""
+    def update(done: int, total: int) -> bool:
+        if total and bar.total != total:
+            bar.total = total
+        bar.n = done
+        bar.refresh()
+        return True
+
+    return update
+
+
+class BatchRun:
+    """Localize and export series one by one into `out`; collects the summary."""
+
+    def __init__(self, localizer, out: Path, formats: list[str], threshold: float | None,
+                 lung_only: bool, show_progress: bool = True):
+        from viewer.export.summary import SummaryBuilder
+
+        self.localizer = localizer
+        self.out = Path(out)
+        self.formats = formats
+        self.threshold = float(localizer.threshold if threshold is None else threshold)
+        self.lung_only = lung_only
+        self.show_progress = show_progress
+        self.summary = SummaryBuilder(threshold=self.threshold, lung_only=lung_only,
+                                      model_name=str(getattr(localizer, "model_name", "")),
+                                      weights_hash=str(getattr(localizer, "weights_hash", "")))
+        self.next_medseg = 1
+        self.n_slices = 0
+        self._names: set[str] = set()
+
+    def _bar(self, desc: str, total: int) -> tqdm:
+        return tqdm(total=total, desc=desc, unit="slice", disable=not self.show_progress,
+                    file=sys.stderr, leave=False)
+
+    def _unique_name(self, src: ExportSource) -> str:
+        base = name = src.safe_name()
+        k = 2
+        while name in self._names:
+            name, k = f"{base}_{k}", k + 1
+        self._names.add(name)
+        return name
+
+    def run_all(self, series: list) -> int:
+        """Process every series; returns the number of failures (series or exports)."""
+        failures = 0
+        with tqdm(total=len(series), desc="series", unit="series",
+                  disable=not self.show_progress or len(series) < 2, file=sys.stderr) as bar:
+            for info in series:
+                failures += self.run_series(info)
+                bar.update(1)
+        try:
+            self.summary.write(self.out)
+        except OSError as exc:
+            _error(f"summary in {self.out}: cannot write ({exc.strerror or exc})")
+            failures += 1
+        return failures
+
+    def run_series(self, info) -> int:
+        """Load, localize, mask and export one series; returns its number of failures."""
+        from viewer.core.lung_mask import segment_lungs
+        from viewer.io import load_series
+
+        src = ExportSource.of(info)
+        name = self._unique_name(src)
+        try:
+            with self._bar(f"{name} load", info.n_slices) as bar:
+                volume = load_series(info, progress=_bar_callback(bar))
+            with self._bar(f"{name} localize", info.n_slices) as bar:
+                maps = self.localizer.apply(volume.voxels, is_hu=volume.is_hu,
+                                            progress=_bar_callback(bar))
+            maps = np.asarray(maps, dtype=np.float32)
+            lungs = segment_lungs(volume.voxels, volume.is_hu, spacing=volume.spacing)
+        except (ValueError, OSError, RuntimeError, MemoryError) as exc:
+            _error(f"series {name}: {exc}")
+            return 1
+        src = ExportSource.of(volume)
+        masks = maps >= self.threshold
+        if self.lung_only:
+            masks &= lungs
+        self.n_slices += src.shape[0]
+        failures = 0
+        for fmt in self.formats:
+            try:
+                with self._bar(f"{name} {fmt}", src.shape[0]) as bar:
+                    self._export(fmt, name, src, volume, maps, masks, _bar_callback(bar))
+            except (ValueError, OSError) as exc:
+                _error(f"{fmt} for {name}: {exc}")
+                failures += 1
+        self.summary.add_series(name, src, masks, lungs, volume.voxels if volume.is_hu else None)
+        return failures
+
+    def _export(self, fmt: str, name: str, src: ExportSource, volume, maps, masks,
+                progress) -> None:
+        from viewer.export import dicom_seg, medseg_folder, nifti_export, numpy_export, png
+
+        folder = self.out / name
+        if fmt == "png":
+            png.export_png(folder / "png", maps, masks, progress=progress)
+        elif fmt == "npy":
+            numpy_export.export_npy(folder / "map.npy", maps)
+            numpy_export.export_npy(folder / "mask.npy", masks)
+            numpy_export.export_npz(folder / "localization.npz", src, maps, masks,
+                                    progress=progress)
+        elif fmt == "nifti":
+            nifti_export.export_nifti(folder / "map.nii.gz", src, maps)
+            nifti_export.export_nifti(folder / "mask.nii.gz", src, masks, progress=progress)
+        elif fmt == "seg":
+            dicom_seg.require_dicom_source(src)
+            common = dict(model_name=self.summary.model_name or "GAN localizer",
+                          weights_hash=self.summary.weights_hash or "unknown")
+            dicom_seg.export_dicom_seg(folder / "seg_mask.dcm", src, masks,
+                                       threshold=self.threshold, progress=progress, **common)
+            dicom_seg.export_dicom_seg(folder / "seg_map.dcm", src, maps, **common)
+        elif fmt == "medseg":
+            self.next_medseg = medseg_folder.export_medseg_folder(
+                self.out / "medseg", src, enumerate(volume.voxels), masks,
+                start=self.next_medseg, progress=progress)
+        else:  # parse_formats rejects these first
+            raise ValueError(f"unknown format {fmt}")

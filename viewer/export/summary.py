@@ -1,0 +1,191 @@
+"""summary.csv and summary.json: lesion burden per slice and per series of a batch run.
+
+Per slice (z in the volume's sorted order):
+  lung_pct      lung area as % of the slice area;
+  lesion_pct    lesion area inside the lungs as % of the lung area (the severity basis);
+  ggo_share / consolidation_share
+                % of that lesion area at −750..−300 HU / above −300 HU (HU input only,
+                thresholds from viewer.core.severity; empty for 8-bit pictures);
+  category      viewer.core.severity.category(lesion_pct): mild < 10 %, common 10–30 %,
+                severe 30–50 %, critical > 50 % (empty for a slice without lung).
+Per series: the same over all slices (lesion % of lung volume), plus volumes in ml
+(voxel count × spacing product / 1000): lung_ml, lesion_ml (inside the lungs), mask_ml (the
+whole exported mask), ggo_ml, consolidation_ml, and the slice count with any lesion.
+
+Counting runs slice by slice (no full-volume temporaries). The CSV has one row per slice and
+one row per series (``level`` = slice / series); the JSON nests slices under their series.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from viewer.core import severity
+from viewer.export.source import ExportSource, check_mask, ensure_dir
+
+CSV_FIELDS = (
+    "level", "series", "z", "slice_z_mm", "source_file", "lung_pct", "lesion_pct", "ggo_share",
+    "consolidation_share", "category", "lung_ml", "lesion_ml", "mask_ml", "ggo_ml",
+    "consolidation_ml", "slices_with_lesion", "n_slices",
+)
+
+
+def _pct(part: float, whole: float) -> float | None:
+    return 100.0 * part / whole if whole > 0 else None
+
+
+@dataclass
+class SliceCounts:
+    """Pixel counts of one slice: lung, lesion inside lung, whole mask, GGO and consolidation
+    inside the lesion (None for pictures)."""
+
+    lung: int
+    lesion: int
+    mask: int
+    ggo: int | None
+    cons: int | None
+
+
+def count_slice(mask: np.ndarray, lungs: np.ndarray, hu: np.ndarray | None) -> SliceCounts:
+    """Counts for one slice: mask, lungs bool (y, x); hu float HU (y, x) or None."""
+    lesion = mask & lungs
+    n_lesion = int(np.count_nonzero(lesion))
+    ggo = cons = None
+    if hu is not None:
+        values = np.asarray(hu)[lesion]
+        lo, hi = severity.GGO_HU
+        ggo = int(np.count_nonzero((values >= lo) & (values < hi)))
+        cons = int(np.count_nonzero(values >= severity.CONSOLIDATION_HU))
+    return SliceCounts(int(np.count_nonzero(lungs)), n_lesion, int(np.count_nonzero(mask)),
+                       ggo, cons)
+
+
+def _burden(lung: int, lesion: int, ggo: int | None, cons: int | None) -> dict:
+    pct = _pct(lesion, lung)
+    return {
+        "lesion_pct": pct,
+        "ggo_share": _pct(ggo, lesion) if ggo is not None else None,
+        "consolidation_share": _pct(cons, lesion) if cons is not None else None,
+        "category": severity.category(pct) if pct is not None else None,
+    }
+
+
+@dataclass
+class SeriesSummary:
+    """Per-slice rows and totals of one series (JSON-ready dicts)."""
+
+    name: str
+    totals: dict
+    slices: list[dict] = field(default_factory=list)
+
+
+class SummaryBuilder:
+    """Collects series summaries of one run; `write(out_dir)` saves summary.csv and .json."""
+
+    def __init__(self, threshold: float, lung_only: bool, model_name: str = "",
+                 weights_hash: str = ""):
+        self.threshold = float(threshold)
+        self.lung_only = bool(lung_only)
+        self.model_name = model_name
+        self.weights_hash = weights_hash
+        self.series: list[SeriesSummary] = []
+
+    def add_series(self, name: str, source: ExportSource | object, masks: np.ndarray,
+                   lungs: np.ndarray, hu: np.ndarray | None) -> SeriesSummary:
+        """Summarise one series. masks, lungs: bool (z, y, x); hu: float HU (z, y, x) or None."""
+        src = ExportSource.of(source)
+        check_mask(masks, src.shape)
+        check_mask(lungs, src.shape, "lung mask")
+        if hu is not None and np.shape(hu) != src.shape:
+            raise ValueError(f"summary: HU volume shape {np.shape(hu)} differs from {src.shape}")
+        ml = src.voxel_volume_ml()
+        area = src.shape[1] * src.shape[2]
+        positions = src.slice_positions()
+        rows, counts = [], []
+        for z in range(src.shape[0]):
+            c = count_slice(masks[z], lungs[z], None if hu is None else hu[z])
+            counts.append(c)
+            ref = src.refs[z] if src.refs else None
+            rows.append({
+                "z": z,
+                "slice_z_mm": float(positions[z][2]),
+                "source_file": str(getattr(ref, "path", "") or ""),
+                "lung_pct": 100.0 * c.lung / area,
+                **_burden(c.lung, c.lesion, c.ggo, c.cons),
+                "lung_ml": c.lung * ml,
+                "lesion_ml": c.lesion * ml,
+                "mask_ml": c.mask * ml,
+            })
+        lung = sum(c.lung for c in counts)
+        lesion = sum(c.lesion for c in counts)
+        ggo = None if hu is None else sum(c.ggo for c in counts)
+        cons = None if hu is None else sum(c.cons for c in counts)
+        totals = {
+            "series": name,
+            "key": src.key,
+            "source_kind": src.source_kind,
+            "is_hu": bool(src.is_hu),
+            "n_slices": src.shape[0],
+            "shape_zyx": list(src.shape),
+            "spacing_zyx_mm": list(src.spacing),
+            "lung_pct": 100.0 * lung / (area * src.shape[0]),
+            **_burden(lung, lesion, ggo, cons),
+            "lung_ml": lung * ml,
+            "lesion_ml": lesion * ml,
+            "mask_ml": sum(c.mask for c in counts) * ml,
+            "ggo_ml": None if ggo is None else ggo * ml,
+            "consolidation_ml": None if cons is None else cons * ml,
+            "slices_with_lesion": sum(1 for c in counts if c.lesion > 0),
+        }
+        summary = SeriesSummary(name, totals, rows)
+        self.series.append(summary)
+        return summary
+
+    def to_json(self) -> dict:
+        return {
+            "model_name": self.model_name,
+            "weights_sha256": self.weights_hash,
+            "threshold": self.threshold,
+            "lung_only": self.lung_only,
+            "severity_categories": "mild < 10 %, common 10-30 %, severe 30-50 %, critical > 50 % "
+                                   "of lung area",
+            "series": [{**s.totals, "slices": s.slices} for s in self.series],
+        }
+
+    def write(self, out_dir: str | Path) -> tuple[Path, Path]:
+        """Write summary.csv and summary.json into `out_dir`; returns both paths."""
+        out = ensure_dir(out_dir)
+        csv_path, json_path = out / "summary.csv", out / "summary.json"
+        with csv_path.open("w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=CSV_FIELDS, extrasaction="ignore")
+            writer.writeheader()
+            for s in self.series:
+                for row in s.slices:
+                    writer.writerow(_csv_row({"level": "slice", "series": s.name, **row}))
+                writer.writerow(_csv_row({"level": "series", **s.totals}))
+        json_path.write_text(json.dumps(self.to_json(), indent=1, default=_json_default))
+        return csv_path, json_path
+
+
+def _csv_row(row: dict) -> dict:
+    """Floats to 4 decimals, None to empty."""
+    out = {}
+    for k, v in row.items():
+        if v is None or (isinstance(v, float) and not math.isfinite(v)):
+            out[k] = ""
+        elif isinstance(v, float):
+            out[k] = f"{v:.4f}"
+        else:
+            out[k] = v
+    return out
+
+
+def _json_default(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"summary: cannot write {type(value).__name__} to JSON")
