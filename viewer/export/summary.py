@@ -4,15 +4,17 @@ Per slice (z in the volume's sorted order):
   lung_pct      lung area as % of the slice area;
   lesion_pct    lesion area inside the lungs as % of the lung area (the severity basis);
   ggo_share / consolidation_share
-                % of that lesion area at −750..−300 HU / above −300 HU (HU input only,
-                thresholds from viewer.core.severity; empty for 8-bit pictures);
+                % of that lesion area at −750..−300 HU / at or above −300 HU (HU input only,
+                viewer.core.severity; empty for 8-bit pictures or an empty lesion; lesion
+                voxels below −750 HU count in neither, so the two may sum to less than 100);
   category      viewer.core.severity.category(lesion_pct): mild < 10 %, common 10–30 %,
                 severe 30–50 %, critical > 50 % (empty for a slice without lung).
 Per series: the same over all slices (lesion % of lung volume), plus volumes in ml
 (voxel count × spacing product / 1000): lung_ml, lesion_ml (inside the lungs), mask_ml (the
 whole exported mask), ggo_ml, consolidation_ml, and the slice count with any lesion.
 
-Counting runs slice by slice (no full-volume temporaries). The CSV has one row per slice and
+Counting runs slice by slice through viewer.core.severity.slice_severity (no full-volume
+temporaries); the series figures are sums of the slice counts. The CSV has one row per slice and
 one row per series (``level`` = slice / series); the JSON nests slices under their series.
 """
 from __future__ import annotations
@@ -39,40 +41,10 @@ def _pct(part: float, whole: float) -> float | None:
     return 100.0 * part / whole if whole > 0 else None
 
 
-@dataclass
-class SliceCounts:
-    """Pixel counts of one slice: lung, lesion inside lung, whole mask, GGO and consolidation
-    inside the lesion (None for pictures)."""
-
-    lung: int
-    lesion: int
-    mask: int
-    ggo: int | None
-    cons: int | None
-
-
-def count_slice(mask: np.ndarray, lungs: np.ndarray, hu: np.ndarray | None) -> SliceCounts:
-    """Counts for one slice: mask, lungs bool (y, x); hu float HU (y, x) or None."""
-    lesion = mask & lungs
-    n_lesion = int(np.count_nonzero(lesion))
-    ggo = cons = None
-    if hu is not None:
-        values = np.asarray(hu)[lesion]
-        lo, hi = severity.GGO_HU
-        ggo = int(np.count_nonzero((values >= lo) & (values < hi)))
-        cons = int(np.count_nonzero(values >= severity.CONSOLIDATION_HU))
-    return SliceCounts(int(np.count_nonzero(lungs)), n_lesion, int(np.count_nonzero(mask)),
-                       ggo, cons)
-
-
-def _burden(lung: int, lesion: int, ggo: int | None, cons: int | None) -> dict:
-    pct = _pct(lesion, lung)
-    return {
-        "lesion_pct": pct,
-        "ggo_share": _pct(ggo, lesion) if ggo is not None else None,
-        "consolidation_share": _pct(cons, lesion) if cons is not None else None,
-        "category": severity.category(pct) if pct is not None else None,
-    }
+def _shares(ggo: int | None, cons: int | None, lesion: int) -> tuple:
+    if ggo is None or cons is None:
+        return None, None
+    return _pct(ggo, lesion), _pct(cons, lesion)
 
 
 @dataclass
@@ -106,25 +78,33 @@ class SummaryBuilder:
         ml = src.voxel_volume_ml()
         area = src.shape[1] * src.shape[2]
         positions = src.slice_positions()
-        rows, counts = [], []
+        rows: list[dict] = []
+        lung = lesion = mask_px = with_lesion = 0
+        ggo = cons = None if hu is None else 0
         for z in range(src.shape[0]):
-            c = count_slice(masks[z], lungs[z], None if hu is None else hu[z])
-            counts.append(c)
+            sev = severity.slice_severity(masks[z], lungs[z], None if hu is None else hu[z],
+                                          src.spacing, index=z)
+            n_mask = int(np.count_nonzero(masks[z]))
+            lung, lesion, mask_px = lung + sev.lung_px, lesion + sev.lesion_px, mask_px + n_mask
+            with_lesion += sev.lesion_px > 0
+            if hu is not None:
+                ggo, cons = ggo + sev.ggo_px, cons + sev.consolidation_px
             ref = src.refs[z] if src.refs else None
             rows.append({
                 "z": z,
                 "slice_z_mm": float(positions[z][2]),
                 "source_file": str(getattr(ref, "path", "") or ""),
-                "lung_pct": 100.0 * c.lung / area,
-                **_burden(c.lung, c.lesion, c.ggo, c.cons),
-                "lung_ml": c.lung * ml,
-                "lesion_ml": c.lesion * ml,
-                "mask_ml": c.mask * ml,
+                "lung_pct": 100.0 * sev.lung_px / area,
+                "lesion_pct": sev.lesion_pct,
+                "ggo_share": sev.ggo_pct,
+                "consolidation_share": sev.consolidation_pct,
+                "category": sev.category,
+                "lung_ml": sev.lung_px * ml,
+                "lesion_ml": sev.lesion_px * ml,
+                "mask_ml": n_mask * ml,
             })
-        lung = sum(c.lung for c in counts)
-        lesion = sum(c.lesion for c in counts)
-        ggo = None if hu is None else sum(c.ggo for c in counts)
-        cons = None if hu is None else sum(c.cons for c in counts)
+        pct = _pct(lesion, lung)
+        ggo_share, cons_share = _shares(ggo, cons, lesion)
         totals = {
             "series": name,
             "key": src.key,
@@ -134,13 +114,16 @@ class SummaryBuilder:
             "shape_zyx": list(src.shape),
             "spacing_zyx_mm": list(src.spacing),
             "lung_pct": 100.0 * lung / (area * src.shape[0]),
-            **_burden(lung, lesion, ggo, cons),
+            "lesion_pct": pct,
+            "ggo_share": ggo_share,
+            "consolidation_share": cons_share,
+            "category": None if pct is None else severity.category(pct),
             "lung_ml": lung * ml,
             "lesion_ml": lesion * ml,
-            "mask_ml": sum(c.mask for c in counts) * ml,
+            "mask_ml": mask_px * ml,
             "ggo_ml": None if ggo is None else ggo * ml,
             "consolidation_ml": None if cons is None else cons * ml,
-            "slices_with_lesion": sum(1 for c in counts if c.lesion > 0),
+            "slices_with_lesion": int(with_lesion),
         }
         summary = SeriesSummary(name, totals, rows)
         self.series.append(summary)

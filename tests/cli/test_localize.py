@@ -1,0 +1,160 @@
+"""`main.py localize` end to end on synthetic DICOM and picture input, with a fake localizer
+(the GAN itself is tested in tests/gan); bad inputs give one `error:` line and exit non-zero."""
+from __future__ import annotations
+
+import argparse
+import csv
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import highdicom as hd
+import numpy as np
+import pydicom
+import pytest
+import SimpleITK as sitk
+from PIL import Image
+
+from viewer.cli import localize
+
+# the synthetic DICOM writer lives beside the export tests; load it by path
+_spec = importlib.util.spec_from_file_location(
+    "export_synthetic_ct", Path(__file__).resolve().parents[1] / "export" / "synthetic_ct.py")
+synthetic_ct = sys.modules.setdefault("export_synthetic_ct", importlib.util.module_from_spec(_spec))
+_spec.loader.exec_module(synthetic_ct)
+
+
+class FakeLocalizer:
+    """Implements the gan.inference.Localizer surface the CLI uses; map = f(intensity)."""
+
+    threshold = 0.5
+    weights_hash = "feedface" * 8
+    model_name = "fake-gan"
+    device = "cpu"
+
+    def apply(self, slices, is_hu, progress=None):
+        arr = np.asarray(slices, dtype=np.float32)
+        unit = (arr + 1000.0) / 1000.0 if is_hu else arr / 255.0
+        maps = np.clip(unit, 0.0, 1.0).astype(np.float32)
+        if progress is not None:
+            progress(len(arr), len(arr))
+        return maps
+
+
+@pytest.fixture()
+def fake(monkeypatch, tmp_path):
+    monkeypatch.setattr(localize, "make_localizer", lambda weights, device: FakeLocalizer())
+    weights = tmp_path / "w.safetensors"
+    weights.write_bytes(b"x")
+    return weights
+
+
+def run(argv, capsys):
+    parser = argparse.ArgumentParser()
+    localize.register(parser.add_subparsers())
+    args = parser.parse_args(["localize", *map(str, argv)])
+    code = args.func(args)
+    err = capsys.readouterr().err
+    return code, [line for line in err.splitlines() if line.startswith("error:")]
+
+
+def test_dicom_series_all_formats(tmp_path, fake, capsys):
+    series = synthetic_ct.write_ct_series(tmp_path / "ct", n=4, rows=40, cols=48, tilt_deg=8,
+                                          spacing=(5.0, 6.0, 6.0))
+    out = tmp_path / "out"
+    code, errors = run([series.folder, "--out", out, "--weights", fake,
+                        "--format", "png,npy,nifti,seg,medseg"], capsys)
+    assert code == 0 and errors == []
+    (folder,) = [p for p in out.iterdir() if p.is_dir() and p.name != "medseg"]
+    assert len(list((folder / "png").glob("mask_*.png"))) == 4
+    with np.load(folder / "localization.npz") as z:
+        expected = FakeLocalizer().apply(series.hu, True)
+        np.testing.assert_array_equal(z["map"], expected)
+        np.testing.assert_array_equal(z["mask"], expected >= 0.5)
+    img = sitk.ReadImage(str(folder / "mask.nii.gz"))
+    for zi, ref in enumerate(series.refs):
+        np.testing.assert_allclose(img.TransformIndexToPhysicalPoint((0, 0, zi)), ref.position,
+                                   atol=1e-4)
+    seg = hd.seg.segread(folder / "seg_mask.dcm")
+    assert seg.SegmentationType == "BINARY" and seg.NumberOfFrames == 4
+    algo = seg.SegmentSequence[0].SegmentationAlgorithmIdentificationSequence[0]
+    assert algo.AlgorithmName == "fake-gan" and algo.AlgorithmVersion == FakeLocalizer.weights_hash
+    assert pydicom.dcmread(folder / "seg_map.dcm").SegmentationType == "FRACTIONAL"
+    assert len(list((out / "medseg" / "images").glob("*.png"))) == 4
+
+    rows = list(csv.DictReader((out / "summary.csv").open()))
+    assert [r["level"] for r in rows] == ["slice"] * 4 + ["series"]
+    summary = json.loads((out / "summary.json").read_text())
+    (s,) = summary["series"]
+    assert summary["threshold"] == 0.5 and s["n_slices"] == 4 and s["is_hu"]
+    assert s["lung_ml"] > 0 and s["lesion_ml"] > 0  # the phantom has lungs and lesions
+    lesion_share = s["ggo_share"] + s["consolidation_share"]
+    assert 0 < lesion_share <= 100 + 1e-9
+    assert s["category"] in ("mild", "common", "severe", "critical")
+    voxel_ml = 5.0 * 6.0 * 6.0 / 1000
+    assert s["lung_ml"] == pytest.approx(sum(float(r["lung_ml"]) for r in rows[:4]), abs=1e-3)
+    assert s["lung_ml"] / voxel_ml == pytest.approx(round(s["lung_ml"] / voxel_ml))
+
+
+def test_threshold_and_lung_only(tmp_path, fake, capsys):
+    series = synthetic_ct.write_ct_series(tmp_path / "ct", n=6, rows=64, cols=64,
+                                          spacing=(5.0, 5.0, 5.0))
+    out = tmp_path / "out"
+    code, _ = run([series.folder, "--out", out, "--weights", fake, "--format", "npy",
+                   "--threshold", "0.1", "--lung-only"], capsys)
+    assert code == 0
+    (folder,) = [p for p in out.iterdir() if p.is_dir()]
+    from viewer.core.lung_mask import segment_lungs
+    lungs = segment_lungs(series.hu, True, spacing=series.spacing)
+    assert lungs.any()
+    with np.load(folder / "localization.npz") as z:
+        np.testing.assert_array_equal(z["mask"], (z["map"] >= 0.1) & lungs)
+    assert json.loads((out / "summary.json").read_text())["lung_only"] is True
+
+
+def test_seg_for_pictures_reports_and_writes_the_rest(tmp_path, fake, capsys):
+    pics = tmp_path / "pics"
+    pics.mkdir()
+    rng = np.random.default_rng(0)
+    for k in range(2):
+        Image.fromarray(rng.integers(0, 256, (40, 48), dtype=np.uint8)).save(pics / f"{k}.png")
+    out = tmp_path / "out"
+    code, errors = run([pics, "--out", out, "--weights", fake, "--format", "seg,png",
+                        "--no-progress"], capsys)
+    assert code == 1
+    assert errors and all("seg" in e and "8-bit picture input" in e for e in errors)
+    assert list(out.rglob("map_*.png")) and not list(out.rglob("*.dcm"))
+    assert (out / "summary.csv").exists() and (out / "summary.json").exists()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["{missing}"], "no such file or folder"),
+    (["{junk}"], "nothing loadable"),
+    (["{ct}", "--format", "png,tiff"], "--format tiff: unknown format"),
+    (["{ct}", "--format", ","], "no format given"),
+    (["{ct}", "--threshold", "1.5"], "--threshold 1.5: must lie between 0 and 1"),
+    (["{ct}", "--threshold", "abc"], "--threshold abc: not a number"),
+    (["{ct}", "--weights", "{missing}"], "file not found"),
+])
+def test_bad_input(tmp_path, fake, capsys, argv, message):
+    ct = synthetic_ct.write_ct_series(tmp_path / "ct", n=2).folder
+    junk = tmp_path / "junk"
+    junk.mkdir()
+    (junk / "notes.txt").write_text("not a CT")
+    subs = {"{missing}": tmp_path / "nope", "{junk}": junk, "{ct}": ct}
+    argv = [subs.get(a, a) for a in argv]
+    if "--weights" not in argv:
+        argv += ["--weights", fake]
+    code, errors = run([*argv, "--out", tmp_path / "out", "--no-progress"], capsys)
+    assert code == 2
+    assert len(errors) == 1 and message in errors[0]
+
+
+def test_unreadable_weights_are_one_line(tmp_path, capsys):
+    ct = synthetic_ct.write_ct_series(tmp_path / "ct", n=2).folder
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"not safetensors")
+    code, errors = run([ct, "--out", tmp_path / "out", "--weights", bad, "--no-progress"],
+                       capsys)
+    assert code == 2 and len(errors) == 1 and "bad.safetensors" in errors[0]
