@@ -1,0 +1,110 @@
+"""Append-only journal of mask edits: one JSON object per line, fsynced after every record.
+
+A journal belongs to one series and lives in a directory chosen by the caller, as
+``<directory>/<safe series key>.edits.jsonl`` (``journal_path``). ``default_edits_dir`` proposes
+``<study>.edits/`` beside the study when that place is writable, else a per-user data folder.
+
+Records (``"kind"`` field): ``header`` (first line: ``series_key``, ``shape`` ``[z, y, x]``,
+``version``), ``stroke``, ``undo``, ``redo``, ``setting``; ``viewer.core.mask_edits`` defines
+their other fields and replays them. Reading never raises on bad content: a line that is not a
+JSON object (a torn last line after a crash, a hand edit) is skipped and reported in the
+returned messages. Appending first completes a torn last line, so new records start on a line of
+their own.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from pathlib import Path
+
+JOURNAL_SUFFIX = ".edits.jsonl"
+VERSION = 1
+
+
+def journal_path(directory: str | os.PathLike, series_key: str) -> Path:
+    """``<directory>/<key>.edits.jsonl``; the key is made file-safe and disambiguated by a hash."""
+    key = str(series_key)
+    if not key.strip():
+        raise ValueError("edits journal: series key is empty")
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", key).strip("._")[:80] or "series"
+    digest = hashlib.sha1(key.encode("utf-8")).hexdigest()[:8]
+    return Path(directory) / f"{safe}-{digest}{JOURNAL_SUFFIX}"
+
+
+def default_edits_dir(study_path: str | os.PathLike) -> Path:
+    """``<study>.edits/`` beside a study file or folder if its parent is writable, otherwise
+    ``<user data dir>/edits`` (platformdirs)."""
+    study = Path(study_path).expanduser().resolve()
+    beside = study.parent / f"{study.name}.edits"
+    if beside.is_dir() and os.access(beside, os.W_OK):
+        return beside
+    if not beside.exists() and os.access(study.parent, os.W_OK):
+        return beside
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("covid-ct-reading-room")) / "edits"
+
+
+def read_journal(path: str | os.PathLike) -> tuple[list[dict], list[str]]:
+    """``(records, messages)``: every line that is a JSON object, in order, and one message per
+    skipped line. A missing file gives ``([], [])``; an unreadable one a message."""
+    p = Path(path)
+    records: list[dict] = []
+    messages: list[str] = []
+    if not p.exists():
+        return records, messages
+    try:
+        raw = p.read_bytes()
+    except OSError as exc:
+        return records, [f"edits journal {p}: cannot read ({exc.strerror or exc})"]
+    for lineno, line in enumerate(raw.split(b"\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            messages.append(f"edits journal {p}: line {lineno} is corrupt, skipped")
+            continue
+        if not isinstance(rec, dict) or not isinstance(rec.get("kind"), str):
+            messages.append(f"edits journal {p}: line {lineno} is not an edit record, skipped")
+            continue
+        rec["_line"] = lineno
+        records.append(rec)
+    return records, messages
+
+
+class JournalWriter:
+    """Appends records to a journal file, one line each, flushed and fsynced every time."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        torn = False
+        if self.path.exists() and self.path.stat().st_size > 0:
+            with open(self.path, "rb") as f:
+                f.seek(-1, os.SEEK_END)
+                torn = f.read(1) != b"\n"
+        self._file = open(self.path, "ab")
+        if torn:
+            self._write_bytes(b"\n")
+
+    def append(self, record: dict) -> None:
+        """Write ``record`` as one JSON line and fsync it (OSError on failure)."""
+        data = json.dumps(record, separators=(",", ":")).encode("utf-8") + b"\n"
+        self._write_bytes(data)
+
+    def _write_bytes(self, data: bytes) -> None:
+        self._file.write(data)
+        self._file.flush()
+        os.fsync(self._file.fileno())
+
+    def close(self) -> None:
+        if not self._file.closed:
+            self._file.close()
+
+
+def header_record(series_key: str, shape: tuple[int, int, int]) -> dict:
+    return {"kind": "header", "version": VERSION, "series_key": str(series_key),
+            "shape": [int(s) for s in shape]}
