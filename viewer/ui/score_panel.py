@@ -1,0 +1,472 @@
+"""Score panel (dock widget): the reader gives the paper's visual score 1–5 for the slice and map
+on screen, with an optional comment and an "unsure" flag, and works through a blinded reading list.
+
+Wiring in the main window (the panel computes nothing about images; it asks the viewer)::
+
+    from viewer.ui.score_panel import ScorePanel
+    panel = ScorePanel(context_provider=self.score_context, db_path=args.db)  # db_path None: user data dir
+    self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, panel)
+    panel.requestItem.connect(self.show_reading_item)            # dict, see below
+    panel.severityVisibilityChanged.connect(self.severity_panel.setVisible)
+    # call panel.refresh() whenever the slice, the series or the map method on screen changes
+
+``context_provider() -> dict | None`` describes what is on screen now (None: nothing loaded):
+``study_uid``, ``series_uid``, ``sop_instance_uid`` (DICOM) or ``image_hash`` (pictures:
+:func:`viewer.core.score_store.image_hash` of the slice pixels as loaded by ``viewer.io``),
+``slice_index`` (0-based z), ``method`` (``"gan"``, ``"gradcam"``, ``"msgradcam"``,
+``"smoothgrad"`` or ``"import:<name>"``), ``severity_category`` (mild/common/severe/critical
+or None). The score is stored for exactly this key.
+
+``requestItem(dict)``: show slice ``slice_index`` of the series ``series_uid`` (study
+``study_uid``; ``sop_instance_uid``/``image_hash`` identify the slice) with map ``method``;
+for ``import:`` methods ``map_path`` names the map file (load it with
+:func:`viewer.core.reading_list.load_imported_map`). When ``blinded`` is True the viewer must
+not show the method name anywhere (map selector, title, overlay legend). The viewer should
+update synchronously in the slot; the panel calls :meth:`refresh` right after emitting.
+
+``severityVisibilityChanged(bool)``: False while a blinded item is unscored (hide the severity
+readout), True once it is scored or when not reading blinded.
+
+Keys (application-wide while no modal dialog is open; plain digits typed into a text field go
+to the field): 1–5 score, N next unscored item. The score counts as saved, and the panel says
+"saved", only after the database commit returned (WAL, synchronous=FULL: it survives kill -9).
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Callable
+
+from PyQt6 import QtCore, QtGui, QtWidgets
+
+from viewer.core.reading_list import ReadingList, method_label
+from viewer.core.score_store import (
+    SCORE_BANDS,
+    ItemKey,
+    ReaderScores,
+    ScoreStore,
+    ScoreStoreError,
+    validate_reader_id,
+)
+
+SETTINGS_READER = "score_panel/reader_id"
+SETTINGS_LIST = "score_panel/reading_list"
+OK_STYLE = "color: #2a8a2a;"
+ERR_STYLE = "color: #c03030; font-weight: bold;"
+INFO_STYLE = "color: palette(text);"
+
+
+def band_text(score: int) -> str:
+    lo, hi = SCORE_BANDS[score]
+    return f"{score}   IoU {lo:.1f}–{hi:.1f}"
+
+
+class ScorePanel(QtWidgets.QDockWidget):
+    """Dock widget for the reader study; see the module docstring for the wiring."""
+
+    requestItem = QtCore.pyqtSignal(dict)
+    severityVisibilityChanged = QtCore.pyqtSignal(bool)
+    scoreSaved = QtCore.pyqtSignal(dict)
+
+    def __init__(self, context_provider: Callable[[], dict | None], *,
+                 db_path: str | Path | None = None, store: ScoreStore | None = None,
+                 settings: QtCore.QSettings | None = None, parent=None):
+        super().__init__("Visual score", parent)
+        self.setObjectName("ScorePanel")
+        self._context_provider = context_provider
+        self._settings = settings if settings is not None else QtCore.QSettings(
+            "covid-ct-reading-room", "viewer")
+        self._store: ScoreStore | None = None
+        self._owns_store = False
+        self._db_error = ""
+        self._reader: ReaderScores | None = None
+        self._list: ReadingList | None = None
+        self._index: int | None = None  # position in the list of the item on screen
+        self._key: ItemKey | None = None  # key of what is on screen
+        self._severity_visible = True
+        self._build_ui()
+        if store is not None:
+            self._store = store
+        else:
+            self.set_db_path(db_path)
+        saved_reader = self._settings.value(SETTINGS_READER, "", type=str)
+        if not (saved_reader and self.set_reader(saved_reader)):
+            self._show_reader_entry()
+        saved_list = self._settings.value(SETTINGS_LIST, "", type=str)
+        if saved_list and Path(saved_list).is_file() and self._reader is not None:
+            self.load_reading_list(saved_list, go_next=False)
+        self.refresh()
+
+    # ------------------------------------------------------------------ UI
+    def _build_ui(self) -> None:
+        w = QtWidgets.QWidget(self)
+        lay = QtWidgets.QVBoxLayout(w)
+        lay.setContentsMargins(6, 6, 6, 6)
+
+        # reader identification
+        self.reader_box = QtWidgets.QWidget(w)
+        rl = QtWidgets.QHBoxLayout(self.reader_box)
+        rl.setContentsMargins(0, 0, 0, 0)
+        self.reader_edit = QtWidgets.QLineEdit(self.reader_box)
+        self.reader_edit.setPlaceholderText("your reader id, e.g. initials")
+        self.reader_button = QtWidgets.QPushButton("Start", self.reader_box)
+        rl.addWidget(QtWidgets.QLabel("Reader:", self.reader_box))
+        rl.addWidget(self.reader_edit, 1)
+        rl.addWidget(self.reader_button)
+        self.reader_button.clicked.connect(self._reader_entered)
+        self.reader_edit.returnPressed.connect(self._reader_entered)
+        self.reader_label = QtWidgets.QLabel(w)
+        self.change_reader_button = QtWidgets.QPushButton("Change reader", w)
+        self.change_reader_button.clicked.connect(self._show_reader_entry)
+        who = QtWidgets.QHBoxLayout()
+        who.addWidget(self.reader_label, 1)
+        who.addWidget(self.change_reader_button)
+        lay.addWidget(self.reader_box)
+        lay.addLayout(who)
+
+        # reading list
+        lrow = QtWidgets.QHBoxLayout()
+        self.list_label = QtWidgets.QLabel("No reading list: scoring what is on screen.", w)
+        self.list_label.setWordWrap(True)
+        self.open_list_button = QtWidgets.QPushButton("Open list…", w)
+        self.open_list_button.clicked.connect(self._choose_list)
+        lrow.addWidget(self.list_label, 1)
+        lrow.addWidget(self.open_list_button)
+        lay.addLayout(lrow)
+
+        self.item_label = QtWidgets.QLabel(w)
+        self.item_label.setWordWrap(True)
+        f = self.item_label.font()
+        f.setBold(True)
+        self.item_label.setFont(f)
+        lay.addWidget(self.item_label)
+
+        # score buttons 5..1 with IoU bands
+        box = QtWidgets.QGroupBox("Overlap of map and lesions (keys 1–5)", w)
+        bl = QtWidgets.QVBoxLayout(box)
+        self.score_buttons: dict[int, QtWidgets.QPushButton] = {}
+        for s in sorted(SCORE_BANDS, reverse=True):
+            b = QtWidgets.QPushButton(band_text(s), box)
+            b.setCheckable(True)
+            b.setToolTip(f"Score {s}: the map overlaps the lesions with an IoU of about "
+                         f"{SCORE_BANDS[s][0]:.1f}–{SCORE_BANDS[s][1]:.1f} (key {s})")
+            b.clicked.connect(lambda _=False, s=s: self.give_score(s))
+            bl.addWidget(b)
+            self.score_buttons[s] = b
+        lay.addWidget(box)
+
+        self.comment_edit = QtWidgets.QLineEdit(w)
+        self.comment_edit.setPlaceholderText("comment (optional, saved with the score)")
+        self.comment_edit.setMaxLength(2000)
+        self.comment_edit.setToolTip("Type, then Enter to leave the field (keys 1–5 score again)")
+        self.comment_edit.returnPressed.connect(self.comment_edit.clearFocus)
+        self.unsure_check = QtWidgets.QCheckBox("unsure", w)
+        crow = QtWidgets.QHBoxLayout()
+        crow.addWidget(self.comment_edit, 1)
+        crow.addWidget(self.unsure_check)
+        lay.addLayout(crow)
+
+        nrow = QtWidgets.QHBoxLayout()
+        self.next_button = QtWidgets.QPushButton("Next unscored (N)", w)
+        self.next_button.clicked.connect(lambda: self.next_unscored())
+        self.advance_check = QtWidgets.QCheckBox("go on after scoring", w)
+        nrow.addWidget(self.next_button)
+        nrow.addWidget(self.advance_check)
+        lay.addLayout(nrow)
+
+        self.progress_label = QtWidgets.QLabel(w)
+        self.status_label = QtWidgets.QLabel(w)
+        self.status_label.setWordWrap(True)
+        self.db_label = QtWidgets.QLabel(w)
+        self.db_label.setWordWrap(True)
+        self.db_label.setStyleSheet("color: gray; font-size: 9pt;")
+        self.db_label.setTextInteractionFlags(
+            QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
+        lay.addWidget(self.progress_label)
+        lay.addWidget(self.status_label)
+        lay.addStretch(1)
+        lay.addWidget(self.db_label)
+        self.setWidget(w)
+
+        self._shortcuts = []
+        for s in SCORE_BANDS:
+            self._add_shortcut(str(s), lambda s=s: self.give_score(s))
+        self._add_shortcut("N", lambda: self.next_unscored())
+
+    def _add_shortcut(self, key: str, slot) -> None:
+        sc = QtGui.QShortcut(QtGui.QKeySequence(key), self)
+        sc.setContext(QtCore.Qt.ShortcutContext.ApplicationShortcut)
+        sc.activated.connect(lambda: None if QtWidgets.QApplication.activeModalWidget()
+                             else slot())
+        self._shortcuts.append(sc)
+
+    def _status(self, text: str, style: str = INFO_STYLE) -> None:
+        self.status_label.setText(text)
+        self.status_label.setStyleSheet(style)
+
+    # ------------------------------------------------------------------ database and reader
+    def set_db_path(self, path: str | Path | None) -> bool:
+        """Open (creating if needed) the score database; None: the user data directory."""
+        if self._store is not None and self._owns_store:
+            self._store.close()
+        self._store = None
+        try:
+            self._store = ScoreStore(path)
+            self._owns_store = True
+        except ScoreStoreError as exc:
+            self._db_error = str(exc)
+            self._status(f"Scores cannot be saved: {exc}", ERR_STYLE)
+            self.db_label.setText(f"database: {exc}")
+            self._set_enabled(False)
+            return False
+        self._db_error = ""
+        self.db_label.setText(f"database: {self._store.path}")
+        if self._reader is not None:
+            self._reader = self._store.for_reader(self._reader.reader_id)
+        self._set_enabled(self._reader is not None)
+        return True
+
+    @property
+    def store(self) -> ScoreStore | None:
+        return self._store
+
+    @property
+    def reader_id(self) -> str | None:
+        return self._reader.reader_id if self._reader else None
+
+    def set_reader(self, reader_id: str) -> bool:
+        """Identify the reader (remembered in QSettings); False with a message when invalid."""
+        try:
+            rid = validate_reader_id(reader_id)
+        except ValueError as exc:
+            self._status(str(exc), ERR_STYLE)
+            return False
+        if self._store is None:
+            self._status(f"Scores cannot be saved: {self._db_error or 'no database open'}",
+                         ERR_STYLE)
+            return False
+        self._reader = self._store.for_reader(rid)
+        self._settings.setValue(SETTINGS_READER, rid)
+        self._settings.sync()
+        self.reader_box.hide()
+        self.reader_label.setText(f"Reader: <b>{rid}</b>")
+        self.reader_label.show()
+        self.change_reader_button.show()
+        self._set_enabled(True)
+        self._status(f"Scoring as {rid}.")
+        self.refresh()
+        return True
+
+    def _reader_entered(self) -> None:
+        self.set_reader(self.reader_edit.text())
+
+    def _show_reader_entry(self) -> None:
+        self._reader = None
+        self.reader_box.show()
+        self.reader_label.hide()
+        self.change_reader_button.hide()
+        self.reader_edit.setText(self._settings.value(SETTINGS_READER, "", type=str))
+        self._set_enabled(False)
+        if self._store is None:
+            self._status(f"Scores cannot be saved: {self._db_error or 'no database open'}",
+                         ERR_STYLE)
+        else:
+            self._status("Enter your reader id to start scoring.")
+        self._update_progress()
+
+    def _set_enabled(self, on: bool) -> None:
+        for b in self.score_buttons.values():
+            b.setEnabled(on)
+        for wdg in (self.comment_edit, self.unsure_check, self.next_button,
+                    self.open_list_button):
+            wdg.setEnabled(on)
+
+    # ------------------------------------------------------------------ reading list
+    @property
+    def reading_list(self) -> ReadingList | None:
+        return self._list
+
+    @property
+    def blinded(self) -> bool:
+        return bool(self._list is not None and self._list.blinded)
+
+    def _choose_list(self) -> None:
+        start = self._settings.value(SETTINGS_LIST, "", type=str)
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(
+            self, "Open reading list", str(Path(start).parent) if start else "",
+            "Reading lists (*.json)")
+        if path:
+            self.load_reading_list(path)
+
+    def load_reading_list(self, path: str | Path, go_next: bool = True) -> bool:
+        """Load a reading list JSON (see ``scores make-list``); go to its first unscored item."""
+        try:
+            rl = ReadingList.load(path)
+        except ValueError as exc:
+            self._status(str(exc), ERR_STYLE)
+            return False
+        self.set_reading_list(rl, go_next=go_next)
+        self._settings.setValue(SETTINGS_LIST, str(Path(path).resolve()))
+        self._settings.sync()
+        self.list_label.setText(f"List: {Path(path).name} ({len(rl)} items, "
+                                f"{'blinded' if rl.blinded else 'methods shown'})")
+        return True
+
+    def set_reading_list(self, rl: ReadingList | None, go_next: bool = True) -> None:
+        """Use ``rl`` (None: free scoring of what is on screen)."""
+        self._list = rl
+        self._index = None
+        if rl is None:
+            self.list_label.setText("No reading list: scoring what is on screen.")
+            self._settings.remove(SETTINGS_LIST)
+        else:
+            self.list_label.setText(f"List: {rl.name or 'unnamed'} ({len(rl)} items, "
+                                    f"{'blinded' if rl.blinded else 'methods shown'})")
+        self.refresh()
+        if rl is not None and go_next and self._reader is not None:
+            self.next_unscored(from_start=True)
+
+    def next_unscored(self, from_start: bool = False) -> None:
+        """Ask the viewer for the next unscored item after the current one (key N); with
+        ``from_start`` the first unscored item of the list."""
+        if self._reader is None:
+            self._status("Enter your reader id first.", ERR_STYLE)
+            return
+        if self._list is None:
+            self._status("Open a reading list to jump to the next unscored item.")
+            return
+        after = None if from_start else self._index
+        i = self._list.next_unscored(self._reader.scored_keys(), after=after)
+        if i is None:
+            self._status(f"All {len(self._list)} items are scored. Thank you!", OK_STYLE)
+            return
+        self._index = i
+        self.requestItem.emit(self._list.items[i].request(blinded=self._list.blinded))
+        self.refresh()
+
+    # ------------------------------------------------------------------ what is on screen
+    def _context(self) -> tuple[ItemKey | None, dict, str]:
+        try:
+            ctx = self._context_provider() or {}
+        except Exception as exc:  # the viewer's provider must not take the panel down
+            return None, {}, f"cannot read the slice on screen ({exc})"
+        if not ctx:
+            return None, {}, "no slice on screen"
+        try:
+            return ItemKey.from_mapping(ctx), ctx, ""
+        except ValueError as exc:
+            return None, ctx, f"cannot score this view: {exc}"
+
+    def refresh(self) -> None:
+        """Re-read what is on screen: item label, this reader's earlier score, severity visibility.
+
+        The main window calls this when the slice, series or map method changes.
+        """
+        key, ctx, problem = self._context()
+        self._key = key
+        item = None
+        if key is not None and self._list is not None:
+            idx = self._list.index_of(key)
+            if idx is not None:
+                self._index = idx
+                item = self._list.items[idx]
+        if key is None:
+            self.item_label.setText(problem.capitalize() if problem else "")
+        elif item is not None:
+            what = "method hidden" if self._list.blinded else method_label(key.method)
+            self.item_label.setText(f"Item {item.code} ({self._index + 1} of "
+                                    f"{len(self._list)}), {what}")
+        elif self.blinded:
+            self.item_label.setText(f"Slice {key.slice_index + 1}: not in the reading list "
+                                    "(press N for the next item)")
+        else:
+            self.item_label.setText(f"Slice {key.slice_index + 1}, map: {method_label(key.method)}")
+        latest = self._reader.latest(key) if (self._reader and key) else None
+        for s, b in self.score_buttons.items():
+            b.setChecked(latest is not None and latest.score == s)
+        self.comment_edit.setText(latest.comment if latest else "")
+        self.unsure_check.setChecked(bool(latest and latest.unsure))
+        if self._reader is not None and key is not None:
+            if latest:
+                self._status(f"Scored {latest.score} at {_clock(latest.saved_at)}"
+                             + (f" ({latest.n_versions} edits)" if latest.n_versions > 1 else ""),
+                             OK_STYLE)
+            else:
+                self._status("Not scored yet.")
+        elif self._reader is not None and problem:
+            self._status(problem.capitalize())
+        self._set_severity_visible(not self.blinded or latest is not None)
+        self._update_progress()
+
+    @property
+    def severity_visible(self) -> bool:
+        return self._severity_visible
+
+    def _set_severity_visible(self, visible: bool) -> None:
+        self._severity_visible = visible
+        self.severityVisibilityChanged.emit(visible)  # every time, so the viewer stays in step
+
+    def _update_progress(self) -> None:
+        if self._reader is None:
+            self.progress_label.setText("")
+        elif self._list is not None:
+            self.progress_label.setText(str(self._list.progress(self._reader.scored_keys())))
+        else:
+            n = len(self._reader.all_latest())
+            self.progress_label.setText(f"{n} item(s) scored by {self._reader.reader_id}")
+
+    # ------------------------------------------------------------------ scoring
+    def give_score(self, score: int) -> bool:
+        """Save ``score`` for what is on screen; True once the commit returned."""
+        if self._reader is None:
+            self._status("Enter your reader id first.", ERR_STYLE)
+            self.reader_edit.setFocus()
+            return False
+        key, ctx, problem = self._context()
+        if key is None:
+            self._status(f"Not saved: {problem}", ERR_STYLE)
+            self._uncheck_unsaved()
+            return False
+        severity = ctx.get("severity_category")
+        if not severity and self._list is not None:
+            idx = self._list.index_of(key)
+            if idx is not None:
+                severity = self._list.items[idx].severity_category
+        try:
+            saved = self._reader.save(key, score, comment=self.comment_edit.text(),
+                                      unsure=self.unsure_check.isChecked(),
+                                      severity_category=severity)
+        except (ValueError, ScoreStoreError) as exc:
+            self._status(f"Not saved: {exc}", ERR_STYLE)
+            self._uncheck_unsaved()
+            return False
+        for s, b in self.score_buttons.items():
+            b.setChecked(s == saved.score)
+        self._status(f"Saved: {saved.score} at {_clock(saved.saved_at)}"
+                     + (f" (edit {saved.n_versions})" if saved.n_versions > 1 else ""), OK_STYLE)
+        self._set_severity_visible(True)
+        self._update_progress()
+        self.scoreSaved.emit({"reader_id": saved.reader_id, "score": saved.score,
+                              "row_id": saved.row_id, **vars(saved.key)})
+        if self.advance_check.isChecked() and self._list is not None:
+            self.next_unscored()
+        return True
+
+    def _uncheck_unsaved(self) -> None:
+        latest = self._reader.latest(self._key) if (self._reader and self._key) else None
+        for s, b in self.score_buttons.items():
+            b.setChecked(latest is not None and latest.score == s)
+
+    def close_store(self) -> None:
+        """Close the database if the panel opened it (scores are already committed)."""
+        if self._store is not None and self._owns_store:
+            self._store.close()
+        self._store = None
+        self._reader = None
+
+
+def _clock(iso: str) -> str:
+    try:
+        return datetime.fromisoformat(iso).astimezone().strftime("%H:%M:%S")
+    except ValueError:
+        return iso
