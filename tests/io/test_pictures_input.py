@@ -55,10 +55,17 @@ def test_colour_picture_is_converted_with_a_warning(tmp_path):
 def test_pictures_of_different_sizes_are_split(tmp_path):
     for n in range(3):
         _grey(n, (6, 4)).save(tmp_path / f"a{n}.png")
+    for n in range(2):
+        _grey(n, (3, 3)).save(tmp_path / f"c{n}.png")
     _grey(9, (5, 5)).save(tmp_path / "b.png")
     result = scan_path(tmp_path)
-    assert sorted(s.n_slices for s in result.series) == [1, 3]
-    assert all(any("different sizes" in w for w in s.warnings) for s in result.series)
+    by_n = {s.n_slices: s for s in result.series if s.n_slices > 1}
+    single = [s for s in result.series if s.n_slices == 1]
+    assert sorted(by_n) == [2, 3] and len(single) == 1
+    assert single[0].series_description == "b.png" and single[0].key.endswith("b.png")
+    assert any("pictures of 3 sizes" in w and "the 3 of 6x4" in w and "other 3" in w
+               for w in by_n[3].warnings)
+    assert load_series(by_n[2]).voxels.shape == (2, 3, 3)
 
 
 def test_multipage_tiff_is_a_series_of_pages(tmp_path):

@@ -1,7 +1,10 @@
 """2-D pictures (PNG, JPG, BMP, TIFF) as 8-bit pseudo-series (``is_hu=False``, ``uint8``).
 
 A folder of pictures is one pseudo-series in natural file-name order (``2.png`` before
-``10.png``); pictures of different sizes are split into one pseudo-series per size. A
+``10.png``). Pictures of different sizes cannot share a volume: each size with several
+pictures is a pseudo-series of its own, and a picture whose size no other picture in the folder
+has is a 1-slice series named after the file (folders of unrelated slices, like the public
+COVID-19 picture sets, therefore list one series per picture). A
 multi-page TIFF is its own pseudo-series of pages. RGB pictures with equal channels become grey;
 other colour pictures are converted to grey (luma) with a warning. Pictures have no geometry:
 spacing 1 mm, origin 0, identity direction.
@@ -64,11 +67,19 @@ def scan_pictures(paths: list[str], name: str) -> tuple[list[SeriesInfo], list[S
         else:
             by_size[(w, h)].append(path)
     folder_key = f"pictures:{os.path.abspath(name)}"
-    for n, ((w, h), files) in enumerate(sorted(by_size.items(), key=lambda kv: -len(kv[1]))):
+    groups = sorted(by_size.items(), key=lambda kv: -len(kv[1]))
+    others = sum(len(files) for files in by_size.values())
+    for n, ((w, h), files) in enumerate(groups):
+        if len(files) == 1 and len(groups) > 1:  # an odd-sized picture is a series of its own
+            path = files[0]
+            series.append(_info(f"pictures:{os.path.abspath(path)}", os.path.basename(path), w, h,
+                                [SliceRef(path=path)], []))
+            continue
         warnings = []
-        if len(by_size) > 1:
-            warnings.append(f"pictures of {len(by_size)} different sizes: split into one "
-                            f"pseudo-series per size (this one {w}x{h}, {len(files)} pictures)")
+        if len(groups) > 1:
+            warnings.append(f"folder holds pictures of {len(groups)} sizes: this pseudo-series "
+                            f"has the {len(files)} of {w}x{h}; the other {others - len(files)} "
+                            "are listed as separate series")
         key = folder_key if n == 0 else f"{folder_key}#{w}x{h}"
         refs = [SliceRef(path=p) for p in files]
         series.append(_info(key, os.path.basename(os.path.normpath(name)), w, h, refs, warnings))
