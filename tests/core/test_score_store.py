@@ -122,6 +122,9 @@ def test_image_hash_keys_pictures(store):
     assert h != image_hash(a.T.copy()) and h != image_hash(a.astype(np.int16))
     with pytest.raises(ValueError, match="2-D"):
         image_hash(np.zeros((2, 3, 4)))
+    both = ItemKey.make(sop_instance_uid="1.2", image_hash=h, slice_index=0, method="gan")
+    assert both.image_hash == "" and both == ItemKey.make(sop_instance_uid="1.2", slice_index=0,
+                                                          method="gan")
     k = ItemKey.make(image_hash=h, slice_index=0, method="gradcam")
     assert store.for_reader("r").save(k, 3).key == k
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 pytest.importorskip("pytestqt")
-from PyQt6 import QtCore, QtWidgets  # noqa: E402
+from PyQt6 import QtCore, QtGui, QtWidgets  # noqa: E402
 
 from viewer.core.reading_list import METHOD_LABELS, ReadingList, SliceTarget  # noqa: E402
 from viewer.core.score_store import ScoreStore, ScoreStoreError  # noqa: E402
@@ -41,12 +41,13 @@ def settings(tmp_path):
 
 @pytest.fixture()
 def make_panel(qtbot, tmp_path, settings):
-    def make(viewer, db=None):
+    def make(viewer, db=None, register=True):
         panel = ScorePanel(viewer.context, db_path=db or tmp_path / "scores.sqlite",
                            settings=settings)
         panel.requestItem.connect(viewer.show_item)
         panel.severityVisibilityChanged.connect(viewer.severity_shown.append)
-        qtbot.addWidget(panel)
+        if register:  # not when a host window owns it
+            qtbot.addWidget(panel)
         return panel
     return make
 
@@ -70,14 +71,20 @@ def test_reader_identifies_once_and_is_remembered(make_panel):
 
 def test_keys_save_score_with_comment_and_unsure(make_panel, qtbot, tmp_path):
     v = FakeViewer()
-    p = make_panel(v)
+    p = make_panel(v, register=False)
     p.set_reader("alice")
     host = QtWidgets.QMainWindow()  # docked as in the viewer; keys work anywhere in the window
     qtbot.addWidget(host)
     view = QtWidgets.QWidget()  # stands in for the slice view, which has the focus
     view.setFocusPolicy(QtCore.Qt.FocusPolicy.StrongFocus)
     host.setCentralWidget(view)
-    host.addDockWidget(QtCore.Qt.DockWidgetArea.RightDockWidgetArea, p)
+    dock = QtWidgets.QDockWidget("Reader study", host)
+    dock.setWidget(p)
+    host.addDockWidget(QtCore.Qt.DockWidgetArea.RightDockWidgetArea, dock)
+    window_keys = []  # the viewer's own shortcuts on the same keys (W/L presets, next series)
+    for k in ("4", "2", "N"):
+        sc = QtGui.QShortcut(QtGui.QKeySequence(k), host)
+        sc.activated.connect(lambda k=k: window_keys.append(k))
     with qtbot.waitActive(host):
         host.show()
         host.activateWindow()
@@ -97,10 +104,18 @@ def test_keys_save_score_with_comment_and_unsure(make_panel, qtbot, tmp_path):
     assert p.comment_edit.text().endswith(" 2") and p.status_label.text().startswith("Saved: 4")
     qtbot.keyClick(p.comment_edit, QtCore.Qt.Key.Key_Return)  # Enter leaves the field
     assert not p.comment_edit.hasFocus()
-    p.score_buttons[2].click()  # an edit: appended, latest wins
+    assert window_keys == [] and p.score_keys_active()
+    view.setFocus()
+    qtbot.keyClick(view, QtCore.Qt.Key.Key_2)  # an edit: appended, latest wins
     with ScoreStore(tmp_path / "scores.sqlite") as s:
         latest = s.for_reader("alice").latest(row.key)
     assert latest.score == 2 and latest.n_versions == 2 and "(edit 2)" in p.status_label.text()
+    assert window_keys == []
+    p.keys_check.setChecked(False)  # keys go back to the viewer
+    qtbot.keyClick(view, QtCore.Qt.Key.Key_4)
+    assert window_keys == ["4"]
+    with ScoreStore(tmp_path / "scores.sqlite") as s:
+        assert s.for_reader("alice").latest(row.key).score == 2
 
 
 def test_saved_shown_only_after_commit(make_panel, monkeypatch):

@@ -293,7 +293,8 @@ def slice_targets_from_series(info, slice_indices: Iterable[int] | None = None,
                               severities: Mapping[int, str] | None = None,
                               image_hashes: Mapping[int, str] | None = None) -> list[SliceTarget]:
     """Slice targets for a ``viewer.io`` ``SeriesInfo`` (duck-typed: ``study_uid``,
-    ``series_uid``, ``n_slices``, ``refs[i].sop_instance_uid``).
+    ``series_uid``, ``key``, ``n_slices``, ``refs[i].sop_instance_uid``). The series is named by
+    ``series_uid``, or by ``key`` when it has no UID (pictures, NIfTI).
 
     ``slice_indices``: which z indices (default all). ``severities``: known severity category
     per slice index. ``image_hashes``: per slice index, required for slices without a SOP
@@ -311,7 +312,8 @@ def slice_targets_from_series(info, slice_indices: Iterable[int] | None = None,
         if not sop and not ih:
             raise ValueError(f"slice {i}: no SOP Instance UID; give its image hash")
         out.append(SliceTarget(slice_index=int(i), study_uid=info.study_uid or "",
-                               series_uid=info.series_uid or "", sop_instance_uid=sop,
+                               series_uid=info.series_uid or getattr(info, "key", "") or "",
+                               sop_instance_uid=sop,
                                image_hash=ih,
                                severity_category=(severities or {}).get(int(i))))
     return out

@@ -138,7 +138,7 @@ class ItemKey:
     """What was scored: one slice of one series shown with one map method.
 
     ``sop_instance_uid`` for DICOM slices, ``image_hash`` (:func:`image_hash`) for pictures;
-    at least one of the two is required. ``slice_index`` is the 0-based z index in the series.
+    at least one of the two is required; when the UID is given the hash is dropped. ``slice_index`` is the 0-based z index in the series.
     """
 
     study_uid: str
@@ -158,6 +158,8 @@ class ItemKey:
         ihash = _text(image_hash, "image hash")
         if not sop and not ihash:
             raise ValueError("item: needs a SOP Instance UID or an image hash")
+        if sop:
+            ihash = ""  # the UID identifies a DICOM slice; a pixel hash would only add fragility
         if isinstance(slice_index, bool) or not isinstance(slice_index, numbers.Integral):
             raise ValueError(f"slice index: expected an integer >= 0, got {slice_index!r}")
         if int(slice_index) < 0:

@@ -1,35 +1,42 @@
-"""Score panel (dock widget): the reader gives the paper's visual score 1–5 for the slice and map
-on screen, with an optional comment and an "unsure" flag, and works through a blinded reading list.
+"""Score panel: the reader gives the paper's visual score 1–5 for the slice and map on screen,
+with an optional comment and an "unsure" flag, and works through a blinded reading list.
 
-Wiring in the main window (the panel computes nothing about images; it asks the viewer)::
+A plain widget; the main window docks it. Wiring (the panel computes nothing about images)::
 
     from viewer.ui.score_panel import ScorePanel
-    panel = ScorePanel(context_provider=self.score_context, db_path=args.db)  # db_path None: user data dir
-    self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, panel)
-    panel.requestItem.connect(self.show_reading_item)            # dict, see below
-    panel.severityVisibilityChanged.connect(self.severity_panel.setVisible)
+    panel = ScorePanel(context_provider=self.score_context, db_path=args.db)  # None: user data dir
+    dock = QDockWidget("Reader study"); dock.setWidget(panel)
+    self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, dock)
+    panel.requestItem.connect(self.open_item)                    # dict, see below
+    panel.severityVisibilityChanged.connect(self.set_severity_visible)
     # call panel.refresh() whenever the slice, the series or the map method on screen changes
 
-``context_provider() -> dict | None`` describes what is on screen now (None: nothing loaded):
-``study_uid``, ``series_uid``, ``sop_instance_uid`` (DICOM) or ``image_hash`` (pictures:
+``context_provider() -> dict | None`` describes what is on screen now (None or {}: nothing):
+``study_uid``, ``series_uid`` (``info.series_uid or info.key``, as
+:func:`viewer.core.reading_list.slice_targets_from_series` writes it), ``sop_instance_uid``
+(DICOM; when given, ``image_hash`` is ignored) or ``image_hash`` (pictures:
 :func:`viewer.core.score_store.image_hash` of the slice pixels as loaded by ``viewer.io``),
-``slice_index`` (0-based z), ``method`` (``"gan"``, ``"gradcam"``, ``"msgradcam"``,
-``"smoothgrad"`` or ``"import:<name>"``), ``severity_category`` (mild/common/severe/critical
-or None). The score is stored for exactly this key.
+``slice_index`` (0-based z), ``method`` of the map on screen (``"gan"``, ``"gradcam"``,
+``"msgradcam"``, ``"smoothgrad"`` or ``"import:<name>"``), ``severity_category``
+(mild/common/severe/critical, or None/""). The score is stored for exactly this key.
 
-``requestItem(dict)``: show slice ``slice_index`` of the series ``series_uid`` (study
-``study_uid``; ``sop_instance_uid``/``image_hash`` identify the slice) with map ``method``;
-for ``import:`` methods ``map_path`` names the map file (load it with
-:func:`viewer.core.reading_list.load_imported_map`). When ``blinded`` is True the viewer must
-not show the method name anywhere (map selector, title, overlay legend). The viewer should
-update synchronously in the slot; the panel calls :meth:`refresh` right after emitting.
+``requestItem(dict)``: show slice ``slice_index`` of series ``series_uid`` (study ``study_uid``;
+``sop_instance_uid``/``image_hash`` identify the slice) with the map ``method``; for ``import:``
+methods ``map_path`` names the map file (:func:`viewer.core.reading_list.load_imported_map`).
+``code`` is the blinding code. When ``blinded`` is True the viewer must not show the method name
+anywhere (map selector, title, legend). The viewer should update synchronously in the slot; the
+panel calls :meth:`refresh` right after emitting.
 
 ``severityVisibilityChanged(bool)``: False while a blinded item is unscored (hide the severity
 readout), True once it is scored or when not reading blinded.
 
-Keys (application-wide while no modal dialog is open; plain digits typed into a text field go
-to the field): 1–5 score, N next unscored item. The score counts as saved, and the panel says
-"saved", only after the database commit returned (WAL, synchronous=FULL: it survives kill -9).
+Keys: while :meth:`ScorePanel.score_keys_active` (reader identified, "keys" box ticked, panel
+visible), 1–5 score and N jumps to the next unscored item anywhere in the panel's window; they
+take precedence over the window's own shortcuts for these keys (an application event filter
+accepts the ShortcutOverride), except in text fields and modal dialogs.
+``scoreKeysActiveChanged(bool)`` tells the window when that starts and stops.
+The panel says "Saved" only after the database commit returned (WAL, synchronous=FULL: the score
+survives kill -9).
 """
 from __future__ import annotations
 
@@ -37,7 +44,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Callable
 
-from PyQt6 import QtCore, QtGui, QtWidgets
+from PyQt6 import QtCore, QtWidgets
 
 from viewer.core.reading_list import ReadingList, method_label
 from viewer.core.score_store import (
@@ -61,18 +68,20 @@ def band_text(score: int) -> str:
     return f"{score}   IoU {lo:.1f}–{hi:.1f}"
 
 
-class ScorePanel(QtWidgets.QDockWidget):
-    """Dock widget for the reader study; see the module docstring for the wiring."""
+class ScorePanel(QtWidgets.QWidget):
+    """Reader-study panel (a widget the main window puts in a dock); see the module docstring."""
 
     requestItem = QtCore.pyqtSignal(dict)
     severityVisibilityChanged = QtCore.pyqtSignal(bool)
     scoreSaved = QtCore.pyqtSignal(dict)
+    scoreKeysActiveChanged = QtCore.pyqtSignal(bool)
 
     def __init__(self, context_provider: Callable[[], dict | None], *,
                  db_path: str | Path | None = None, store: ScoreStore | None = None,
                  settings: QtCore.QSettings | None = None, parent=None):
-        super().__init__("Visual score", parent)
+        super().__init__(parent)
         self.setObjectName("ScorePanel")
+        self.setWindowTitle("Visual score")
         self._context_provider = context_provider
         self._settings = settings if settings is not None else QtCore.QSettings(
             "covid-ct-reading-room", "viewer")
@@ -99,7 +108,7 @@ class ScorePanel(QtWidgets.QDockWidget):
 
     # ------------------------------------------------------------------ UI
     def _build_ui(self) -> None:
-        w = QtWidgets.QWidget(self)
+        w = self
         lay = QtWidgets.QVBoxLayout(w)
         lay.setContentsMargins(6, 6, 6, 6)
 
@@ -173,6 +182,11 @@ class ScorePanel(QtWidgets.QDockWidget):
         nrow.addWidget(self.next_button)
         nrow.addWidget(self.advance_check)
         lay.addLayout(nrow)
+        self.keys_check = QtWidgets.QCheckBox("keys 1–5 and N score (over the viewer's keys)", w)
+        self.keys_check.setChecked(True)
+        self.keys_check.setToolTip("While ticked, keys 1–5 give a score and N goes to the next "
+                                   "unscored item anywhere in this window (not in text fields)")
+        lay.addWidget(self.keys_check)
 
         self.progress_label = QtWidgets.QLabel(w)
         self.status_label = QtWidgets.QLabel(w)
@@ -186,19 +200,33 @@ class ScorePanel(QtWidgets.QDockWidget):
         lay.addWidget(self.status_label)
         lay.addStretch(1)
         lay.addWidget(self.db_label)
-        self.setWidget(w)
 
-        self._shortcuts = []
-        for s in SCORE_BANDS:
-            self._add_shortcut(str(s), lambda s=s: self.give_score(s))
-        self._add_shortcut("N", lambda: self.next_unscored())
+        self.keys_check.toggled.connect(lambda on: self.scoreKeysActiveChanged.emit(
+            self.score_keys_active()))
+        self._key_filter = _ScoreKeyFilter(self)
+        QtWidgets.QApplication.instance().installEventFilter(self._key_filter)
+        self.destroyed.connect(self._key_filter.deleteLater)
 
-    def _add_shortcut(self, key: str, slot) -> None:
-        sc = QtGui.QShortcut(QtGui.QKeySequence(key), self)
-        sc.setContext(QtCore.Qt.ShortcutContext.ApplicationShortcut)
-        sc.activated.connect(lambda: None if QtWidgets.QApplication.activeModalWidget()
-                             else slot())
-        self._shortcuts.append(sc)
+    def score_keys_active(self) -> bool:
+        """True while keys 1–5 and N score in this panel's window (they override the window's
+        own shortcuts for those keys): a reader is identified, the database is open, the
+        "keys" box is ticked and the panel is visible."""
+        return bool(self._reader is not None and self._store is not None
+                    and self.keys_check.isChecked() and self.isVisible())
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        super().showEvent(event)
+        self.scoreKeysActiveChanged.emit(self.score_keys_active())
+
+    def hideEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        super().hideEvent(event)
+        self.scoreKeysActiveChanged.emit(False)
+
+    def _key_action(self, action) -> None:
+        if action == "next":
+            self.next_unscored()
+        else:
+            self.give_score(int(action))
 
     def _status(self, text: str, style: str = INFO_STYLE) -> None:
         self.status_label.setText(text)
@@ -253,6 +281,7 @@ class ScorePanel(QtWidgets.QDockWidget):
         self.reader_label.show()
         self.change_reader_button.show()
         self._set_enabled(True)
+        self.scoreKeysActiveChanged.emit(self.score_keys_active())
         self._status(f"Scoring as {rid}.")
         self.refresh()
         return True
@@ -267,6 +296,7 @@ class ScorePanel(QtWidgets.QDockWidget):
         self.change_reader_button.hide()
         self.reader_edit.setText(self._settings.value(SETTINGS_READER, "", type=str))
         self._set_enabled(False)
+        self.scoreKeysActiveChanged.emit(False)
         if self._store is None:
             self._status(f"Scores cannot be saved: {self._db_error or 'no database open'}",
                          ERR_STYLE)
@@ -463,6 +493,50 @@ class ScorePanel(QtWidgets.QDockWidget):
             self._store.close()
         self._store = None
         self._reader = None
+
+
+_KEY_ACTIONS = {
+    QtCore.Qt.Key.Key_1: 1, QtCore.Qt.Key.Key_2: 2, QtCore.Qt.Key.Key_3: 3,
+    QtCore.Qt.Key.Key_4: 4, QtCore.Qt.Key.Key_5: 5, QtCore.Qt.Key.Key_N: "next",
+}
+_TEXT_INPUTS = (QtWidgets.QLineEdit, QtWidgets.QTextEdit, QtWidgets.QPlainTextEdit,
+                QtWidgets.QAbstractSpinBox)
+
+
+class _ScoreKeyFilter(QtCore.QObject):
+    """Application event filter: keys 1–5 and N (no modifier but keypad) score in the panel's
+    window while :meth:`ScorePanel.score_keys_active`, taking them from window shortcuts (it
+    accepts the ShortcutOverride); text fields and modal dialogs keep their keys."""
+
+    def __init__(self, panel: "ScorePanel"):
+        super().__init__(None)
+        self._panel = panel
+
+    def eventFilter(self, obj, event) -> bool:  # noqa: N802 (Qt name)
+        et = event.type()
+        if et not in (QtCore.QEvent.Type.ShortcutOverride, QtCore.QEvent.Type.KeyPress):
+            return False
+        try:
+            panel = self._panel
+            action = _KEY_ACTIONS.get(event.key())
+            if action is None:
+                return False
+            mods = event.modifiers() & ~QtCore.Qt.KeyboardModifier.KeypadModifier
+            if mods != QtCore.Qt.KeyboardModifier.NoModifier or not panel.score_keys_active():
+                return False
+            app = QtWidgets.QApplication
+            if app.activeModalWidget() is not None or app.activeWindow() is not panel.window():
+                return False
+            if isinstance(app.focusWidget(), _TEXT_INPUTS):
+                return False
+        except RuntimeError:  # the panel's C++ object is gone
+            return False
+        if et == QtCore.QEvent.Type.ShortcutOverride:
+            event.accept()  # the window's own shortcut for this key does not fire
+            return True
+        if not event.isAutoRepeat():
+            panel._key_action(action)
+        return True
 
 
 def _clock(iso: str) -> str:
