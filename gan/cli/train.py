@@ -1,0 +1,142 @@
+"""`python main.py train classifier|gan|lm-classifier ...`: the two training stages (and the
+LM-ResNet-18 on the maps). Presets fill the defaults; any explicit flag overrides them."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from ..presets import CLASSIFIER_PRESETS, GAN_PRESETS
+
+
+def _bool(text: str) -> bool:
+    t = text.strip().lower()
+    if t in ("1", "true", "yes", "on"):
+        return True
+    if t in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true/false, got {text!r}")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {v}")
+    return v
+
+
+def _positive_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not v > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {v}")
+    return v
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", required=True, help="class-folder training set with COVID/ and non-COVID/")
+    p.add_argument("--out", required=True, help="run folder for checkpoints, weights and logs")
+    p.add_argument("--preset", choices=("paper", "cpu"), default="paper",
+                   help="paper: the authors' settings (GPU); cpu: reduced recipe for a 2-core CPU")
+    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    p.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default=None,
+                   help="auto = bf16 mixed precision on CUDA, fp32 on CPU")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint")
+    p.add_argument("--image-size", type=_positive_int, default=None)
+    p.add_argument("--batch-size", type=_positive_int, default=None)
+    p.add_argument("--limit-per-class", type=_positive_int, default=None, help="use only the first N images per class (smoke tests)")
+
+
+def register(sub) -> None:
+    p = sub.add_parser("train", help="train the classifier (stage 1), the GAN (stage 2) or the LM classifier",
+                       description=__doc__)
+    s = p.add_subparsers(dest="stage", metavar="STAGE")
+
+    c = s.add_parser("classifier", help="stage 1: ResNet-18 COVID/non-COVID classifier (F and the plain baseline)")
+    _common(c)
+    c.add_argument("--epochs", type=_positive_int, default=None)
+    c.add_argument("--lr", type=_positive_float, default=None)
+    c.add_argument("--split-seed", type=int, default=0, help="seed of the 70/30 split")
+    c.set_defaults(func=_run_classifier, on_maps=None)
+
+    lm = s.add_parser("lm-classifier", help="LM-ResNet-18: a ResNet-18 on the GAN's localization maps")
+    _common(lm)
+    lm.add_argument("--generator", required=True, dest="on_maps", help="generator weights (.safetensors)")
+    lm.add_argument("--epochs", type=_positive_int, default=None)
+    lm.add_argument("--lr", type=_positive_float, default=None)
+    lm.add_argument("--split-seed", type=int, default=0)
+    lm.set_defaults(func=_run_classifier)
+
+    g = s.add_parser("gan", help="stage 2: generator and discriminator with F frozen; selection by validation pixel AUC")
+    _common(g)
+    g.add_argument("--classifier-weights", required=True, help="stage-1 classifier .safetensors (F)")
+    g.add_argument("--val-images", help="validation images folder (model selection by pixel AUC)")
+    g.add_argument("--val-masks", help="validation masks folder")
+    g.add_argument("--iterations", type=_positive_int, default=None)
+    g.add_argument("--width", type=_positive_float, default=None, help="channel multiplier (1 = paper)")
+    g.add_argument("--lr-g", type=_positive_float, default=None)
+    g.add_argument("--d-lr-ratio", type=_positive_float, default=None, help="D lr / G lr: paper 4 (TTUR), code 2")
+    g.add_argument("--label-smoothing", type=_bool, default=None, help="real targets U[0.8, 1] (authors' code)")
+    g.add_argument("--joint-g-step", type=_bool, default=None, help="one G step with all losses instead of two")
+    g.add_argument("--rot90", type=_bool, default=None, help="random 90-degree turns (not in the paper)")
+    g.add_argument("--c-mode", choices=("joint", "off"), default=None, help="train C on the maps during GAN training")
+    g.add_argument("--val-every", type=_positive_int, default=None)
+    g.add_argument("--checkpoint-minutes", type=_positive_float, default=None)
+    g.add_argument("--time-budget-hours", type=float, default=None, help="stop and save when spent (0 = none)")
+    g.set_defaults(func=_run_gan)
+    p.set_defaults(func=lambda a: (p.print_help(), 2)[1])
+
+
+def _overrides(args, keys) -> dict:
+    return {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
+
+
+def _run_classifier(args) -> int:
+    from ..train_classifier import ClassifierConfig, train_classifier
+
+    cfg = dict(CLASSIFIER_PRESETS[args.preset])
+    cfg.update(_overrides(args, ("image_size", "batch_size", "epochs", "lr", "precision")))
+    try:
+        res = train_classifier(ClassifierConfig(data=args.data, out=args.out, preset=args.preset, seed=args.seed,
+                                                device=args.device, resume=args.resume, split_seed=args.split_seed,
+                                                on_maps=args.on_maps, limit_per_class=args.limit_per_class, **cfg))
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if res.get("test_metrics"):
+        print(json.dumps(res, indent=1))
+    return 0
+
+
+def _run_gan(args) -> int:
+    from ..train_gan import GanConfig, train_gan
+
+    cfg = dict(GAN_PRESETS[args.preset])
+    cfg.update(_overrides(args, ("image_size", "batch_size", "iterations", "width", "lr_g", "d_lr_ratio",
+                                 "label_smoothing", "joint_g_step", "rot90", "c_mode", "val_every",
+                                 "checkpoint_minutes", "time_budget_hours", "precision")))
+    if bool(args.val_images) != bool(args.val_masks):
+        print("error: --val-images and --val-masks go together", file=sys.stderr)
+        return 2
+    for flag, path in (("--data", args.data), ("--classifier-weights", args.classifier_weights),
+                       ("--val-images", args.val_images), ("--val-masks", args.val_masks)):
+        if path and not Path(path).exists():
+            print(f"error: {flag} {path}: does not exist", file=sys.stderr)
+            return 2
+    try:
+        res = train_gan(GanConfig(data=args.data, classifier_weights=args.classifier_weights, out=args.out,
+                                  val_images=args.val_images, val_masks=args.val_masks, preset=args.preset,
+                                  seed=args.seed, device=args.device, resume=args.resume,
+                                  limit_per_class=args.limit_per_class, **cfg))
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(res, indent=1))
+    return 0

@@ -1,0 +1,172 @@
+"""Training and validation data: a class-folder set (COVID/, non-COVID/) and image + mask folders.
+
+Images are loaded once as greyscale uint8 arrays (y, x) and kept in memory (the Soares set is
+about 190 MB); batches are built with random resized crops and flips on the fly.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as Fnn
+from PIL import Image, UnidentifiedImageError
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
+COVID_DIR_NAMES = ("COVID",)
+NORMAL_DIR_NAMES = ("non-COVID", "NonCOVID", "non-covid", "normal")
+
+
+def natural_key(name: str) -> list:
+    """Sort key putting 'img2' before 'img10'."""
+    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", name)]
+
+
+def list_images(folder: Path) -> list[Path]:
+    return sorted((p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()),
+                  key=lambda p: natural_key(p.name))
+
+
+def load_grey(path: Path) -> np.ndarray:
+    """uint8 (y, x) greyscale; RGB/RGBA converted with PIL's 'L'. Raises ValueError on bad files."""
+    try:
+        with Image.open(path) as im:
+            return np.asarray(im.convert("L"), dtype=np.uint8).copy()
+    except (UnidentifiedImageError, OSError) as exc:
+        raise ValueError(f"{path}: not a readable image ({exc})") from exc
+
+
+@dataclass
+class ClassFolderSet:
+    """Images (uint8 (y, x) each) with labels 1 = COVID, 0 = non-COVID."""
+
+    images: list[np.ndarray]
+    labels: np.ndarray
+    paths: list[Path]
+    skipped: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def subset(self, idx: np.ndarray) -> "ClassFolderSet":
+        return ClassFolderSet([self.images[i] for i in idx], self.labels[idx], [self.paths[i] for i in idx])
+
+
+def _find_class_dir(root: Path, names: tuple[str, ...]) -> Path:
+    for n in names:
+        if (root / n).is_dir():
+            return root / n
+    raise ValueError(f"{root}: no class folder named {' or '.join(names)}")
+
+
+def load_class_folders(root: str | Path, limit: int | None = None,
+                       progress: Callable[[int, int], object] | None = None) -> ClassFolderSet:
+    """Reads ``root/COVID`` and ``root/non-COVID``. Unreadable files are skipped with a reason."""
+    root = Path(root)
+    if not root.is_dir():
+        raise ValueError(f"{root}: training folder does not exist")
+    files: list[tuple[Path, int]] = []
+    for label, names in ((1, COVID_DIR_NAMES), (0, NORMAL_DIR_NAMES)):
+        imgs = list_images(_find_class_dir(root, names))
+        if limit:
+            imgs = imgs[:limit]
+        files += [(p, label) for p in imgs]
+    images, labels, paths, skipped = [], [], [], []
+    for i, (p, lab) in enumerate(files):
+        try:
+            images.append(load_grey(p))
+            labels.append(lab)
+            paths.append(p)
+        except ValueError as exc:
+            skipped.append(str(exc))
+        if progress:
+            progress(i + 1, len(files))
+    if not images or len(set(labels)) < 2:
+        raise ValueError(f"{root}: need readable images in both COVID and non-COVID folders")
+    return ClassFolderSet(images, np.asarray(labels, dtype=np.int64), paths, skipped)
+
+
+@dataclass
+class MaskSet:
+    """Validation/test pairs: uint8 image (y, x) and bool lesion mask (y, x) of the same size."""
+
+    images: list[np.ndarray]
+    masks: list[np.ndarray]
+    names: list[str]
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+
+def load_mask_folders(images_dir: str | Path, masks_dir: str | Path) -> MaskSet:
+    """Pairs ``images_dir/N.*`` with ``masks_dir/N.*`` by stem; mask > 0 is lesion."""
+    images_dir, masks_dir = Path(images_dir), Path(masks_dir)
+    for d in (images_dir, masks_dir):
+        if not d.is_dir():
+            raise ValueError(f"{d}: folder does not exist")
+    masks = {p.stem: p for p in list_images(masks_dir)}
+    imgs, msks, names = [], [], []
+    for p in list_images(images_dir):
+        if p.stem not in masks:
+            continue
+        im = load_grey(p)
+        m = load_grey(masks[p.stem]) > 0
+        if m.shape != im.shape:
+            raise ValueError(f"{masks[p.stem]}: mask size {m.shape[::-1]} differs from image {im.shape[::-1]}")
+        imgs.append(im)
+        msks.append(m)
+        names.append(p.stem)
+    if not imgs:
+        raise ValueError(f"{images_dir}: no image has a mask with the same name in {masks_dir}")
+    return MaskSet(imgs, msks, names)
+
+
+def resize_unit(img: np.ndarray, size: int) -> torch.Tensor:
+    """uint8 (y, x) -> float tensor (1, size, size) in [0, 1] (bilinear, antialiased)."""
+    t = torch.from_numpy(img).float().div_(255.0)[None, None]
+    return Fnn.interpolate(t, size=(size, size), mode="bilinear", align_corners=False, antialias=True)[0]
+
+
+class AugmentedBatcher:
+    """Random resized crop (area scale 0.9-1.0), flips and optional 90-degree rotations.
+
+    ``rot90`` is not in the paper: MedSeg slices are stored transposed with respect to the Soares
+    set, and random 90-degree turns make G indifferent to that.
+    """
+
+    def __init__(self, size: int, scale: tuple[float, float] = (0.9, 1.0), hflip: bool = True,
+                 vflip: bool = True, rot90: bool = False):
+        self.size, self.scale, self.hflip, self.vflip, self.rot90 = size, scale, hflip, vflip, rot90
+
+    def one(self, img: np.ndarray, rng: np.random.Generator) -> torch.Tensor:
+        h, w = img.shape
+        area = rng.uniform(*self.scale)
+        ratio = np.exp(rng.uniform(np.log(3 / 4), np.log(4 / 3)))
+        ch = int(round(min(h, np.sqrt(area * h * w / ratio))))
+        cw = int(round(min(w, np.sqrt(area * h * w * ratio))))
+        y0 = int(rng.integers(0, h - ch + 1))
+        x0 = int(rng.integers(0, w - cw + 1))
+        t = resize_unit(img[y0:y0 + ch, x0:x0 + cw], self.size)
+        if self.hflip and rng.random() < 0.5:
+            t = t.flip(-1)
+        if self.vflip and rng.random() < 0.5:
+            t = t.flip(-2)
+        if self.rot90 and rng.random() < 0.5:
+            t = t.transpose(-1, -2)
+        return t
+
+    def batch(self, images: list[np.ndarray], idx: np.ndarray, rng: np.random.Generator) -> torch.Tensor:
+        """(N, 1, size, size) float32 in [0, 1]."""
+        return torch.stack([self.one(images[i], rng) for i in idx])
+
+
+def seeded_split(n: int, train_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded random split of range(n): (train indices, test indices)."""
+    if not 0.0 < train_fraction < 1.0:
+        raise ValueError(f"train fraction must be in (0, 1), got {train_fraction}")
+    perm = np.random.default_rng(seed).permutation(n)
+    k = int(round(n * train_fraction))
+    return np.sort(perm[:k]), np.sort(perm[k:])

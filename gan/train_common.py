@@ -1,0 +1,104 @@
+"""Shared training plumbing: device and precision, torchrun/DDP set-up, seeding, checkpoints."""
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from .inference import resolve_device
+
+
+@dataclass
+class Dist:
+    """Process-group facts; world_size 1 when not launched by torchrun."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+
+def setup_distributed(device: torch.device) -> Dist:
+    """Initialises the process group when launched by torchrun (WORLD_SIZE > 1): NCCL on CUDA,
+    gloo on CPU. Multi-node works the same way through torchrun's rendezvous variables."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return Dist()
+    backend = "nccl" if device.type == "cuda" else "gloo"
+    if not dist.is_initialized():
+        dist.init_process_group(backend=backend)
+    d = Dist(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+    if device.type == "cuda":
+        torch.cuda.set_device(d.local_rank)
+    return d
+
+
+def device_for(name: str) -> torch.device:
+    dev = resolve_device(name)
+    if dev.type == "cuda" and dev.index is None and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    return dev
+
+
+def teardown_distributed(d: Dist) -> None:
+    if d.enabled and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % (2 ** 32))
+    torch.manual_seed(seed)
+
+
+def autocast_for(device: torch.device, precision: str):
+    """Autocast context for 'fp32' (none), 'bf16' or 'fp16' (CUDA only)."""
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    if precision == "bf16":
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    if precision == "fp16":
+        if device.type != "cuda":
+            raise ValueError("precision fp16 needs CUDA; use bf16 or fp32 on the CPU")
+        return torch.autocast(device_type="cuda", dtype=torch.float16)
+    raise ValueError(f"precision {precision!r}: use fp32, bf16 or fp16")
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """'auto' -> bf16 mixed precision on CUDA, fp32 on the CPU."""
+    if precision == "auto":
+        return "bf16" if device.type == "cuda" else "fp32"
+    return precision
+
+
+def save_checkpoint(path: Path, payload: dict) -> None:
+    """Atomic torch.save (internal resume files only; shipped weights are safetensors)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save(payload, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: Path) -> dict:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # corrupt or foreign file
+        raise ValueError(f"{path}: cannot resume from this checkpoint ({exc})") from exc
+
+
+def unwrap(module: torch.nn.Module) -> torch.nn.Module:
+    return module.module if hasattr(module, "module") else module

@@ -1,0 +1,254 @@
+"""Stage 2: train G and D (F frozen; optionally C on the maps), with validation-based selection.
+
+Update order per iteration (authors' code): (1) G step on adversarial + consistency;
+(2) D step with the fake from before step 1; (3) recompute G(x), G step on feature match alone.
+``joint_g_step`` folds (3) into (1). Checkpoints every few minutes, ``resume`` continues
+exactly (model, optimisers, RNG states, iteration). Works under torchrun (DDP).
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from torch.nn.parallel import DistributedDataParallel as DDP
+from tqdm import tqdm
+
+from . import losses
+from .data import AugmentedBatcher, load_class_folders, load_mask_folders, resize_unit
+from .networks import Discriminator, Generator, build_resnet18, resnet18_taps
+from .train_common import (Dist, autocast_for, device_for, load_checkpoint, resolve_precision,
+                           save_checkpoint, seed_everything, setup_distributed, teardown_distributed,
+                           unwrap)
+from .validation import validate_generator
+from .weights import read_weights, save_weights
+
+
+@dataclass
+class GanConfig:
+    data: str
+    classifier_weights: str
+    out: str
+    val_images: str | None = None
+    val_masks: str | None = None
+    preset: str = "paper"
+    image_size: int = 256
+    width: float = 1.0
+    batch_size: int = 8
+    iterations: int = 40000
+    lr_g: float = 5e-6
+    d_lr_ratio: float = 4.0
+    lr_c: float = 1e-4
+    alpha: float = 3.0
+    beta: float = 1.0
+    gamma: float = 0.4
+    label_smoothing: bool = False
+    halve_d_loss: bool = True
+    joint_g_step: bool = False
+    rot90: bool = False
+    c_mode: str = "joint"  # joint | off
+    precision: str = "auto"
+    val_every: int = 1000
+    checkpoint_minutes: float = 10.0
+    time_budget_hours: float = 0.0  # 0 = no limit; else stop (and save) when spent
+    seed: int = 0
+    device: str = "auto"
+    resume: bool = False
+    limit_per_class: int | None = None
+    extra: dict = field(default_factory=dict)
+
+
+class FeatureExtractor(torch.nn.Module):
+    """Frozen stage-1 ResNet-18 giving the five taps."""
+
+    def __init__(self, net: torch.nn.Module):
+        super().__init__()
+        self.net = net.eval()
+        for p in self.net.parameters():
+            p.requires_grad_(False)
+
+    def train(self, mode: bool = True):  # stays in eval mode (frozen BN statistics)
+        return super().train(False)
+
+    def forward(self, x: torch.Tensor):
+        return resnet18_taps(self.net, x).as_tuple()
+
+
+def load_feature_extractor(path: str) -> tuple[FeatureExtractor, dict]:
+    state, meta = read_weights(path)
+    if meta.get("kind") != "classifier":
+        raise ValueError(f"{path}: expected stage-1 classifier weights (kind 'classifier'), got {meta.get('kind')!r}")
+    net = build_resnet18(2)
+    net.load_state_dict(state)
+    return FeatureExtractor(net), meta
+
+
+def _rng_state(rng: np.random.Generator) -> dict:
+    return {"np": json.dumps(rng.bit_generator.state), "torch": torch.get_rng_state()}
+
+
+def train_gan(cfg: GanConfig, log: Callable[[str], None] = print) -> dict:
+    """Runs stage 2 and returns a summary dict (best validation AUC, paths)."""
+    device = device_for(cfg.device)
+    dd: Dist = setup_distributed(device)
+    precision = resolve_precision(cfg.precision, device)
+    if cfg.image_size % 32:
+        raise ValueError(f"image size must be a multiple of 32, got {cfg.image_size}")
+    out = Path(cfg.out)
+    ckpt_path = out / "checkpoint.pt"
+    seed_everything(cfg.seed + dd.rank)
+    rng = np.random.default_rng(cfg.seed + 1000 * dd.rank)
+
+    train = load_class_folders(cfg.data, limit=cfg.limit_per_class)
+    for msg in train.skipped:
+        log(f"skipped: {msg}")
+    normal_idx = np.flatnonzero(train.labels == 0)
+    val = load_mask_folders(cfg.val_images, cfg.val_masks) if cfg.val_images and cfg.val_masks else None
+    feat, _ = load_feature_extractor(cfg.classifier_weights)
+    feat = feat.to(device)
+
+    G = Generator(cfg.width).to(device)
+    D = Discriminator(cfg.width).to(device)
+    C = build_resnet18(2).to(device) if cfg.c_mode == "joint" else None
+    opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr_g, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr_g * cfg.d_lr_ratio, betas=(0.5, 0.999))
+    opt_c = torch.optim.Adam(C.parameters(), lr=cfg.lr_c, betas=(0.5, 0.999)) if C is not None else None
+
+    start_iter, best, history, elapsed_before = 0, {"auc": -1.0}, [], 0.0
+    if cfg.resume and ckpt_path.exists():
+        ck = load_checkpoint(ckpt_path)
+        G.load_state_dict(ck["G"]); D.load_state_dict(ck["D"])
+        opt_g.load_state_dict(ck["opt_g"]); opt_d.load_state_dict(ck["opt_d"])
+        if C is not None and "C" in ck:
+            C.load_state_dict(ck["C"]); opt_c.load_state_dict(ck["opt_c"])
+        start_iter, best, history = ck["iteration"], ck["best"], ck["history"]
+        elapsed_before = ck.get("elapsed", 0.0)
+        rs = ck["rng"][str(dd.rank)] if str(dd.rank) in ck["rng"] else None
+        if rs is not None:
+            rng.bit_generator.state = json.loads(rs["np"])
+            torch.set_rng_state(rs["torch"])
+        log(f"resumed from {ckpt_path} at iteration {start_iter}")
+    elif cfg.resume:
+        log(f"no checkpoint at {ckpt_path}: starting from scratch")
+
+    if dd.enabled:
+        G = DDP(G, device_ids=[device.index] if device.type == "cuda" else None, broadcast_buffers=False)
+        D = DDP(D, device_ids=[device.index] if device.type == "cuda" else None, broadcast_buffers=False)
+        if C is not None:
+            C = DDP(C, device_ids=[device.index] if device.type == "cuda" else None)
+
+    batcher = AugmentedBatcher(cfg.image_size, rot90=cfg.rot90)
+    amp = lambda: autocast_for(device, precision)  # noqa: E731
+    budget_s = cfg.time_budget_hours * 3600.0
+    t0 = time.time()
+    last_ckpt = t0
+    meta_base = {"kind": "generator", "width": cfg.width, "image_size": cfg.image_size,
+                 "model_name": f"covid-gan-localizer ({cfg.preset} preset)", "preset": cfg.preset,
+                 "config": {k: v for k, v in asdict(cfg).items() if k not in ("extra",)}}
+
+    def save_state(iteration: int) -> None:
+        if not dd.is_main:
+            return
+        rng_states = {str(dd.rank): _rng_state(rng)}
+        payload = {"G": unwrap(G).state_dict(), "D": unwrap(D).state_dict(), "opt_g": opt_g.state_dict(),
+                   "opt_d": opt_d.state_dict(), "iteration": iteration, "best": best, "history": history,
+                   "rng": rng_states, "elapsed": elapsed_before + time.time() - t0}
+        if C is not None:
+            payload["C"] = unwrap(C).state_dict(); payload["opt_c"] = opt_c.state_dict()
+        save_checkpoint(ckpt_path, payload)
+
+    bar = tqdm(range(start_iter, cfg.iterations), initial=start_iter, total=cfg.iterations,
+               desc="train gan", disable=not dd.is_main, dynamic_ncols=True)
+    it = start_iter
+    stop_reason = "iterations done"
+    for it in bar:
+        xi = rng.integers(0, len(train), cfg.batch_size)
+        yi = normal_idx[rng.integers(0, len(normal_idx), cfg.batch_size)]
+        x = batcher.batch(train.images, xi, rng).to(device)
+        y = batcher.batch(train.images, yi, rng).to(device)
+        labels = torch.from_numpy(train.labels[xi]).to(device)
+
+        # (1) G: adversarial + consistency (+ feature match when joint)
+        with amp():
+            gx = G(x)
+            adv = losses.lsgan_g_loss(D(gx).float())
+            cons = losses.consistency_loss(gx.float(), x)
+            g_loss = adv + cfg.alpha * cons
+            if cfg.joint_g_step:
+                fm = losses.feature_match_loss(feat(gx.float()), feat(x))
+                g_loss = g_loss + cfg.beta * fm
+        opt_g.zero_grad(set_to_none=True)
+        g_loss.backward()
+        opt_g.step()
+
+        # (2) D: real normal slices vs the fake from before step 1
+        with amp():
+            d_real = D(y).float()
+            d_fake = D(gx.detach()).float()
+            target = (torch.empty_like(d_real).uniform_(0.8, 1.0) if cfg.label_smoothing else 1.0)
+            d_loss = losses.lsgan_d_loss(d_real, d_fake, target, halve=cfg.halve_d_loss)
+        opt_d.zero_grad(set_to_none=True)
+        d_loss.backward()
+        opt_d.step()
+
+        # (3) G again on the feature-match loss alone
+        if not cfg.joint_g_step:
+            with amp():
+                gx2 = G(x)
+                with torch.no_grad():
+                    fx = feat(x)
+                fm = losses.feature_match_loss(feat(gx2.float()), fx)
+                g2 = cfg.beta * fm
+            opt_g.zero_grad(set_to_none=True)
+            g2.backward()
+            opt_g.step()
+
+        # C on the maps (the map is a constant for C's update)
+        c_loss = torch.zeros(())
+        if C is not None:
+            with amp():
+                m = losses.localization_map(x, gx.detach())
+                c_loss = cfg.gamma * losses.classifier_loss(C(m).float(), labels)
+            opt_c.zero_grad(set_to_none=True)
+            c_loss.backward()
+            opt_c.step()
+
+        done = it + 1
+        if dd.is_main:
+            bar.set_postfix(adv=f"{adv.item():.3f}", cons=f"{cons.item():.3f}", fm=f"{fm.item():.3f}",
+                            d=f"{d_loss.item():.3f}", best_auc=f"{best['auc']:.3f}", refresh=False)
+        if val is not None and dd.is_main and (done % cfg.val_every == 0 or done == cfg.iterations):
+            r = validate_generator(unwrap(G), val, cfg.image_size, device)
+            r["iteration"] = done
+            history.append(r)
+            log(f"iteration {done}: validation AUC {r['auc']:.4f}, Dice {r['dice']:.4f} at threshold {r['threshold']:.2f}")
+            if r["auc"] > best["auc"]:
+                best = r
+                meta = dict(meta_base, threshold=f"{r['threshold']:.4f}", iteration=str(done),
+                            validation=json.dumps(r))
+                save_weights(unwrap(G), out / "best_generator.safetensors", meta)
+                if C is not None:
+                    save_weights(unwrap(C), out / "best_lm_classifier.safetensors",
+                                 {"kind": "lm_classifier", "image_size": cfg.image_size,
+                                  "generator_iteration": str(done)})
+        now = time.time()
+        if now - last_ckpt > cfg.checkpoint_minutes * 60:
+            save_state(done)
+            last_ckpt = now
+        if budget_s and elapsed_before + now - t0 > budget_s:
+            stop_reason = "time budget spent"
+            break
+    final_iter = it + 1 if cfg.iterations > start_iter else start_iter
+    save_state(final_iter)
+    if dd.is_main:
+        save_weights(unwrap(G), out / "last_generator.safetensors",
+                     dict(meta_base, threshold=f"{best.get('threshold', 0.5):.4f}", iteration=str(final_iter)))
+        with open(out / "history.json", "w") as f:
+            json.dump({"best": best, "history": history, "stop": stop_reason}, f, indent=1)
+    teardown_distributed(dd)
+    return {"best": best, "iterations": final_iter, "stop": stop_reason, "out": str(out)}

@@ -1,0 +1,113 @@
+"""Two-iteration training runs on synthetic images, resume, and a 2-process DDP run (gloo)."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from gan.train_classifier import ClassifierConfig, binary_metrics, train_classifier
+from gan.train_gan import GanConfig, train_gan
+from gan.weights import read_weights
+
+REPO = Path(__file__).resolve().parents[2]
+TINY = dict(image_size=64, width=0.125, batch_size=2, lr_g=2e-4, d_lr_ratio=2.0, val_every=1,
+            checkpoint_minutes=60.0, precision="fp32", device="cpu")
+
+
+@pytest.fixture(scope="module")
+def classifier(tmp_path_factory, class_folders):
+    out = tmp_path_factory.mktemp("stage1")
+    res = train_classifier(ClassifierConfig(data=str(class_folders), out=str(out), image_size=64,
+                                            batch_size=4, epochs=1, lr=1e-3, precision="fp32", device="cpu"))
+    return Path(res["weights"])
+
+
+def test_classifier_stage_writes_safetensors_with_metrics(classifier):
+    state, meta = read_weights(classifier)
+    assert meta["kind"] == "classifier" and int(meta["image_size"]) == 64
+    assert set(json.loads(meta["test_metrics"])) >= {"accuracy", "sensitivity", "specificity", "f1"}
+
+
+def test_two_iterations_then_resume(tmp_path, class_folders, mask_folders, classifier):
+    vi, vm = mask_folders
+    cfg = GanConfig(data=str(class_folders), classifier_weights=str(classifier), out=str(tmp_path),
+                    val_images=str(vi), val_masks=str(vm), iterations=2, **TINY)
+    res = train_gan(cfg)
+    assert res["iterations"] == 2
+    assert (tmp_path / "checkpoint.pt").exists() and (tmp_path / "best_generator.safetensors").exists()
+    hist = json.loads((tmp_path / "history.json").read_text())
+    assert len(hist["history"]) == 2 and 0.0 <= hist["best"]["auc"] <= 1.0
+    _, meta = read_weights(tmp_path / "best_generator.safetensors")
+    assert meta["kind"] == "generator" and 0.0 <= float(meta["threshold"]) <= 1.0
+
+    # resuming continues at iteration 2 and runs exactly one more
+    cfg2 = GanConfig(**{**cfg.__dict__, "iterations": 3, "resume": True})
+    res2 = train_gan(cfg2)
+    assert res2["iterations"] == 3
+    assert len(json.loads((tmp_path / "history.json").read_text())["history"]) == 3
+
+
+def test_resume_is_exact(tmp_path, class_folders, classifier):
+    """Two runs of 2 iterations == one run of 1 iteration + resume to 2 (same seed)."""
+    base = dict(data=str(class_folders), classifier_weights=str(classifier), **TINY)
+    train_gan(GanConfig(out=str(tmp_path / "a"), iterations=2, **base))
+    train_gan(GanConfig(out=str(tmp_path / "b"), iterations=1, **base))
+    train_gan(GanConfig(out=str(tmp_path / "b"), iterations=2, resume=True, **base))
+    a, _ = read_weights(tmp_path / "a" / "last_generator.safetensors")
+    b, _ = read_weights(tmp_path / "b" / "last_generator.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_seeded_runs_are_reproducible(tmp_path, class_folders, classifier):
+    base = dict(data=str(class_folders), classifier_weights=str(classifier), iterations=1, **TINY)
+    train_gan(GanConfig(out=str(tmp_path / "a"), **base))
+    train_gan(GanConfig(out=str(tmp_path / "b"), **base))
+    a, _ = read_weights(tmp_path / "a" / "last_generator.safetensors")
+    b, _ = read_weights(tmp_path / "b" / "last_generator.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_lm_classifier_on_maps(tmp_path, class_folders, classifier):
+    train_gan(GanConfig(data=str(class_folders), classifier_weights=str(classifier), out=str(tmp_path),
+                        iterations=1, **TINY))
+    res = train_classifier(ClassifierConfig(data=str(class_folders), out=str(tmp_path), image_size=64,
+                                            batch_size=4, epochs=1, precision="fp32", device="cpu",
+                                            on_maps=str(tmp_path / "last_generator.safetensors")))
+    _, meta = read_weights(res["weights"])
+    assert meta["kind"] == "lm_classifier" and len(meta["generator_sha256"]) == 64
+
+
+def test_binary_metrics_by_hand():
+    m = binary_metrics([1, 1, 0, 0, 1], [1, 0, 0, 1, 1])
+    assert (m["tp"], m["fp"], m["tn"], m["fn"]) == (2, 1, 1, 1)
+    assert m["accuracy"] == pytest.approx(0.6) and m["sensitivity"] == pytest.approx(2 / 3)
+    assert m["specificity"] == pytest.approx(0.5) and m["f1"] == pytest.approx(2 / 3)
+
+
+def test_gan_rejects_wrong_weights_kind(tmp_path, class_folders):
+    from gan.networks import Generator
+    from gan.weights import save_weights
+
+    w = save_weights(Generator(0.125), tmp_path / "g.safetensors", {"kind": "generator", "width": 0.125})
+    with pytest.raises(ValueError, match="classifier"):
+        train_gan(GanConfig(data=str(class_folders), classifier_weights=str(w), out=str(tmp_path / "o"),
+                            iterations=1, **TINY))
+
+
+@pytest.mark.slow
+def test_ddp_two_cpu_processes(tmp_path, class_folders, classifier):
+    """The same command under torchrun with 2 CPU processes (gloo backend)."""
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           str(REPO / "main.py"), "train", "gan", "--data", str(class_folders), "--out", str(tmp_path),
+           "--classifier-weights", str(classifier), "--iterations", "2", "--image-size", "64",
+           "--width", "0.125", "--batch-size", "2", "--device", "cpu", "--precision", "fp32"]
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
+    r = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert (tmp_path / "last_generator.safetensors").exists()
+    assert json.loads((tmp_path / "history.json").read_text())["stop"] == "iterations done"
