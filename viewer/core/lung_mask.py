@@ -8,11 +8,12 @@ HU input (DICOM, NIfTI; ``float`` HU):
   2. the body = per slice, the largest non-air component with its holes filled; air outside it
      (room air, air under the table) is dropped;
   3. the air inside the body is labelled in 3-D (6-connected) and the lungs are kept: the largest
-     component, and the second largest when it holds at least ``second_lung_ratio`` of the first
+     component, and the second largest when it holds at least ``SECOND_LUNG_RATIO`` of the first
      (lungs that touch form one component and are kept together; bowel and stomach gas are
      smaller and dropped);
   4. trachea and main bronchi are dropped where they appear as their own small in-plane
-     component near the body's left-right middle (axial slices, x = patient left-right);
+     component holding pure air (10th percentile below -925 HU) near the body's left-right
+     middle (axial slices, x = patient left-right);
   5. per slice and per lung component, holes are filled and a closing with a disk of
      ``closing_mm`` radius is applied, so vessels, nodules and dense lesions inside the lung, and
      a juxtapleural lesion (dense lesion touching the pleura, a "bite" in the air mask) stay inside
@@ -23,8 +24,9 @@ body mostly cropped): each slice is handled on its own in 2-D, the air threshold
 threshold is placed between the dark and bright class means found by Otsu's method
 (``PICTURE_AIR_POSITION``), the "body" is the convex hull of all large bright components (a
 cropped picture often cuts through the lungs and the chest wall, so hole filling cannot tell room
-air from lung), dark components mostly outside that hull are room air, and the same keep / airway /
-fill / close steps follow.
+air from lung), dark components mostly outside that hull are room air, the two largest dark
+components are kept as in step 3 (in 2-D; this also drops a separate trachea), and the same fill /
+close step follows.
 
 Geometry: ``spacing`` is ``(z, y, x)`` in mm (``(y, x)`` also accepted for a slice). Without it,
 the in-plane pixel size is assumed from a typical field of view: ``ASSUMED_FOV_MM`` across the
@@ -54,11 +56,15 @@ ASSUMED_FOV_MM = 350.0
 ASSUMED_PICTURE_WIDTH_MM = 320.0
 #: Largest in-plane area (mm^2) of a separate airway (trachea, main bronchus) component.
 AIRWAY_MAX_AREA_MM2 = 1000.0
+#: An airway component's 10th HU percentile lies below this (it holds a lumen of pure air).
+AIRWAY_AIR_HU = -925.0
 #: An airway component's centroid lies within this fraction of the body width from its middle.
 AIRWAY_MAX_OFFSET = 0.12
 #: Lung components smaller than this (ml for 3-D HU input, mm^2 per slice for 2-D) are noise.
 MIN_LUNG_ML = 20.0
 MIN_LUNG_AREA_MM2 = 150.0
+#: In-plane pieces of the lung mask smaller than this (mm^2) are dropped (threshold specks).
+MIN_PIECE_MM2 = 10.0
 
 _CROSS = ndi.generate_binary_structure(2, 1)
 _SQUARE = ndi.generate_binary_structure(2, 2)
@@ -96,7 +102,7 @@ def segment_lungs(
         else:
             dz = _slice_mm(spacing)
             keep = _keep_lungs_3d(cand, pix_y * pix_x * dz)
-        keep = _drop_airways(keep, inside, pix_y * pix_x)
+        keep = _drop_airways(keep, inside, vol3, pix_y * pix_x)
     else:
         keep = np.zeros(vol3.shape, dtype=bool)
         inside = np.zeros(vol3.shape, dtype=bool)
@@ -105,12 +111,12 @@ def segment_lungs(
             inside[k] = _picture_body_hull(~dark)
             cand = _components_mostly_inside(dark, inside[k])
             keep[k] = _keep_lungs_2d(cand, pix_y * pix_x)
-        keep = _drop_airways(keep, inside, pix_y * pix_x)
 
     out = np.zeros(vol3.shape, dtype=bool)
     for k in range(vol3.shape[0]):
         if keep[k].any():
-            out[k] = _fill_and_close(keep[k], radius_px) & inside[k]
+            out[k] = _fill_and_close(keep[k], radius_px, MIN_PIECE_MM2 / (pix_y * pix_x))
+            out[k] &= inside[k]
     return out[0] if two_d else out
 
 
@@ -308,13 +314,15 @@ def _largest_two(sizes: np.ndarray, floor: float) -> list[int]:
     return keep
 
 
-def _drop_airways(keep: np.ndarray, inside: np.ndarray, pixel_mm2: float) -> np.ndarray:
-    """Drop small in-plane components near the body's middle (trachea, main bronchi).
+def _drop_airways(keep: np.ndarray, inside: np.ndarray, hu: np.ndarray,
+                  pixel_mm2: float) -> np.ndarray:
+    """Drop in-plane airway components (trachea, main bronchi) from a (z, y, x) lung mask.
 
-    A component is an airway when it is not the slice's largest, its area is at most
-    ``AIRWAY_MAX_AREA_MM2`` and its bounding-box centre lies within ``AIRWAY_MAX_OFFSET`` of the
-    body width from the body's left-right middle (and within 2.5 times that of its front-back
-    middle).
+    A component is an airway when its area is at most ``AIRWAY_MAX_AREA_MM2``, its 10th HU
+    percentile is below ``AIRWAY_AIR_HU`` (it holds a lumen of pure air; a small lung apex is
+    volume-averaged and brighter), and its bounding-box centre lies within ``AIRWAY_MAX_OFFSET``
+    of the body width from the body's left-right middle (and within 2.5 times that from its
+    front-back middle).
     """
     max_px = AIRWAY_MAX_AREA_MM2 / pixel_mm2
     out = keep.copy()
@@ -322,8 +330,6 @@ def _drop_airways(keep: np.ndarray, inside: np.ndarray, pixel_mm2: float) -> np.
         if not keep[k].any():
             continue
         labels, n = ndi.label(keep[k])
-        if n < 2:
-            continue  # a lone component is lung (or lungs joined with the airway)
         body = ndi.find_objects(inside[k].astype(np.uint8))
         if not body:
             continue
@@ -332,23 +338,27 @@ def _drop_airways(keep: np.ndarray, inside: np.ndarray, pixel_mm2: float) -> np.
         half_y = (by.stop - by.start) * AIRWAY_MAX_OFFSET * 2.5
         half_x = (bx.stop - bx.start) * AIRWAY_MAX_OFFSET
         sizes = np.bincount(labels.ravel())
-        biggest = int(np.argmax(sizes[1:])) + 1
         for i, sl in enumerate(ndi.find_objects(labels), start=1):
-            if sl is None or i == biggest or sizes[i] > max_px:
+            if sl is None or sizes[i] > max_px:
                 continue
             cy = (sl[0].start + sl[0].stop - 1) / 2.0
             cx = (sl[1].start + sl[1].stop - 1) / 2.0
-            if abs(cx - mid_x) <= half_x and abs(cy - mid_y) <= half_y:
-                out[k][sl][labels[sl] == i] = False
+            if abs(cx - mid_x) > half_x or abs(cy - mid_y) > half_y:
+                continue
+            part = labels[sl] == i
+            if np.percentile(hu[k][sl][part], 10) < AIRWAY_AIR_HU:
+                out[k][sl][part] = False
     return out
 
 
-def _fill_and_close(mask: np.ndarray, radius_px: int) -> np.ndarray:
-    """Per in-plane component: fill holes, close with a disk of ``radius_px``. (y, x) bool."""
+def _fill_and_close(mask: np.ndarray, radius_px: int, min_px: float) -> np.ndarray:
+    """Per in-plane component of at least ``min_px`` pixels: fill holes, close with a disk of
+    ``radius_px``. (y, x) bool."""
     labels, n = ndi.label(mask)
     out = np.zeros(mask.shape, dtype=bool)
+    sizes = np.bincount(labels.ravel())
     for i, sl in enumerate(ndi.find_objects(labels), start=1):
-        if sl is None:
+        if sl is None or sizes[i] < min_px:
             continue
         pad = radius_px + 1
         y0, y1 = sl[0].start, sl[0].stop
