@@ -85,7 +85,7 @@ def test_unreadable_file(good_series, monkeypatch):
 
     monkeypatch.setattr(builtins, "open", refusing_open)
     result = scan_path(folder)
-    assert reasons(result)["locked.dcm"].startswith("cannot read: permission denied")
+    assert reasons(result)["locked.dcm"] == "cannot read: permission denied"
     assert_good_series_loads(result, expected)
 
 
@@ -160,3 +160,61 @@ def test_undecodable_pixels_leave_a_blank_slice_and_a_warning(tmp_path):
     assert np.all(vol.voxels[1] == -1024.0)
     assert any(paths[1].name in w and "could not decode pixels" in w and "slice 2 left blank" in w
                for w in info.warnings)
+
+
+def test_broken_symbolic_link(good_series):
+    folder, _, expected = good_series
+    (folder / "link.dcm").symlink_to(folder / "gone.dcm")
+    result = scan_path(folder)
+    assert reasons(result)["link.dcm"] == "broken symbolic link"
+    assert_good_series_loads(result, expected)
+
+
+def test_hidden_and_known_non_image_files(good_series):
+    folder, _, expected = good_series
+    (folder / ".DS_Store").write_bytes(b"junk")
+    (folder / "read.xml").write_text("<xml/>")
+    result = scan_path(folder)
+    assert reasons(result)[".DS_Store"] == "hidden file"
+    assert reasons(result)["read.xml"] == "not an image file (.xml)"
+    assert_good_series_loads(result, expected)
+
+
+def test_dicomdir_path_scans_its_folder(good_series):
+    folder, _, expected = good_series
+    (folder / "DICOMDIR").write_bytes(b"\0" * 128 + b"DICM")
+    result = scan_path(folder / "DICOMDIR")
+    assert_good_series_loads(result, expected)
+
+
+@pytest.mark.parametrize("name, start", [
+    ("SC_rgb.dcm", "colour image (RGB, 3 samples/pixel)"),
+    ("MR_small.dcm", "modality MR with 16-bit values"),
+    ("liver.dcm", "not a CT slice (segmentation"),
+    ("rtdose.dcm", "not a CT slice (RT dose grid"),
+])
+def test_objects_that_are_not_ct_slices(good_series, name, start):
+    import shutil
+
+    from pydicom.data import get_testdata_file
+
+    folder, _, expected = good_series
+    shutil.copy(get_testdata_file(name), folder / name)
+    result = scan_path(folder)
+    assert reasons(result)[name].startswith(start)
+    assert_good_series_loads(result, expected)
+
+
+def test_classic_multiframe_without_positions(good_series):
+    import pydicom
+
+    folder, paths, expected = good_series
+    ds = pydicom.dcmread(paths[0])
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    ds.NumberOfFrames = 2
+    ds.PixelData = ds.PixelData * 2
+    ds.save_as(folder / "multi.dcm")
+    result = scan_path(folder)
+    assert reasons(result)["multi.dcm"] == ("multi-frame image (2 frames) without per-frame "
+                                            "positions: not supported")
+    assert_good_series_loads(result, expected)

@@ -191,8 +191,11 @@ def read_dicom_header(path: str) -> Union[list[Candidate], SkippedFile]:
                 pixel = _pixel_element(fp, pos, size, implicit, little)
     except IsADirectoryError:
         return SkippedFile(path, "is a folder, not a file")
-    except PermissionError as exc:
-        return SkippedFile(path, f"cannot read: permission denied ({exc.strerror})")
+    except PermissionError:
+        return SkippedFile(path, "cannot read: permission denied")
+    except FileNotFoundError:
+        reason = "broken symbolic link" if os.path.islink(path) else "file vanished during the scan"
+        return SkippedFile(path, reason)
     except OSError as exc:
         return SkippedFile(path, f"cannot read: {exc.strerror or exc}")
     except InvalidDicomError as exc:
