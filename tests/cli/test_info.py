@@ -83,3 +83,21 @@ def test_lidc_json(shared_subdir, capsys):
     assert code == 0
     (s,) = json.loads(out)["series"]
     assert (s["modality"], s["n_slices"], s["slice_spacing_mm"], s["is_hu"]) == ("CT", 133, 2.5, True)
+
+
+def test_through_main_py(tmp_path):
+    """The real entry point: `python main.py info PATH --json` and its exit status."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    write_ct_copies(tmp_path / "ct", 2)
+    ok = subprocess.run([sys.executable, str(repo / "main.py"), "info", str(tmp_path / "ct"),
+                         "--json"], capture_output=True, text=True, timeout=120)
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout)["series"][0]["n_slices"] == 2
+    bad = subprocess.run([sys.executable, str(repo / "main.py"), "info", str(tmp_path / "no")],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 1
+    assert bad.stderr.strip().splitlines()[-1] == f"error: {tmp_path / 'no'}: no such file or folder"
