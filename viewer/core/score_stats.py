@@ -243,8 +243,8 @@ def _f(x: float, fmt: str = ".2f") -> str:
 
 def _p(p: float) -> str:
     if not math.isfinite(p):
-        return "n/a"
-    return "<0.001" if p < 0.001 else f"{p:.3f}"
+        return "p=n/a"
+    return "p<0.001" if p < 0.001 else f"p={p:.3f}"
 
 
 def format_summary(s: Summary) -> str:
@@ -265,12 +265,12 @@ def format_summary(s: Summary) -> str:
         out.append("Student's t-test between methods (independent; all scores)")
         for t in s.tests:
             out.append(f"  {method_label(t.a)} vs {method_label(t.b)}: n={t.n_a}/{t.n_b}  "
-                       f"t={_f(t.t)}  p={_p(t.p)} {stars(t.p)} {t.note}".rstrip())
+                       f"t={_f(t.t)}  {_p(t.p)} {stars(t.p)} {t.note}".rstrip())
     if s.paired_tests:
         out.append("Paired t-test (same reader, same slice)")
         for t in s.paired_tests:
             out.append(f"  {method_label(t.a)} vs {method_label(t.b)}: pairs={t.n_a}  "
-                       f"t={_f(t.t)}  p={_p(t.p)} {stars(t.p)} {t.note}".rstrip())
+                       f"t={_f(t.t)}  {_p(t.p)} {stars(t.p)} {t.note}".rstrip())
     if s.cohorts:
         out.append("")
         out.append("By severity cohort (mean ± SD, n)")
@@ -283,7 +283,7 @@ def format_summary(s: Summary) -> str:
                 row += f"{(_f(cs.mean) + ' ± ' + _f(cs.sd) + f' ({cs.n})') if cs else '-':>18}"
             out.append(row)
         for m, tests in s.cohort_tests.items():
-            parts = [f"vs {t.b} p={_p(t.p)} {stars(t.p)}".rstrip() for t in tests]
+            parts = [f"vs {t.b} {_p(t.p)} {stars(t.p)}".rstrip() for t in tests]
             out.append(f"  {method_label(m)}: common " + "; ".join(parts))
     if s.n_without_severity:
         out.append(f"  ({s.n_without_severity} score(s) without a severity category)")

@@ -157,6 +157,8 @@ class ScorePanel(QtWidgets.QWidget):
         for s in sorted(SCORE_BANDS, reverse=True):
             b = QtWidgets.QPushButton(band_text(s), box)
             b.setCheckable(True)
+            b.setStyleSheet("QPushButton:checked { background: #2f7d32; color: white; "
+                            "font-weight: bold; }")
             b.setToolTip(f"Score {s}: the map overlaps the lesions with an IoU of about "
                          f"{SCORE_BANDS[s][0]:.1f}–{SCORE_BANDS[s][1]:.1f} (key {s})")
             b.clicked.connect(lambda _=False, s=s: self.give_score(s))

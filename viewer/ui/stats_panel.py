@@ -103,6 +103,7 @@ class StatsPanel(QtWidgets.QWidget):
             pix = QtGui.QPixmap()
             pix.loadFromData(png, "PNG")
             lab.setPixmap(pix)
+            lab.setMinimumSize(pix.size())  # full size; the scroll area scrolls
         self.save_button.setEnabled(True)
         self.status.setText(f"database: {path}")
         self.status.setStyleSheet("color: gray;")
