@@ -84,3 +84,26 @@ def test_ct_jpeg2000_file_scans_as_hu():
     (plain,) = scan_path(get_testdata_file("693_UNCR.dcm")).series
     assert info.is_hu
     np.testing.assert_array_equal(load_series(info).voxels, load_series(plain).voxels)
+
+
+def test_every_pydicom_test_file_is_loaded_or_skipped_with_a_reason():
+    """pydicom's whole bundled test folder (odd, broken and colour files included) never crashes."""
+    from pathlib import Path
+
+    folder = Path(get_testdata_file("CT_small.dcm")).parent
+    result = scan_path(folder)
+    n_files = sum(1 for p in folder.rglob("*") if p.is_file())
+    placed = {r.path for s in result.series for r in s.refs}
+    skipped = {s.path.split(" (frame")[0] for s in result.skipped}
+    assert len(placed | skipped) == n_files
+    assert all(s.reason for s in result.skipped)
+    for info in result.series:
+        vol = load_series(info)
+        assert vol.voxels.shape == info.shape
+        assert not any("could not decode" in w for w in info.warnings), info.warnings
+
+
+def test_deflated_transfer_syntax_decodes():
+    (info,) = scan_path(get_testdata_file("image_dfl.dcm")).series
+    vol = load_series(info)
+    assert vol.voxels.std() > 0 and not any("could not decode" in w for w in info.warnings)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import struct
+import warnings
 from dataclasses import dataclass
 from typing import Optional, Union
 
@@ -174,9 +175,11 @@ def read_dicom_header(path: str) -> Union[list[Candidate], SkippedFile]:
             if not has_marker and not _looks_like_raw_dicom(head):
                 return SkippedFile(path, "not a DICOM file (no 'DICM' marker at byte 128)")
             fp.seek(0)
-            ds = pydicom.dcmread(
-                fp, stop_before_pixels=True, specific_tags=HEADER_TAGS, force=not has_marker
-            )
+            with warnings.catch_warnings():  # odd values are judged below, not printed
+                warnings.simplefilter("ignore")
+                ds = pydicom.dcmread(
+                    fp, stop_before_pixels=True, specific_tags=HEADER_TAGS, force=not has_marker
+                )
             pos = fp.tell()
             meta = getattr(ds, "file_meta", None)
             ts = UID(str(meta.get("TransferSyntaxUID", "1.2.840.10008.1.2"))) if meta else UID(

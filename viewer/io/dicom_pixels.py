@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Iterator
 
 import numpy as np
+import pydicom
 from pydicom.pixels import pixel_array
 
 from viewer.io.series import DecodeHint, SeriesInfo, SliceRef
@@ -38,7 +39,15 @@ def read_stored(ref: SliceRef, rows: int, cols: int) -> np.ndarray:
         if hint.bits_shift:
             arr = np.right_shift(np.left_shift(arr, hint.bits_shift), hint.bits_shift)
         return arr
-    arr = pixel_array(ref.path, index=ref.frame_index)
+    try:
+        arr = pixel_array(ref.path, index=ref.frame_index)
+    except Exception as first_error:  # e.g. deflated files: decode from a fully read dataset
+        try:
+            arr = pydicom.dcmread(ref.path).pixel_array
+        except Exception:
+            raise first_error from None
+        if ref.frame_index is not None and arr.ndim == 3:
+            arr = arr[ref.frame_index]
     if arr.ndim == 3 and ref.frame_index is None:  # single-frame file decoded with a frame axis
         arr = arr[0]
     if arr.shape != (rows, cols):
