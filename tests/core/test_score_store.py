@@ -139,7 +139,7 @@ def _writer(path, reader, n, barrier):
 
 def test_two_processes_writing_at_once_lose_nothing(tmp_path):
     path = tmp_path / "shared.sqlite"
-    ctx = multiprocessing.get_context("fork")
+    ctx = multiprocessing.get_context("spawn")  # no fork of a process that may run Qt threads
     barrier = ctx.Barrier(2)
     procs = [ctx.Process(target=_writer, args=(path, r, 200, barrier)) for r in ("alice", "bob")]
     for p in procs:
