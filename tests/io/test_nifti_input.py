@@ -78,3 +78,17 @@ def test_4d_nifti_is_skipped(tmp_path):
     sitk.WriteImage(img, str(tmp_path / "t.nii"))
     result = scan_path(tmp_path / "t.nii")
     assert result.series == [] and "4-D image" in result.skipped[0].reason
+
+
+
+def test_zero_spacing_in_header_still_gives_a_usable_series(tmp_path):
+    import struct
+
+    path = tmp_path / "flat.nii"
+    _write(path, np.zeros((2, 3, 4), np.int16))
+    data = bytearray(path.read_bytes())
+    data[80:84] = struct.pack("<f", 0.0)  # NIfTI-1 pixdim[1] (x spacing)
+    path.write_bytes(bytes(data))
+    (info,) = scan_path(path).series
+    assert min(info.spacing) > 0
+    assert load_series(info).voxels.shape == (2, 3, 4)

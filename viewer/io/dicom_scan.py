@@ -86,16 +86,20 @@ def build_series(candidates: Iterable[Candidate]) -> tuple[list[SeriesInfo], lis
                 warnings.append(f"series UID {uid} mixes images of different size, orientation "
                                 f"or pixel spacing ({kinds}); split into {len(ordered)} series; "
                                 f"this one: {_describe(key)}")
-            info = _assemble(series_key, members, warnings, skipped)
-            if info is not None:
-                series.append(info)
+            try:
+                info = _assemble(series_key, members, warnings, skipped)
+            except ValueError as exc:  # inconsistent geometry the model refuses
+                skipped.extend(SkippedFile(c.label, f"series {series_key} unusable: {exc}")
+                               for c in members)
+                continue
+            series.append(info)
     series.sort(key=lambda s: (s.patient_id, s.study_uid,
                                s.series_number if s.series_number is not None else 1 << 40, s.key))
     return series, skipped
 
 
 def _assemble(key: str, members: list[Candidate], warnings: list[str],
-              skipped: list[SkippedFile]) -> Optional[SeriesInfo]:
+              skipped: list[SkippedFile]) -> SeriesInfo:
     with_pos = [c for c in members if c.position is not None]
     if with_pos and len(with_pos) < len(members):
         for c in members:

@@ -60,9 +60,12 @@ def scan_nifti(path: str) -> Union[SeriesInfo, SkippedFile]:
         direction = full
     else:
         direction = direction[:3, :3]
+    warnings = []
+    if min(spacing) <= 0 or not np.all(np.isfinite(spacing)):
+        warnings.append(f"invalid voxel spacing {tuple(spacing)} in the header: 1 mm assumed")
+        spacing = [v if np.isfinite(v) and v > 0 else 1.0 for v in spacing]
     pixel_id = reader.GetPixelID()
     is_hu = pixel_id not in _PICTURE_TYPES
-    warnings = []
     if pixel_id in _UNSIGNED_WIDE:
         warnings.append(f"{reader.GetPixelIDTypeAsString()} voxels: values taken as HU (check "
                         "that the volume is not offset by +1024)")
