@@ -20,15 +20,10 @@ def slice_counts(mask: np.ndarray, lungs: np.ndarray, hu: np.ndarray | None) -> 
     ``mask``, ``lungs``: ``bool (y, x)``; the lesion counts only inside the lungs. ``hu``:
     ``float32 (y, x)`` HU slice, or None for 8-bit pictures (then ggo/cons are NaN).
     """
-    lesion = mask & lungs
-    lung_px = float(np.count_nonzero(lungs))
-    lesion_px = float(np.count_nonzero(lesion))
+    s = severity.slice_severity(mask, lungs, hu)
     if hu is None:
-        return lung_px, lesion_px, np.nan, np.nan
-    vals = hu[lesion]
-    ggo = float(np.count_nonzero((vals >= severity.GGO_HU[0]) & (vals < severity.GGO_HU[1])))
-    cons = float(np.count_nonzero(vals >= severity.CONSOLIDATION_HU))
-    return lung_px, lesion_px, ggo, cons
+        return float(s.lung_px), float(s.lesion_px), np.nan, np.nan
+    return float(s.lung_px), float(s.lesion_px), float(s.ggo_px), float(s.consolidation_px)
 
 
 @dataclass

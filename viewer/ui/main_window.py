@@ -54,7 +54,7 @@ class MainWindow(QtWidgets.QMainWindow):
     localizerState = QtCore.pyqtSignal(str)
 
     def __init__(self, localizer_factory: Callable | None = None, cache: MapCache | None = None,
-                 settings: QtCore.QSettings | None = None):
+                 settings: QtCore.QSettings | None = None, score_panel: bool = True):
         super().__init__()
         self.setWindowTitle("COVID-19 CT reading room")
         self.resize(1500, 950)
@@ -73,9 +73,12 @@ class MainWindow(QtWidgets.QMainWindow):
         self.overlay_visible = True
         self.severity_visible = True
         self.edits = None
+        self._restoring = False
+        self.opened_path: Path | None = None
         self._series_voxel_ml = 0.0
         self._workers: list[QtCore.QThread] = []
         self.scan_worker = self.load_worker = self.loc_worker = self.stats_worker = None
+        self._with_score_panel = score_panel
         self._build_ui()
         self._build_shortcuts()
         self._curve_timer = QtCore.QTimer(self, singleShot=True, interval=150)
@@ -183,6 +186,9 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _dock_score_panel(self) -> None:
         """Dock the reader-study score panel when that module is present."""
+        self.score_panel = None
+        if not self._with_score_panel:
+            return
         try:
             from viewer.ui import score_panel
         except ImportError:
@@ -197,6 +203,8 @@ class MainWindow(QtWidgets.QMainWindow):
         dock.setObjectName("dock_scores")
         dock.setWidget(self.score_panel)
         self.addDockWidget(QtCore.Qt.DockWidgetArea.LeftDockWidgetArea, dock)
+        self.tabifyDockWidget(self.docks["browser"], dock)
+        self.docks["browser"].raise_()
         self.docks["scores"] = dock
         if hasattr(self.score_panel, "requestItem"):
             self.score_panel.requestItem.connect(self.open_item)
@@ -219,6 +227,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.localizer = loc
         self.overlay_controls.set_model_threshold(float(loc.threshold))
         self.threshold = self.overlay_controls.threshold_value()
+        self._restore_settings()
         self.device_label.setText(f"localizer on {loc.device}")
         self.localizerState.emit("ready")
         if self.voxels is not None and self.loc_worker is None:
@@ -261,6 +270,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.show_error(f"{p}: no such file or folder")
             return
         self.requested_slice = slice_index
+        self.opened_path = p
         self.recent.add(p)
         from viewer.io import scan_path
 
@@ -312,6 +322,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.counts = SeriesCounts.empty(voxels.shape[0])
         self._series_voxel_ml = float(np.prod(info.spacing)) / 1000.0
         self.edits = self._make_edits(info, voxels.shape)
+        self._restore_settings()
         positions = [r.position[2] if r.position is not None else None for r in info.refs]
         geo = geometry_from_direction(info.direction if info.source_kind != "pictures" else None,
                                       info.spacing, positions)
@@ -330,6 +341,7 @@ class MainWindow(QtWidgets.QMainWindow):
         else:
             self.statusBar().showMessage(f"{info.n_slices} slice(s) read", 5000)
         self.seriesShown.emit(info)
+        self._refresh_score_panel()
         if self.localizer is not None:
             self._start_localization()
         elif self.localizer_error:
@@ -355,20 +367,24 @@ class MainWindow(QtWidgets.QMainWindow):
         self.open_series(match)
 
     def score_context(self) -> dict:
-        """What the score panel records with a score: the shown series and slice."""
+        """What the score panel records with a score: the shown series, slice and map."""
         info, i = self.info, self.view.index
         if info is None or self.voxels is None:
             return {}
         ref = info.refs[i]
-        counts = self.counts.slice_summary(i) if self.counts is not None else None
-        import hashlib
+        ctx = {"study_uid": info.study_uid, "series_uid": info.series_uid or info.key,
+               "slice_index": i, "method": "gan" if self.store is not None else "",
+               "severity_category": None}
+        if ref.sop_instance_uid:
+            ctx["sop_instance_uid"] = ref.sop_instance_uid
+        else:
+            from viewer.core.score_store import image_hash
 
-        return {"study_uid": info.study_uid, "series_uid": info.series_uid or info.key,
-                "sop_instance_uid": ref.sop_instance_uid or "",
-                "image_hash": hashlib.sha256(np.ascontiguousarray(self.voxels[i]).tobytes()).hexdigest()[:16],
-                "slice_index": i,
-                "method": getattr(self.localizer, "model_name", "") if self.localizer else "",
-                "severity_category": counts["category"] if counts else ""}
+            ctx["image_hash"] = image_hash(self.voxels[i])
+        s = self.counts.slice_summary(i) if self.counts is not None else None
+        if s is not None and self.store is not None and self.store.has(i):
+            ctx["severity_category"] = s["category"]
+        return ctx
 
     # =========================================================================== localization
     def _start_localization(self) -> None:
@@ -524,6 +540,11 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _on_index_changed(self, i: int) -> None:
         self.refresh_overlay()
+        self._refresh_score_panel()
+
+    def _refresh_score_panel(self) -> None:
+        if self.score_panel is not None and hasattr(self.score_panel, "refresh"):
+            self.score_panel.refresh()
 
     def set_overlay_visible(self, on: bool) -> None:
         self.overlay_visible = bool(on)
@@ -533,11 +554,15 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def set_threshold(self, t: float) -> None:
         self.threshold = float(t)
+        if self.edits is not None and not self._restoring and self.localizer is not None:
+            self.edits.set_setting("threshold", self.threshold)
         self.refresh_overlay()
         self._recount_all()
 
     def set_restrict_to_lungs(self, on: bool) -> None:
         self.restrict_to_lungs = bool(on)
+        if self.edits is not None and not self._restoring:
+            self.edits.set_setting("restrict_to_lungs", self.restrict_to_lungs)
         self.severity.note_label.setVisible(on)
         self.refresh_overlay()
         self._recount_all()
@@ -552,17 +577,53 @@ class MainWindow(QtWidgets.QMainWindow):
         self.view.set_window(p.width, p.level, p.name)
 
     # =========================================================================== refine tools
+    def _edits_dir(self) -> Path:
+        """Where the edits journal goes: beside the opened study, except for the bundled sample
+        (kept out of the program folder: the per-user data folder)."""
+        from viewer.core import edit_journal
+
+        opened = Path(self.opened_path or ".").resolve()
+        samples = (Path(__file__).resolve().parents[2] / "resources" / "samples").resolve()
+        if opened == samples or samples in opened.parents:
+            import platformdirs
+
+            return Path(platformdirs.user_data_dir("covid-ct-reading-room")) / "edits"
+        return edit_journal.default_edits_dir(opened)
+
     def _make_edits(self, info, shape):
+        """The series' mask edits, replayed from its journal (saved as they are made)."""
+        from viewer.core.mask_edits import MaskEdits
+
+        if self.edits is not None:
+            self.edits.close()
         try:
-            from viewer.core.mask_edits import MaskEdits
-        except ImportError:
-            return None
-        return MaskEdits(shape)
+            edits = MaskEdits(shape, journal_dir=self._edits_dir(), series_key=info.key)
+        except (OSError, ValueError) as exc:
+            self.show_error(f"mask edits of {info.key}: {exc}; edits kept in memory only")
+            edits = MaskEdits(shape)
+        for msg in edits.messages:
+            self.statusBar().showMessage(msg, 15000)
+        self.refine.set_history(edits.can_undo, edits.can_redo,
+                                f"{edits.n_edits} edit(s)" + ("" if edits.persistent
+                                                              else " (not saved)"))
+        return edits
+
+    def _restore_settings(self) -> None:
+        """Threshold and lung restriction as the annotator left them for this series."""
+        saved = self.edits.settings if self.edits is not None else {}
+        self._restoring = True
+        try:
+            if "restrict_to_lungs" in saved:
+                self.refine.restrict.setChecked(bool(saved["restrict_to_lungs"]))
+            if "threshold" in saved:
+                self.overlay_controls.set_threshold(float(saved["threshold"]))
+        finally:
+            self._restoring = False
 
     def _on_tool(self, name: str) -> None:
-        self.view.paint_mode = name in ("brush", "eraser") and self.edits is not None
-        if name != "none" and self.edits is None:
-            self.statusBar().showMessage("mask editing is not available", 5000)
+        self.view.paint_mode = name in ("brush", "eraser")
+        if self.view.paint_mode:
+            self.statusBar().showMessage(f"{name}: left-drag on the slice; Esc for pan", 5000)
 
     def _paint_start(self, x: float, y: float) -> None:
         if self.edits is None or self.store is None or not self.store.has(self.view.index):
@@ -600,7 +661,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self.refresh_overlay()
         self._curve_timer.start()
         e = self.edits
-        self.refine.set_history(e.can_undo, e.can_redo, f"{e.n_edits} edit(s)")
+        self.refine.set_history(e.can_undo, e.can_redo, f"{e.n_edits} edit(s)" + (
+            ", saved" if e.persistent else " (not saved: see status bar)"))
+        for msg in e.messages[-1:]:
+            self.statusBar().showMessage(msg, 15000)
 
     def _escape(self) -> None:
         if any(w is not None for w in (self.scan_worker, self.load_worker, self.loc_worker)):
@@ -634,9 +698,11 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _work_failed(self, msg: str) -> None:
         self._hide_progress()
+        self.show_error(msg)
         if self.sender() is self.loc_worker:
             self.loc_worker = None
-        self.show_error(msg)
+            self.view.set_overlay_note(f"localization failed: {msg}")
+            self.overlayReady.emit(self.view.index)
 
     def _show_progress(self, what: str, done: int, total: int) -> None:
         self.progress.setRange(0, max(1, total))
@@ -664,6 +730,8 @@ class MainWindow(QtWidgets.QMainWindow):
         for attr in ("scan_worker", "load_worker", "loc_worker", "stats_worker"):
             self._cancel_worker(attr)
         self.wait_for_workers(3000)
+        if self.edits is not None:
+            self.edits.close()
         super().closeEvent(ev)
 
     # =========================================================================== misc

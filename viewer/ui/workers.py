@@ -190,6 +190,7 @@ class LocalizeWorker(QtCore.QThread):
                 self.sliceReady.emit(i)
                 self.progressed.emit(self.store.n_done(), total)
         except Exception as exc:
+            traceback.print_exc()
             self.failed.emit(f"localization: {_one_line(exc)}")
             return
         if self._cancel.is_set():
