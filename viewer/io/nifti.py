@@ -10,13 +10,10 @@ import os
 from typing import Iterator, Union
 
 import numpy as np
-import SimpleITK as sitk
 
 from viewer.io.series import SeriesInfo, SkippedFile, SliceRef
 
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
-_PICTURE_TYPES = {sitk.sitkUInt8}
-_UNSIGNED_WIDE = {sitk.sitkUInt16, sitk.sitkUInt32, sitk.sitkUInt64}
 
 
 def is_nifti_path(path: str) -> bool:
@@ -25,6 +22,8 @@ def is_nifti_path(path: str) -> bool:
 
 def scan_nifti(path: str) -> Union[SeriesInfo, SkippedFile]:
     """Header of one NIfTI file -> SeriesInfo (no pixels read), or SkippedFile with the reason."""
+    import SimpleITK as sitk  # imported on first use: keeps `import viewer.io` fast
+
     try:
         if os.path.getsize(path) == 0:
             return SkippedFile(path, "empty file (0 bytes)")
@@ -65,8 +64,8 @@ def scan_nifti(path: str) -> Union[SeriesInfo, SkippedFile]:
         warnings.append(f"invalid voxel spacing {tuple(spacing)} in the header: 1 mm assumed")
         spacing = [v if np.isfinite(v) and v > 0 else 1.0 for v in spacing]
     pixel_id = reader.GetPixelID()
-    is_hu = pixel_id not in _PICTURE_TYPES
-    if pixel_id in _UNSIGNED_WIDE:
+    is_hu = pixel_id != sitk.sitkUInt8
+    if pixel_id in (sitk.sitkUInt16, sitk.sitkUInt32, sitk.sitkUInt64):
         warnings.append(f"{reader.GetPixelIDTypeAsString()} voxels: values taken as HU (check "
                         "that the volume is not offset by +1024)")
     refs = [SliceRef(path=path, frame_index=k,
@@ -86,6 +85,8 @@ def scan_nifti(path: str) -> Union[SeriesInfo, SkippedFile]:
 
 def read_nifti_voxels(info: SeriesInfo) -> np.ndarray:
     """The whole volume ``(z, y, x)``: HU float32 or uint8 (``info.is_hu``)."""
+    import SimpleITK as sitk
+
     image = sitk.ReadImage(info.refs[0].path, imageIO="NiftiImageIO")
     arr = sitk.GetArrayFromImage(image)
     if arr.ndim == 4:
