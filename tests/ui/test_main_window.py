@@ -1,0 +1,211 @@
+"""Reading-room window, offscreen: open, scroll, W/L, overlay, cancel, responsiveness, refine."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+from PyQt6 import QtCore
+
+from ui_phantom import LESION_CENTRE, FakeLocalizer
+
+pytestmark = pytest.mark.gui
+K = QtCore.Qt.Key
+
+
+def open_and_wait(qtbot, win, path, slice_index=None, overlay=True):
+    with qtbot.waitSignal(win.seriesShown, timeout=20000):
+        win.open_path(path, slice_index)
+    if overlay:
+        qtbot.waitUntil(lambda: win.store is not None and win.store.has(win.view.index),
+                        timeout=20000)
+        qtbot.waitUntil(lambda: win.view.overlay_item.image is not None, timeout=5000)
+
+
+def test_open_series_and_scroll(qtbot, make_window, phantom):
+    win = make_window()
+    open_and_wait(qtbot, win, phantom)
+    v = win.view
+    assert v.n_slices == 8 and v.index == 4  # middle slice first
+    assert "slice 5 / 8" in v.label_tr.text() and "thickness 2.50 mm" in v.label_tr.text()
+    assert "z = -90.0 mm" in v.label_tr.text()
+    qtbot.keyClick(win, K.Key_Right)
+    assert v.index == 5
+    qtbot.keyClick(win, K.Key_Left)
+    qtbot.keyClick(win, K.Key_Left)
+    assert v.index == 3
+    qtbot.keyClick(win, K.Key_End)
+    assert v.index == 7
+    qtbot.keyClick(win, K.Key_PageUp)
+    assert v.index == 0
+    qtbot.keyClick(win, K.Key_Home)
+    assert v.index == 0
+    v.step(1)  # what the wheel does
+    assert v.index == 1
+    # radiological orientation: patient's right on the image's left
+    assert v.orient["R"].text() == "R" and not v.viewbox.state["xInverted"]
+    # HU under the cursor
+    scene_pt = v.image_item.mapToScene(QtCore.QPointF(LESION_CENTRE[1] + 0.5, LESION_CENTRE[0] + 0.5))
+    v._on_mouse_moved(scene_pt)
+    assert "-500 HU" in v.label_br.text()
+
+
+def test_window_presets_and_right_drag(qtbot, make_window, phantom):
+    win = make_window()
+    open_and_wait(qtbot, win, phantom, overlay=False)
+    v = win.view
+    assert (v.width_hu, v.level_hu) == (1500, -600)  # lung window by default for HU
+    assert v.image_item.levels is not None and tuple(v.image_item.levels) == (-1350, 150)
+    qtbot.keyClick(win, K.Key_2)
+    assert (v.width_hu, v.level_hu) == (350, 50) and "mediastinum" in v.label_bl.text()
+    qtbot.keyClick(win, K.Key_3)
+    assert (v.width_hu, v.level_hu) == (2000, 500)
+    qtbot.keyClick(win, K.Key_1)
+    v.drag_window(10, -5)
+    assert (v.width_hu, v.level_hu) == (1540, -620)
+    with pytest.raises(ValueError):
+        v.set_window(0, 10)
+
+
+def test_overlay_toggle_and_controls(qtbot, make_window, phantom):
+    win = make_window()
+    open_and_wait(qtbot, win, phantom)
+    v = win.view
+    rgba = v.overlay_item.image
+    assert rgba.shape == (64, 64, 4)
+    ly, lx = LESION_CENTRE
+    assert rgba[ly, lx, 3] > 0 and rgba[5, 5, 3] == 0  # lesion painted, outside transparent
+    assert "restricted to the lungs" in v.label_bl.text()
+    qtbot.keyClick(win, K.Key_H)
+    assert v.overlay_item.image is None and not win.overlay_visible
+    qtbot.keyClick(win, K.Key_H)
+    assert v.overlay_item.image is not None
+    win.overlay_controls.opacity.setValue(100)
+    assert v.overlay_item.image[ly, lx, 3] == 255 or tuple(v.overlay_item.image[ly, lx]) == (0, 255, 255, 255)
+    # a higher threshold shrinks the lesion share on the severity panel
+    pct_before = win.counts.slice_summary(v.index)["lesion_pct"]
+    win.overlay_controls.set_threshold(0.9)
+    pct_after = win.counts.slice_summary(v.index)["lesion_pct"]
+    assert 0 < pct_after < pct_before
+    assert "Slice 5" in win.severity.slice_label.text()
+
+
+def test_severity_numbers_on_phantom(qtbot, make_window, phantom):
+    win = make_window()
+    open_and_wait(qtbot, win, phantom)
+    qtbot.waitUntil(lambda: win.store.is_complete(), timeout=20000)
+    win.overlay_controls.set_threshold(0.5)
+    qtbot.waitUntil(lambda: np.isfinite(win.counts.lung).all(), timeout=10000)
+    i = win.view.index
+    _, mask = win.lesion_layers(i)
+    lungs = win.store.get_lungs(i)
+    expect = 100.0 * np.count_nonzero(mask & lungs) / np.count_nonzero(lungs)
+    s = win.counts.slice_summary(i)
+    assert abs(s["lesion_pct"] - expect) < 1e-9 and s["category"] == "mild"
+    hu = win.voxels[i][mask & lungs]
+    assert s["ggo_share"] == pytest.approx(100.0 * np.mean((hu >= -750) & (hu < -300)))
+    assert s["cons_share"] == pytest.approx(0.0)  # nothing denser than -300 HU in the lesion
+    ser = win.counts.series_summary(win._series_voxel_ml)
+    assert ser["lung_ml"] == pytest.approx(np.nansum(win.counts.lung) * 0.7 * 0.7 * 2.5 / 1000)
+
+
+def test_cancel_stops_the_worker(qtbot, make_window, tmp_path):
+    from ui_phantom import write_phantom
+
+    path = write_phantom(tmp_path / "long", n=30)
+    loc = FakeLocalizer(delay=0.1)
+    win = make_window(loc)
+    open_and_wait(qtbot, win, path)
+    worker = win.loc_worker
+    assert worker is not None and worker.isRunning()
+    qtbot.keyClick(win, K.Key_Escape)
+    qtbot.waitUntil(worker.isFinished, timeout=5000)
+    assert win.loc_worker is None
+    assert win.store.n_done() < 30
+    assert not win.progress.isVisible()
+
+
+def test_gui_thread_stays_responsive_while_localizing(qtbot, make_window, tmp_path):
+    from ui_phantom import write_phantom
+
+    path = write_phantom(tmp_path / "resp", n=24)
+    loc = FakeLocalizer(delay=0.05)
+    win = make_window(loc)
+    ticks = []
+    timer = QtCore.QTimer()
+    timer.setInterval(20)
+    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    open_and_wait(qtbot, win, path)
+    timer.start()
+    qtbot.waitUntil(lambda: win.store.is_complete(), timeout=30000)
+    timer.stop()
+    gaps = np.diff(ticks)
+    assert len(ticks) > 10
+    assert gaps.max() < 0.25, f"GUI thread blocked for {gaps.max():.3f} s"
+
+
+def test_cache_makes_reopening_instant(qtbot, make_window, phantom, tmp_path):
+    loc = FakeLocalizer()
+    win = make_window(loc, cache_dir=tmp_path / "shared-cache")
+    open_and_wait(qtbot, win, phantom)
+    qtbot.waitUntil(lambda: win.store.is_complete(), timeout=20000)
+    win.close()
+    loc2 = FakeLocalizer()
+    win2 = make_window(loc2, cache_dir=tmp_path / "shared-cache")
+    open_and_wait(qtbot, win2, phantom)
+    assert win2.store.is_complete() and loc2.calls == 0
+
+
+def test_refine_brush_undo_redo_and_persistence(qtbot, make_window, phantom):
+    win = make_window()
+    open_and_wait(qtbot, win, phantom)
+    i = win.view.index
+    win.refine.set_tool("brush")
+    assert win.view.paint_mode
+    _, before = win.lesion_layers(i)
+    assert not before[30, 40]
+    win.view.paintStarted.emit(40.0, 30.0)  # (x, y) inside the other lung
+    win.view.paintMoved.emit(42.0, 30.0)
+    win.view.paintFinished.emit()
+    _, after = win.lesion_layers(i)
+    assert after[30, 40] and after[30, 42]
+    assert win.refine.undo_button.isEnabled()
+    qtbot.keyClick(win, K.Key_Z, QtCore.Qt.KeyboardModifier.ControlModifier)
+    assert not win.lesion_layers(i)[1][30, 40]
+    assert win.refine.redo_button.isEnabled()
+    win.refine.redo_button.click()
+    assert win.lesion_layers(i)[1][30, 40]
+    win.refine.set_tool("eraser")
+    ly, lx = LESION_CENTRE
+    win.view.paintStarted.emit(float(lx), float(ly))
+    win.view.paintFinished.emit()
+    assert not win.lesion_layers(i)[1][ly, lx]
+    win.close()
+    # edits are saved as they are made and come back on reopening
+    win2 = make_window()
+    open_and_wait(qtbot, win2, phantom)
+    m = win2.lesion_layers(i)[1]
+    assert m[30, 40] and not m[ly, lx] and win2.edits.n_edits == 2
+
+
+def test_missing_weights_says_overlay_off(qtbot, make_window, phantom):
+    def no_weights(_progress=None):
+        raise FileNotFoundError("resources/weights/localizer.safetensors: file not found")
+
+    win = make_window(factory=no_weights)
+    qtbot.waitUntil(lambda: "no localizer weights" in win.device_label.text(), timeout=5000)
+    with qtbot.waitSignal(win.overlayReady, timeout=20000):
+        win.open_path(phantom)
+    assert "no localizer weights: overlay off" in win.view.label_bl.text()
+    assert win.view.overlay_item.image is None
+
+
+def test_bad_path_and_empty_folder_keep_the_window(qtbot, make_window, tmp_path):
+    win = make_window()
+    win.open_path(tmp_path / "nope")
+    assert "no such file or folder" in win.statusBar().currentMessage()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    win.open_path(empty)
+    qtbot.waitUntil(lambda: "error" in win.statusBar().currentMessage(), timeout=10000)
+    assert win.voxels is None
