@@ -43,6 +43,11 @@ from scipy import ndimage as ndi
 AIR_HU = -320.0
 #: Radius (mm) of the disk closing that keeps juxtapleural lesions inside the lung.
 CLOSING_MM = 15.0
+#: Concavities of a lung outline (between the outline and its convex hull) at most this deep
+#: (mm) and at most ``CONCAVITY_MAX_RATIO`` times as deep as their mouth is wide are filled:
+#: wide, shallow bites left by subpleural consolidation that the closing cannot bridge.
+CONCAVITY_MAX_DEPTH_MM = 15.0
+CONCAVITY_MAX_RATIO = 0.5
 #: 8-bit pictures: the air threshold sits this far from the dark towards the bright class mean
 #: (classes split by Otsu's threshold), so ground-glass opacity still counts as lung.
 PICTURE_AIR_POSITION = 0.75
@@ -92,6 +97,7 @@ def segment_lungs(
     if not math.isfinite(float(closing_mm)) or closing_mm < 0:
         raise ValueError(f"lung mask: closing_mm must be a finite number >= 0, got {closing_mm!r}")
     radius_px = int(round(float(closing_mm) / min(pix_y, pix_x)))
+    depth_px = CONCAVITY_MAX_DEPTH_MM / min(pix_y, pix_x) if radius_px > 0 else 0.0
 
     if is_hu:
         air = vol3 < np.float32(air_hu)
@@ -115,7 +121,8 @@ def segment_lungs(
     out = np.zeros(vol3.shape, dtype=bool)
     for k in range(vol3.shape[0]):
         if keep[k].any():
-            out[k] = _fill_and_close(keep[k], radius_px, MIN_PIECE_MM2 / (pix_y * pix_x))
+            out[k] = _fill_and_close(keep[k], radius_px, MIN_PIECE_MM2 / (pix_y * pix_x),
+                                     depth_px)
             out[k] &= inside[k]
     return out[0] if two_d else out
 
@@ -229,16 +236,19 @@ def _picture_body_hull(bright: np.ndarray) -> np.ndarray:
     return _convex_hull_mask(ok[labels])
 
 
-def _convex_hull_mask(mask: np.ndarray) -> np.ndarray:
-    """Filled convex hull of a 2-D mask, computed from its pixel corners (y, x bool)."""
+def _convex_hull_mask(mask: np.ndarray, corners: bool = True) -> np.ndarray:
+    """Filled convex hull of a 2-D mask (y, x bool), built from its edge pixels' corners
+    (``corners=True``: covers every pixel of the mask) or centres (no pixel outside the mask's
+    outline is added along straight or convex stretches)."""
     from scipy.spatial import ConvexHull, QhullError
 
     edge = mask & ~ndi.binary_erosion(mask)
     ys, xs = np.nonzero(edge)
     if ys.size < 3:
         return mask.copy()
+    offsets = (-0.5, 0.5) if corners else (0.0,)
     pts = np.concatenate(
-        [np.stack([ys + dy, xs + dx], axis=1) for dy in (-0.5, 0.5) for dx in (-0.5, 0.5)]
+        [np.stack([ys + dy, xs + dx], axis=1) for dy in offsets for dx in offsets]
     ).astype(np.float64)
     try:
         hull = ConvexHull(pts)
@@ -351,9 +361,10 @@ def _drop_airways(keep: np.ndarray, inside: np.ndarray, hu: np.ndarray,
     return out
 
 
-def _fill_and_close(mask: np.ndarray, radius_px: int, min_px: float) -> np.ndarray:
-    """Per in-plane component of at least ``min_px`` pixels: fill holes, close with a disk of
-    ``radius_px``. (y, x) bool."""
+def _fill_and_close(mask: np.ndarray, radius_px: int, min_px: float,
+                    max_depth_px: float = 0.0) -> np.ndarray:
+    """Per in-plane component of at least ``min_px`` pixels: close with a disk of ``radius_px``,
+    fill holes, fill concavities up to ``max_depth_px`` deep. (y, x) bool."""
     labels, n = ndi.label(mask)
     out = np.zeros(mask.shape, dtype=bool)
     sizes = np.bincount(labels.ravel())
@@ -365,9 +376,42 @@ def _fill_and_close(mask: np.ndarray, radius_px: int, min_px: float) -> np.ndarr
         x0, x1 = sl[1].start, sl[1].stop
         part = np.pad(labels[y0:y1, x0:x1] == i, pad)
         closed = _close_disk(part, radius_px) if radius_px > 0 else part
-        closed = ndi.binary_fill_holes(closed)[pad:-pad, pad:-pad]
-        out[y0:y1, x0:x1] |= closed
+        closed = ndi.binary_fill_holes(closed)
+        if max_depth_px > 0:
+            closed = _fill_shallow_concavities(closed, max_depth_px)
+        out[y0:y1, x0:x1] |= closed[pad:-pad, pad:-pad]
     return out
+
+
+def _fill_shallow_concavities(mask: np.ndarray, max_depth_px: float) -> np.ndarray:
+    """Fill the concavities of one component (y, x bool, padded by >= 1 px) that are at most
+    ``max_depth_px`` deep and at most ``CONCAVITY_MAX_RATIO`` times their mouth width deep.
+
+    Depth: the largest distance of a concavity pixel from outside the convex hull. Mouth: the
+    number of concavity pixels next to the outside of the hull.
+    """
+    hull = _convex_hull_mask(mask, corners=False)
+    conc = hull & ~mask
+    labels, n = ndi.label(conc)
+    if n == 0:
+        return mask
+    outside = ~hull
+    mouth_px = ndi.binary_dilation(outside, _SQUARE) & conc
+    mouth = np.bincount(labels[mouth_px], minlength=n + 1)
+    sizes = np.bincount(labels.ravel(), minlength=n + 1)
+    ok = np.zeros(n + 1, dtype=bool)
+    # A concavity of area A and mouth w is at least A / w deep on average; tiny ones need no EDT.
+    tiny = sizes <= np.maximum(mouth, 1) * 1.0
+    ok[tiny] = True
+    big = np.flatnonzero(~tiny)
+    big = big[big > 0]
+    if big.size:
+        depth_map = ndi.distance_transform_edt(hull)
+        depth = ndi.maximum(depth_map, labels, big)
+        for i, d in zip(big, np.atleast_1d(depth)):
+            ok[i] = d <= max_depth_px and d <= CONCAVITY_MAX_RATIO * max(mouth[i], 1)
+    ok[0] = False
+    return mask | ok[labels]
 
 
 def _close_disk(mask: np.ndarray, radius_px: int) -> np.ndarray:
