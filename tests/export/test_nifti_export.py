@@ -77,3 +77,23 @@ def test_bad_input(tmp_path, ct_series, maps_and_masks):
         export_nifti(tmp_path / "a.nrrd", ct_series, maps)
     with pytest.raises(ValueError, match="differs"):
         export_nifti(tmp_path / "a.nii.gz", ct_series, masks[:, :5])
+
+
+def test_nifti_header_sform_is_the_source_affine_in_ras(tmp_path, ct_series, maps_and_masks):
+    """Read the raw NIfTI-1 header (what Slicer/ITK-SNAP/nibabel use): sform = RAS affine of
+    the source grid, i.e. diag(-1, -1, 1) · [direction · diag(spacing) | origin] from LPS."""
+    import gzip
+    import struct
+
+    path = export_nifti(tmp_path / "m.nii.gz", ct_series, maps_and_masks[1])
+    header = gzip.open(path).read(348)
+    assert struct.unpack_from("<i", header, 0)[0] == 348
+    dims = struct.unpack_from("<8h", header, 40)
+    assert dims[:4] == (3, ct_series.cols, ct_series.rows, ct_series.n_slices)
+    qform_code, sform_code = struct.unpack_from("<2h", header, 252)
+    assert sform_code > 0 and qform_code > 0
+    srow = np.array(struct.unpack_from("<12f", header, 280)).reshape(3, 4)
+    sz, sy, sx = ct_series.spacing
+    lps = np.hstack([ct_series.direction @ np.diag([sx, sy, sz]),
+                     np.reshape(ct_series.origin, (3, 1))])
+    np.testing.assert_allclose(srow, np.diag([-1.0, -1.0, 1.0]) @ lps, atol=1e-4)
