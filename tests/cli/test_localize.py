@@ -158,3 +158,33 @@ def test_unreadable_weights_are_one_line(tmp_path, capsys):
     code, errors = run([ct, "--out", tmp_path / "out", "--weights", bad, "--no-progress"],
                        capsys)
     assert code == 2 and len(errors) == 1 and "bad.safetensors" in errors[0]
+
+
+def test_with_a_real_localizer_file(tmp_path, capsys):
+    """The real gan.inference.Localizer behind the command: a tiny random generator saved with
+    gan.weights (no trained weights needed); the SEG names its model and the file's sha256."""
+    import hashlib
+
+    import torch
+
+    from gan.networks import Generator
+    from gan.weights import save_weights
+
+    torch.manual_seed(0)
+    weights = save_weights(Generator(width=0.125), tmp_path / "tiny.safetensors",
+                           {"width": 0.125, "image_size": 64, "threshold": 0.3,
+                            "model_name": "tiny-test-gan"})
+    series = synthetic_ct.write_ct_series(tmp_path / "ct", n=3, rows=64, cols=64,
+                                          spacing=(5.0, 5.0, 5.0))
+    out = tmp_path / "out"
+    code, errors = run([series.folder, "--out", out, "--weights", weights, "--device", "cpu",
+                        "--format", "seg,npy", "--no-progress"], capsys)
+    assert code == 0 and errors == []
+    (folder,) = [p for p in out.iterdir() if p.is_dir()]
+    with np.load(folder / "localization.npz") as z:
+        assert z["map"].shape == series.shape and 0 <= z["map"].min() <= z["map"].max() <= 1
+        np.testing.assert_array_equal(z["mask"], z["map"] >= 0.3)
+    algo = hd.seg.segread(folder / "seg_mask.dcm").SegmentSequence[0] \
+        .SegmentationAlgorithmIdentificationSequence[0]
+    assert algo.AlgorithmName == "tiny-test-gan"
+    assert algo.AlgorithmVersion == hashlib.sha256(weights.read_bytes()).hexdigest()
