@@ -216,6 +216,8 @@ def run_localization(s: LocalizationSetup, log: Log = print) -> tuple[dict, dict
         for name, tm, vm in variants:
             r, curve = score_method(tm, test, vm, val)
             r["map_seconds"] = seconds
+            if method == "gan":
+                r["weights_threshold"] = maker.localizer().threshold  # from the weights metadata
             thin = curve.thinned(200)
             r["roc"] = {"fpr": np.round(thin.fpr, 5).tolist(), "tpr": np.round(thin.tpr, 5).tolist()}
             results[name] = r
@@ -253,9 +255,13 @@ def plot_roc(curves: dict[str, M.RocCurve], path: Path, title: str = "Pixel-leve
 
     fig = Figure(figsize=(5.5, 5.0), dpi=120)
     ax = fig.add_subplot(1, 1, 1)
+    colours = {}
     for name, c in curves.items():
+        base = name.removesuffix(LUNG_SUFFIX)
+        colours.setdefault(base, f"C{len(colours)}")
         t = c.thinned(2000)
-        ax.plot(t.fpr, t.tpr, lw=1.6, label=f"{name} (AUC {c.auc:.3f})")
+        ax.plot(t.fpr, t.tpr, lw=1.6, color=colours[base], ls="--" if name != base else "-",
+                label=f"{name} (AUC {c.auc:.3f})")
     ax.plot([0, 1], [0, 1], color="0.6", lw=0.8, ls="--")
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1.005)
@@ -286,7 +292,7 @@ def localization_table(results: dict) -> str:
         if paper:
             lines.append(f"{'  paper':<16}" + "".join(f"{_f(paper.get(c)):>7}" for c in cols))
     p = PAPER_INFNET
-    lines.append(f"{'Inf-Net (paper, fully supervised)':<58}   | {'':<18}{_f(p['dice']):>6}"
+    lines.append(f"{'Inf-Net (paper, fully supervised)':<64}   | {'':<18}{_f(p['dice']):>6}"
                  f"{_f(p['sensitivity']):>7}{_f(p['specificity']):>7}")
     return "\n".join(lines)
 
