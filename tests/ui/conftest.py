@@ -19,6 +19,7 @@ def isolated_settings(tmp_path, monkeypatch):
     """QSettings in a temp ini file; user data/cache dirs under tmp_path."""
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     monkeypatch.setenv("COVID_CT_CACHE_DIR", str(tmp_path / "cache"))
     return QtCore.QSettings(str(tmp_path / "settings.ini"), QtCore.QSettings.Format.IniFormat)
 
