@@ -136,17 +136,21 @@ def test_seg_for_pictures_reports_and_writes_the_rest(tmp_path, fake, capsys):
     (["{ct}", "--threshold", "1.5"], "--threshold 1.5: must lie between 0 and 1"),
     (["{ct}", "--threshold", "abc"], "--threshold abc: not a number"),
     (["{ct}", "--weights", "{missing}"], "file not found"),
+    (["{ct}", "--out", "{file}"], "exists and is not a folder"),
 ])
 def test_bad_input(tmp_path, fake, capsys, argv, message):
     ct = synthetic_ct.write_ct_series(tmp_path / "ct", n=2).folder
     junk = tmp_path / "junk"
     junk.mkdir()
     (junk / "notes.txt").write_text("not a CT")
-    subs = {"{missing}": tmp_path / "nope", "{junk}": junk, "{ct}": ct}
+    subs = {"{missing}": tmp_path / "nope", "{junk}": junk, "{ct}": ct,
+            "{file}": junk / "notes.txt"}
     argv = [subs.get(a, a) for a in argv]
     if "--weights" not in argv:
         argv += ["--weights", fake]
-    code, errors = run([*argv, "--out", tmp_path / "out", "--no-progress"], capsys)
+    if "--out" not in argv:
+        argv += ["--out", tmp_path / "out"]
+    code, errors = run([*argv, "--no-progress"], capsys)
     assert code == 2
     assert len(errors) == 1 and message in errors[0]
 
@@ -188,3 +192,14 @@ def test_with_a_real_localizer_file(tmp_path, capsys):
         .SegmentationAlgorithmIdentificationSequence[0]
     assert algo.AlgorithmName == "tiny-test-gan"
     assert algo.AlgorithmVersion == hashlib.sha256(weights.read_bytes()).hexdigest()
+
+
+def test_cuda_without_gpu(tmp_path, fake, capsys):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    ct = synthetic_ct.write_ct_series(tmp_path / "ct", n=2).folder
+    code, errors = run([ct, "--out", tmp_path / "out", "--weights", fake, "--device", "cuda",
+                        "--no-progress"], capsys)
+    assert code == 2 and errors == ["error: --device cuda: CUDA is not available on this machine"]

@@ -38,10 +38,12 @@ def register(subparsers) -> None:
     p = subparsers.add_parser(
         "localize",
         help="localize lesions in every series under PATH and export maps, masks and a summary",
-        description=__doc__.split("\n\n", 1)[0] + " Writes maps and masks in the chosen formats "
-        "plus summary.csv and summary.json (per slice lung %%, lesion %%, ground-glass and "
-        "consolidation shares for HU input, severity; per series totals and volumes in ml).",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Localize lesions with the GAN in every series found under PATH (a file, "
+        "a folder searched recursively, or a series) and write the maps and masks in the chosen "
+        "formats, plus summary.csv and summary.json (per slice lung %, lesion %, ground-glass "
+        "and consolidation shares for HU input, severity; per series totals and volumes in "
+        "ml). Exit 0: all written; 1: some export failed, the rest written; 2: unusable input. "
+        "See docs/EXPORT.md.",
     )
     p.add_argument("path", metavar="PATH", help="a CT file, a folder or a series")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (created)")
@@ -114,11 +116,18 @@ def handler(args: argparse.Namespace) -> int:
             raise UsageError(f"--out {out}: cannot create ({exc.strerror or exc})") from None
         from viewer.cli.localize_run import BatchRun, find_series
 
-        series = find_series(path, show_progress=not args.no_progress)
+        if args.device == "cuda":
+            import torch
+
+            if not torch.cuda.is_available():
+                raise UsageError("--device cuda: CUDA is not available on this machine")
         try:
             localizer = make_localizer(weights, args.device)
         except (ValueError, OSError, RuntimeError) as exc:
-            raise UsageError(f"weights {weights}: {exc}") from None
+            text = str(exc)
+            raise UsageError(text if str(weights) in text else f"weights {weights}: {text}") \
+                from None
+        series = find_series(path, show_progress=not args.no_progress)
     except UsageError as exc:
         error(str(exc))
         return 2
