@@ -407,9 +407,11 @@ def _fill_shallow_concavities(mask: np.ndarray, max_depth_px: float) -> np.ndarr
     big = big[big > 0]
     if big.size:
         depth_map = ndi.distance_transform_edt(hull)
-        depth = ndi.maximum(depth_map, labels, big)
-        for i, d in zip(big, np.atleast_1d(depth)):
-            ok[i] = d <= max_depth_px and d <= CONCAVITY_MAX_RATIO * max(mouth[i], 1)
+        depth = np.zeros(n + 1)
+        inner = labels > 0
+        np.maximum.at(depth, labels[inner], depth_map[inner])
+        ok[big] = (depth[big] <= max_depth_px) & (
+            depth[big] <= CONCAVITY_MAX_RATIO * np.maximum(mouth[big], 1))
     ok[0] = False
     return mask | ok[labels]
 
