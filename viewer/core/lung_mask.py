@@ -10,7 +10,7 @@ HU input (DICOM, NIfTI; ``float`` HU):
   3. the air inside the body is labelled in 3-D (6-connected) and the lungs are kept: the largest
      component, and the second largest when it holds at least ``SECOND_LUNG_RATIO`` of the first
      (lungs that touch form one component and are kept together; bowel and stomach gas are
-     smaller and dropped);
+     smaller, or pure air with a median below ``GAS_MEDIAN_HU``, and dropped);
   4. trachea and main bronchi are dropped where they appear as their own small in-plane
      component holding pure air (10th percentile below -925 HU) near the body's left-right
      middle (axial slices, x = patient left-right);
@@ -48,6 +48,9 @@ CLOSING_MM = 15.0
 #: wide, shallow bites left by subpleural consolidation that the closing cannot bridge.
 CONCAVITY_MAX_DEPTH_MM = 15.0
 CONCAVITY_MAX_RATIO = 0.5
+#: ... and at most this fraction of the lung component's area (a thin basal crescent over the
+#: liver dome has a wide, shallow but large concavity that is not lung).
+CONCAVITY_MAX_AREA_RATIO = 0.3
 #: 8-bit pictures: the air threshold sits this far from the dark towards the bright class mean
 #: (classes split by Otsu's threshold), so ground-glass opacity still counts as lung.
 PICTURE_AIR_POSITION = 0.75
@@ -65,6 +68,9 @@ AIRWAY_MAX_AREA_MM2 = 1000.0
 AIRWAY_AIR_HU = -925.0
 #: An airway component's centroid lies within this fraction of the body width from its middle.
 AIRWAY_MAX_OFFSET = 0.12
+#: Air components whose median HU is below this are gas (bowel, stomach), not lung. Severe
+#: bullous emphysema can reach it; such lungs would need a lower value.
+GAS_MEDIAN_HU = -950.0
 #: Lung components smaller than this (ml for 3-D HU input, mm^2 per slice for 2-D) are noise.
 MIN_LUNG_ML = 20.0
 MIN_LUNG_AREA_MM2 = 150.0
@@ -104,10 +110,10 @@ def segment_lungs(
         inside = _body_interior(~air)
         cand = air & inside
         if two_d:
-            keep = _keep_lungs_2d(cand[0], pix_y * pix_x)[None]
+            keep = _keep_lungs_2d(cand[0], pix_y * pix_x, vol3[0])[None]
         else:
             dz = _slice_mm(spacing)
-            keep = _keep_lungs_3d(cand, pix_y * pix_x * dz)
+            keep = _keep_lungs_3d(cand, pix_y * pix_x * dz, vol3)
         keep = _drop_airways(keep, inside, vol3, pix_y * pix_x)
     else:
         keep = np.zeros(vol3.shape, dtype=bool)
@@ -116,7 +122,7 @@ def segment_lungs(
             dark = vol3[k] < _picture_air_threshold(vol3[k])
             inside[k] = _picture_body_hull(~dark)
             cand = _components_mostly_inside(dark, inside[k])
-            keep[k] = _keep_lungs_2d(cand, pix_y * pix_x)
+            keep[k] = _keep_lungs_2d(cand, pix_y * pix_x, None)
 
     out = np.zeros(vol3.shape, dtype=bool)
     for k in range(vol3.shape[0]):
@@ -287,40 +293,62 @@ def _components_mostly_inside(dark: np.ndarray, region: np.ndarray) -> np.ndarra
 # --------------------------------------------------------------------------- lungs
 
 
-def _keep_lungs_3d(cand: np.ndarray, voxel_mm3: float) -> np.ndarray:
+def _keep_lungs_3d(cand: np.ndarray, voxel_mm3: float, hu: np.ndarray) -> np.ndarray:
     labels, n = ndi.label(cand)
     if n == 0:
         return np.zeros(cand.shape, dtype=bool)
     sizes = np.bincount(labels[labels > 0], minlength=n + 1)
     sizes[0] = 0
-    keep_ids = _largest_two(sizes, floor=MIN_LUNG_ML * 1000.0 / voxel_mm3)
+    keep_ids = _largest_two(sizes, MIN_LUNG_ML * 1000.0 / voxel_mm3, _gas_test(labels, hu))
     lut = np.zeros(n + 1, dtype=bool)
     lut[keep_ids] = True
     return lut[labels]
 
 
-def _keep_lungs_2d(cand: np.ndarray, pixel_mm2: float) -> np.ndarray:
+def _keep_lungs_2d(cand: np.ndarray, pixel_mm2: float, hu: np.ndarray | None) -> np.ndarray:
     labels, n = ndi.label(cand)
     if n == 0:
         return np.zeros(cand.shape, dtype=bool)
     sizes = np.bincount(labels.ravel())
     sizes[0] = 0
-    keep_ids = _largest_two(sizes, floor=MIN_LUNG_AREA_MM2 / pixel_mm2)
+    is_gas = _gas_test(labels, hu) if hu is not None else None
+    keep_ids = _largest_two(sizes, MIN_LUNG_AREA_MM2 / pixel_mm2, is_gas)
     lut = np.zeros(n + 1, dtype=bool)
     lut[keep_ids] = True
     return lut[labels]
 
 
-def _largest_two(sizes: np.ndarray, floor: float) -> list[int]:
-    order = np.argsort(sizes)[::-1]
-    first = int(order[0])
-    if sizes[first] <= 0 or sizes[first] < floor:
-        return []
-    keep = [first]
-    if len(order) > 1:
-        second = int(order[1])
-        if sizes[second] > 0 and sizes[second] >= SECOND_LUNG_RATIO * sizes[first]:
-            keep.append(second)
+def _gas_test(labels: np.ndarray, hu: np.ndarray):
+    """``is_gas(label)``: the component's median HU is below ``GAS_MEDIAN_HU`` (pure air, as in
+    bowel or stomach gas; aerated lung holds vessels and septa and is denser)."""
+    objects = ndi.find_objects(labels)
+
+    def is_gas(label: int) -> bool:
+        sl = objects[label - 1]
+        vals = hu[sl][labels[sl] == label]
+        if vals.size > 200_000:
+            vals = vals[:: vals.size // 100_000]
+        return float(np.median(vals)) < GAS_MEDIAN_HU
+
+    return is_gas
+
+
+def _largest_two(sizes: np.ndarray, floor: float, is_gas=None) -> list[int]:
+    """Labels of the largest component and of the second largest when it holds at least
+    ``SECOND_LUNG_RATIO`` of the first; components smaller than ``floor`` or, with ``is_gas``,
+    made of gas are passed over."""
+    keep: list[int] = []
+    for label in np.argsort(sizes)[::-1][:8]:
+        label = int(label)
+        if sizes[label] <= 0 or sizes[label] < floor:
+            break
+        if keep and sizes[label] < SECOND_LUNG_RATIO * sizes[keep[0]]:
+            break
+        if is_gas is not None and is_gas(label):
+            continue
+        keep.append(label)
+        if len(keep) == 2:
+            break
     return keep
 
 
@@ -385,7 +413,8 @@ def _fill_and_close(mask: np.ndarray, radius_px: int, min_px: float,
 
 def _fill_shallow_concavities(mask: np.ndarray, max_depth_px: float) -> np.ndarray:
     """Fill the concavities of one component (y, x bool, padded by >= 1 px) that are at most
-    ``max_depth_px`` deep and at most ``CONCAVITY_MAX_RATIO`` times their mouth width deep.
+    ``max_depth_px`` deep, at most ``CONCAVITY_MAX_RATIO`` times their mouth width deep and at
+    most ``CONCAVITY_MAX_AREA_RATIO`` of the component's area.
 
     Depth: the largest distance of a concavity pixel from outside the convex hull. Mouth: the
     number of concavity pixels next to the outside of the hull.
@@ -410,8 +439,11 @@ def _fill_shallow_concavities(mask: np.ndarray, max_depth_px: float) -> np.ndarr
         depth = np.zeros(n + 1)
         inner = labels > 0
         np.maximum.at(depth, labels[inner], depth_map[inner])
-        ok[big] = (depth[big] <= max_depth_px) & (
-            depth[big] <= CONCAVITY_MAX_RATIO * np.maximum(mouth[big], 1))
+        ok[big] = (
+            (depth[big] <= max_depth_px)
+            & (depth[big] <= CONCAVITY_MAX_RATIO * np.maximum(mouth[big], 1))
+            & (sizes[big] <= CONCAVITY_MAX_AREA_RATIO * np.count_nonzero(mask))
+        )
     ok[0] = False
     return mask | ok[labels]
 
