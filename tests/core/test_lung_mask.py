@@ -162,3 +162,12 @@ def test_medseg_picture_lungs_cover_the_lesions(shared_subdir):
     print(f"medseg-covid19-val: lung mask covers {100 * mean:.1f} % of lesion pixels on average "
           f"({len(covers)} pictures)")
     assert mean >= 0.90
+
+
+def test_abdominal_slice_with_bowel_gas_has_no_lungs():
+    yy, xx = np.mgrid[0:256, 0:256]
+    hu = np.where(((yy - 128) / 100.0) ** 2 + ((xx - 128) / 122.0) ** 2 <= 1, 40.0, -1000.0)
+    for cy, cx, r in ((90, 100, 25), (150, 170, 18)):  # gas-filled bowel loops
+        hu[(yy - cy) ** 2 + (xx - cx) ** 2 <= r * r] = -1000.0
+    hu = hu + np.random.default_rng(3).normal(0.0, 15.0, hu.shape)
+    assert not segment_lungs(hu.astype(np.float32), True, spacing=(1.0, 1.0)).any()
