@@ -423,9 +423,10 @@ def classification_table(results: dict) -> str:
     head = f"{'model':<18}{'Acc':>7}{'Sens':>7}{'Spec':>7}{'F1':>7}"
     lines = [head, "-" * len(head)]
     for name in ("lm_resnet18", "resnet18"):
-        if name in results["models"]:
-            r = results["models"][name]
-            lines.append(f"{name:<18}" + "".join(f"{_f(r[c]):>7}" for c in cols))
+        if name not in results["models"]:
+            continue
+        r = results["models"][name]
+        lines.append(f"{name:<18}" + "".join(f"{_f(r[c]):>7}" for c in cols))
         lines.append(f"{'  paper':<18}" + "".join(f"{_f(PAPER_CLASSIFICATION[name][c]):>7}" for c in cols))
     return "\n".join(lines)
 
