@@ -14,6 +14,8 @@ from tqdm import tqdm
 from viewer.export.source import ExportSource
 
 MAX_SKIP_LINES = 5
+#: Slices given to the localizer per call.
+CHUNK = 16
 
 
 def _error(message: str) -> None:
@@ -53,6 +55,14 @@ def _bar_callback(bar: tqdm):
         return True
 
     return update
+
+
+def _lungs(segment_lungs, volume) -> np.ndarray:
+    """bool (z, y, x) lung mask. A one-slice series is segmented as a 2-D slice: the 3-D path
+    drops lung components under its minimum volume, which a single thin slice never reaches."""
+    if volume.voxels.shape[0] == 1:
+        return segment_lungs(volume.voxels[0], volume.is_hu, spacing=volume.spacing[1:])[None]
+    return segment_lungs(volume.voxels, volume.is_hu, spacing=volume.spacing)
 
 
 class BatchRun:
@@ -113,10 +123,8 @@ class BatchRun:
             with self._bar(f"{name} load", info.n_slices) as bar:
                 volume = load_series(info, progress=_bar_callback(bar))
             with self._bar(f"{name} localize", info.n_slices) as bar:
-                maps = self.localizer.apply(volume.voxels, is_hu=volume.is_hu,
-                                            progress=_bar_callback(bar))
-            maps = np.asarray(maps, dtype=np.float32)
-            lungs = segment_lungs(volume.voxels, volume.is_hu, spacing=volume.spacing)
+                maps = self._localize(volume, _bar_callback(bar))
+            lungs = _lungs(segment_lungs, volume)
         except (ValueError, OSError, RuntimeError, MemoryError) as exc:
             _error(f"series {name}: {exc}")
             return 1
@@ -135,6 +143,20 @@ class BatchRun:
                 failures += 1
         self.summary.add_series(name, src, masks, lungs, volume.voxels if volume.is_hu else None)
         return failures
+
+    def _localize(self, volume, progress) -> np.ndarray:
+        """float32 (z, y, x) maps, computed CHUNK slices at a time into one array, so the
+        localizer's own per-call copies stay small (maps are per slice, chunking changes
+        nothing in the result)."""
+        n = volume.voxels.shape[0]
+        maps = np.empty(volume.voxels.shape, np.float32)
+        for start in range(0, n, CHUNK):
+            stop = min(n, start + CHUNK)
+            part = self.localizer.apply(
+                volume.voxels[start:stop], is_hu=volume.is_hu,
+                progress=lambda done, total, s=start: progress(s + done, n))
+            maps[start:stop] = part
+        return maps
 
     def _export(self, fmt: str, name: str, src: ExportSource, volume, maps, masks,
                 progress) -> None:

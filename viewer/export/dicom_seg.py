@@ -16,6 +16,7 @@ Source headers are read from the SliceRef paths without pixel data. Sources that
 """
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -146,25 +147,29 @@ def export_dicom_seg(
     )
     kind = "mask" if seg_type == hd.seg.SegmentationTypeValues.BINARY else "probability map"
     try:
-        seg = hd.seg.Segmentation(
-            source_images=datasets,
-            pixel_array=pixels,
-            segmentation_type=seg_type,
-            segment_descriptions=[segment],
-            series_instance_uid=hd.UID(),
-            series_number=int(series_number),
-            sop_instance_uid=hd.UID(),
-            instance_number=1,
-            manufacturer=MANUFACTURER,
-            manufacturer_model_name=str(model_name)[:64],
-            software_versions=SOFTWARE_VERSION,
-            device_serial_number=str(weights_hash)[:16],
-            fractional_type=hd.seg.SegmentationFractionalTypeValues.PROBABILITY,
-            content_description=f"GAN lesion {kind}"[:64],
-            content_label="LESION",
-            omit_empty_frames=False,
-            series_description=f"Lesion {kind} ({model_name})"[:64],
-        )
+        with warnings.catch_warnings():
+            # highdicom warns about single-component PatientName values it copies from the source;
+            # the source's name is kept as it is
+            warnings.filterwarnings("ignore", message=".*intended person name", category=UserWarning)
+            seg = hd.seg.Segmentation(
+                source_images=datasets,
+                pixel_array=pixels,
+                segmentation_type=seg_type,
+                segment_descriptions=[segment],
+                series_instance_uid=hd.UID(),
+                series_number=int(series_number),
+                sop_instance_uid=hd.UID(),
+                instance_number=1,
+                manufacturer=MANUFACTURER,
+                manufacturer_model_name=str(model_name)[:64],
+                software_versions=SOFTWARE_VERSION,
+                device_serial_number=str(weights_hash)[:16],
+                fractional_type=hd.seg.SegmentationFractionalTypeValues.PROBABILITY,
+                content_description=f"GAN lesion {kind}"[:64],
+                content_label="LESION",
+                omit_empty_frames=False,
+                series_description=f"Lesion {kind} ({model_name})"[:64],
+            )
     except (ValueError, TypeError, AttributeError, KeyError) as exc:
         raise ValueError(f"DICOM SEG for {src.key}: the source headers do not allow a "
                          f"segmentation ({exc})") from exc
