@@ -14,19 +14,22 @@ HU input (DICOM, NIfTI; ``float`` HU):
   4. trachea and main bronchi are dropped where they appear as their own small in-plane
      component holding pure air (10th percentile below -925 HU) near the body's left-right
      middle (axial slices, x = patient left-right);
-  5. per slice and per lung component, holes are filled and a closing with a disk of
-     ``closing_mm`` radius is applied, so vessels, nodules and dense lesions inside the lung, and
-     a juxtapleural lesion (dense lesion touching the pleura, a "bite" in the air mask) stay inside
-     the lung mask. The result is limited to the body.
+  5. per slice and per lung component, a closing with a disk of ``closing_mm`` radius, hole
+     filling, and filling of shallow concavities of the outline (``CONCAVITY_*``), so vessels,
+     nodules and dense lesions inside the lung, and a juxtapleural lesion (dense lesion touching
+     the pleura, a "bite" in the air mask) stay inside the lung mask. The result is limited to
+     the body.
 
 8-bit input (display-windowed lung-window pictures such as the Soares or MedSeg sets, ``uint8``,
-body mostly cropped): each slice is handled on its own in 2-D, the air threshold is Otsu's
-threshold is placed between the dark and bright class means found by Otsu's method
-(``PICTURE_AIR_POSITION``), the "body" is the convex hull of all large bright components (a
+body mostly cropped): each slice is handled on its own in 2-D, the air threshold is placed
+between the dark and bright class means found by Otsu's method (``PICTURE_AIR_POSITION``), the "body" is the convex hull of all large bright components (a
 cropped picture often cuts through the lungs and the chest wall, so hole filling cannot tell room
 air from lung), dark components mostly outside that hull are room air, the two largest dark
-components are kept as in step 3 (in 2-D; this also drops a separate trachea), and the same fill /
-close step follows.
+components are kept as in step 3 (in 2-D; this also drops a separate trachea), and step 5
+follows.
+
+A single HU slice goes through the same steps in 2-D. Segment a whole series at once where
+possible: 3-D connectivity tells lungs from bowel gas better than one slice can.
 
 Geometry: ``spacing`` is ``(z, y, x)`` in mm (``(y, x)`` also accepted for a slice). Without it,
 the in-plane pixel size is assumed from a typical field of view: ``ASSUMED_FOV_MM`` across the
@@ -103,13 +106,19 @@ def segment_lungs(
     two_d = vol.ndim == 2
     vol3 = vol[None] if two_d else vol
     pix_y, pix_x = _pixel_mm(spacing, vol3.shape, is_hu)
-    if not math.isfinite(float(closing_mm)) or closing_mm < 0:
+    try:
+        closing = float(closing_mm)
+        air_level = float(air_hu)
+    except (TypeError, ValueError):
+        raise ValueError(f"lung mask: closing_mm and air_hu must be numbers, got "
+                         f"{closing_mm!r}, {air_hu!r}")
+    if not math.isfinite(closing) or closing < 0:
         raise ValueError(f"lung mask: closing_mm must be a finite number >= 0, got {closing_mm!r}")
-    radius_px = int(round(float(closing_mm) / min(pix_y, pix_x)))
+    radius_px = int(round(closing / min(pix_y, pix_x)))
     depth_px = CONCAVITY_MAX_DEPTH_MM / min(pix_y, pix_x) if radius_px > 0 else 0.0
 
     if is_hu:
-        air = vol3 < np.float32(air_hu)
+        air = vol3 < np.float32(air_level)
         inside = _body_interior(~air)
         cand = air & inside
         if two_d:
