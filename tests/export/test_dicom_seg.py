@@ -86,3 +86,65 @@ def test_seg_missing_source_file(tmp_path, ct_series, maps_and_masks):
     with pytest.raises(ValueError, match="cannot read"):
         export_dicom_seg(tmp_path / "x.dcm", ct_series, maps_and_masks[1], model_name="m",
                          weights_hash=HASH)
+
+
+def _io_writer():
+    """tests/io's synthetic DICOM writer (Enhanced CT multi-frame), loaded by path."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    name = "io_dicom_series_writer"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(
+            name, Path(__file__).resolve().parents[1] / "io" / "dicom_series_writer.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+@pytest.mark.parametrize("kind", ["binary", "fractional"])
+def test_seg_of_a_multiframe_source(tmp_path, kind):
+    """Enhanced CT with frames stored out of z order: each SEG frame references the right
+    source frame number, sits at that frame's position and holds that slice's pixels."""
+    from viewer.io import load_series, scan_path
+
+    folder = tmp_path / "enh"
+    folder.mkdir()
+    _io_writer().write_enhanced_ct(folder / "e.dcm", n=5, rows=8, cols=9)
+    volume = load_series(scan_path(folder).series[0])
+    mask = np.zeros(volume.voxels.shape, bool)
+    for z in range(5):
+        mask[z, z, : z + 1] = True
+    array = mask if kind == "binary" else mask.astype(np.float32) * 0.6
+    seg = hd.seg.segread(export_dicom_seg(tmp_path / "s.dcm", volume, array, model_name="m",
+                                          weights_hash=HASH))
+    source = pydicom.dcmread(folder / "e.dcm", stop_before_pixels=True)
+    frame_to_z = {r.frame_index + 1: z for z, r in enumerate(volume.refs)}
+    expected = mask.astype(np.uint8) if kind == "binary" else \
+        np.round(array * 255).astype(np.uint8)
+    pixels = seg.pixel_array
+    seen = set()
+    for i, fg in enumerate(seg.PerFrameFunctionalGroupsSequence):
+        ref = fg.DerivationImageSequence[0].SourceImageSequence[0]
+        assert ref.ReferencedSOPInstanceUID == source.SOPInstanceUID
+        number = int(ref.ReferencedFrameNumber)
+        src_pos = source.PerFrameFunctionalGroupsSequence[number - 1] \
+            .PlanePositionSequence[0].ImagePositionPatient
+        assert fg.PlanePositionSequence[0].ImagePositionPatient == src_pos
+        np.testing.assert_array_equal(pixels[i], expected[frame_to_z[number]])
+        seen.add(number)
+    assert seen == set(range(1, 6))
+
+
+def test_seg_source_missing_type2_attributes(tmp_path, ct_series, maps_and_masks):
+    """Anonymised sources often lack PatientBirthDate, StudyID...: the SEG gets them empty."""
+    for ref in ct_series.refs:
+        ds = pydicom.dcmread(ref.path)
+        for keyword in ("PatientBirthDate", "PatientSex", "StudyID", "AccessionNumber"):
+            delattr(ds, keyword)
+        ds.save_as(ref.path)
+    seg = hd.seg.segread(export_dicom_seg(tmp_path / "s.dcm", ct_series, maps_and_masks[1],
+                                          model_name="m", weights_hash=HASH))
+    assert seg.PatientBirthDate == "" and seg.PatientID == "SYN001"

@@ -77,11 +77,22 @@ def _read_source_headers(src: ExportSource, zs: list[int], progress: Progress):
     return datasets, None
 
 
+#: Type 2 patient/study attributes (present, may be empty) that highdicom copies from the
+#: source; anonymised files often drop them, so missing ones are added empty to the in-memory
+#: header (the source files are not touched).
+TYPE2_COPIED = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "AccessionNumber",
+                "StudyID", "StudyDate", "StudyTime", "ReferringPhysicianName")
+
+
 def _read_header(path) -> pydicom.Dataset:
     try:
-        return pydicom.dcmread(str(path), stop_before_pixels=True)
+        ds = pydicom.dcmread(str(path), stop_before_pixels=True)
     except (OSError, pydicom.errors.InvalidDicomError) as exc:
         raise ValueError(f"DICOM SEG: source file {path}: cannot read ({exc})") from exc
+    for keyword in TYPE2_COPIED:
+        if keyword not in ds:
+            setattr(ds, keyword, "")
+    return ds
 
 
 def export_dicom_seg(
