@@ -6,7 +6,6 @@ from __future__ import annotations
 import highdicom as hd
 import numpy as np
 import pydicom
-import pytest
 import SimpleITK as sitk
 
 from viewer.export.dicom_seg import export_dicom_seg
