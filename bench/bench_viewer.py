@@ -9,6 +9,9 @@
    ``open_path`` to the pixels on screen, to the first localized slice (target <= 2 s) and to the
    whole series localized, with an empty map cache; then reopening (cache hit).
 3. Peak resident memory of the process (ru_maxrss).
+4. With ``--big N`` (e.g. 1000): a synthetic N x 512 x 512 HU series is localized in the
+   background for ``--big-seconds`` while a 20 ms QTimer runs and the reader scrolls; the longest
+   gap between timer ticks says whether the GUI thread ever froze (then the run is cancelled).
 
 The localizer is ``resources/weights/localizer.safetensors`` (or ``--weights``). When no trained
 weights exist yet, a randomly initialised generator of the CPU preset's size (gan.presets "cpu")
@@ -96,12 +99,62 @@ def bench_slice_change(app, win, n_changes: int) -> dict:
             "n": len(ms)}
 
 
+def synthetic_info(n: int, size: int = 512):
+    """A SeriesInfo for an in-memory synthetic series (no files: pixels are handed over)."""
+    from viewer.io.series import SeriesInfo, SliceRef
+
+    refs = [SliceRef(path=f"synthetic-{k}", position=(0.0, 0.0, 2.5 * k)) for k in range(n)]
+    return SeriesInfo(key=f"synthetic-{n}-{time.time_ns()}", source_kind="dicom", n_slices=n,
+                      rows=size, cols=size, spacing=(2.5, 0.7, 0.7), origin=(0.0, 0.0, 0.0),
+                      direction=(1, 0, 0, 0, 1, 0, 0, 0, 1), is_hu=True, refs=refs,
+                      patient_name="synthetic", series_description=f"{n} slices")
+
+
+def bench_big(app, make_window, n: int, seconds: float) -> None:
+    from PyQt6 import QtCore
+
+    yy, xx = np.mgrid[:512, :512] / 512
+    sl = np.full((512, 512), -1000.0, np.float32)
+    sl[((yy - 0.5) / 0.42) ** 2 + ((xx - 0.5) / 0.47) ** 2 < 1] = 40.0
+    for cx in (0.32, 0.68):
+        sl[((yy - 0.5) / 0.3) ** 2 + ((xx - cx) / 0.14) ** 2 < 1] = -850.0
+    vox = np.empty((n, 512, 512), np.float32)
+    vox[:] = sl
+    rss0 = rss_mb()
+    win = make_window()
+    ticks = []
+    timer = QtCore.QTimer()
+    timer.setInterval(20)
+    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    timer.start()
+    t0 = time.perf_counter()
+    win._series_loaded(synthetic_info(n), vox)
+    scroll = QtCore.QTimer()
+    scroll.setInterval(50)
+    scroll.timeout.connect(lambda: win.view.step(1))
+    scroll.start()
+    wait_until(app, lambda: time.perf_counter() - t0 > seconds, seconds + 5)
+    scroll.stop()
+    done = win.store.n_done()
+    win.cancel_work()
+    timer.stop()
+    gaps = np.diff(ticks) * 1000
+    print(f"{n}-slice synthetic series ({vox.nbytes / 2**30:.2f} GiB float32): {done} slices "
+          f"localized in {seconds:.0f} s while scrolling; GUI timer gaps p95 "
+          f"{np.percentile(gaps, 95):.0f} ms, max {gaps.max():.0f} ms (20 ms timer); "
+          f"resident memory {rss_mb():.0f} MB ({rss_mb() - rss0:.0f} MB above before)")
+    win.close()
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--series", default=str(LIDC), help="series to open (default lidc-idri-0001)")
     ap.add_argument("--weights", default=None)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--changes", type=int, default=200)
+    ap.add_argument("--big", type=int, default=0, metavar="N",
+                    help="also run a synthetic N-slice series (e.g. 1000; needs N/1000 * 1 GiB)")
+    ap.add_argument("--big-seconds", type=float, default=20.0)
     args = ap.parse_args(argv)
     series = Path(args.series)
     if not series.exists():
@@ -171,6 +224,8 @@ def main(argv=None) -> int:
     win2.close()
     print(f"peak resident memory {peak_rss_mb():.0f} MB, {peak_rss_mb() - base_rss:.0f} MB above "
           f"the state before opening (volume {win2.voxels.nbytes / 2**20:.0f} MB float32; maps on disk as float16)")
+    if args.big:
+        bench_big(app, make_window, args.big, args.big_seconds)
     return 0
 
 

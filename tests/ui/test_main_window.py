@@ -75,7 +75,7 @@ def test_overlay_toggle_and_controls(qtbot, make_window, phantom):
     assert rgba.shape == (64, 64, 4)
     ly, lx = LESION_CENTRE
     assert rgba[ly, lx, 3] > 0 and rgba[5, 5, 3] == 0  # lesion painted, outside transparent
-    assert "restricted to the lungs" in v.label_bl.text()
+    assert "lungs only" in v.label_bl.text()
     qtbot.keyClick(win, K.Key_H)
     assert v.overlay_item.image is None and not win.overlay_visible
     qtbot.keyClick(win, K.Key_H)

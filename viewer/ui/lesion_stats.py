@@ -59,8 +59,9 @@ class SeriesCounts:
         return {"lesion_pct": pct, "category": severity.category(pct),
                 **_shares(self.ggo[i], self.cons[i], lesion)}
 
-    def series_summary(self, voxel_ml: float) -> dict | None:
-        """Totals over the known slices: lesion % of lung volume, ml, category, shares."""
+    def series_summary(self, voxel_ml: float | None) -> dict | None:
+        """Totals over the known slices: lesion % of lung volume, ml (None without a voxel
+        volume, e.g. for pictures), category, shares."""
         known = np.isfinite(self.lung)
         lung = float(np.sum(self.lung[known]))
         if lung <= 0:
@@ -70,7 +71,8 @@ class SeriesCounts:
         ggo = float(np.nansum(self.ggo[known])) if np.isfinite(self.ggo[known]).any() else np.nan
         cons = float(np.nansum(self.cons[known])) if np.isfinite(self.cons[known]).any() else np.nan
         return {"lesion_pct": pct, "category": severity.category(pct),
-                "lesion_ml": lesion * voxel_ml, "lung_ml": lung * voxel_ml,
+                "lesion_ml": None if voxel_ml is None else lesion * voxel_ml,
+                "lung_ml": None if voxel_ml is None else lung * voxel_ml,
                 "done": int(known.sum()), **_shares(ggo, cons, lesion)}
 
 

@@ -104,6 +104,7 @@ class MainWindow(QtWidgets.QMainWindow):
             dock.setWidget(w)
             self.addDockWidget(area, dock)
             self.docks[name] = dock
+        self.docks["browser"].setMinimumWidth(300)
         self.browser.seriesActivated.connect(self.open_series)
         self.browser.openRequested.connect(self.open_path)
         self.view.indexChanged.connect(self._on_index_changed)
@@ -320,12 +321,15 @@ class MainWindow(QtWidgets.QMainWindow):
         self.info, self.voxels = info, voxels
         self.store = None
         self.counts = SeriesCounts.empty(voxels.shape[0])
-        self._series_voxel_ml = float(np.prod(info.spacing)) / 1000.0
+        pictures = info.source_kind == "pictures"  # no physical geometry: no mm, no ml
+        self._series_voxel_ml = None if pictures else float(np.prod(info.spacing)) / 1000.0
         self.edits = self._make_edits(info, voxels.shape)
         self._restore_settings()
         positions = [r.position[2] if r.position is not None else None for r in info.refs]
-        geo = geometry_from_direction(info.direction if info.source_kind != "pictures" else None,
-                                      info.spacing, positions)
+        geo = geometry_from_direction(None if pictures else info.direction, info.spacing,
+                                      [None] * len(positions) if pictures else positions)
+        if pictures:
+            geo.thickness_mm = None
         title = " · ".join(t for t in (info.patient_name or info.patient_id,
                                        info.series_description) if t)
         start = self.requested_slice
@@ -398,7 +402,8 @@ class MainWindow(QtWidgets.QMainWindow):
             self.statusBar().showMessage("lesion maps from the cache", 5000)
             return
         is_hu = info.is_hu
-        spacing = info.spacing
+        # pictures carry no pixel size: let the lung segmentation assume a typical field of view
+        spacing = None if info.source_kind == "pictures" else tuple(info.spacing)
 
         def localize(sl):
             return loc.apply(sl, is_hu=is_hu)
@@ -406,7 +411,7 @@ class MainWindow(QtWidgets.QMainWindow):
         def segment(sl):
             from viewer.core.lung_mask import segment_lungs
 
-            return segment_lungs(sl, is_hu, spacing=spacing[1:])
+            return segment_lungs(sl, is_hu, spacing=None if spacing is None else spacing[1:])
 
         w = LocalizeWorker(vox, self.store, localize, segment, start=self.view.index, parent=self)
         w.sliceReady.connect(self._slice_ready)
@@ -529,8 +534,8 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         if self.overlay_visible:
             self.view.set_overlay(overlay_rgba(lesion_map, mask, self.overlay_controls.style()))
-            note = "overlay: lesion map" + (" (restricted to the lungs)" if self.restrict_to_lungs
-                                            else "") + f", threshold {self.threshold:.2f}"
+            note = ("lesion map, lungs only" if self.restrict_to_lungs else "lesion map, whole slice") \
+                + f"\nmask at threshold {self.threshold:.2f}"
         else:
             self.view.set_overlay(None)
             note = "overlay hidden (H)"
@@ -732,6 +737,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.wait_for_workers(3000)
         if self.edits is not None:
             self.edits.close()
+        # no more paints of the pyqtgraph views while Qt tears the window down
+        for gv in (self.view.graphics, self.severity.plot):
+            gv.setUpdatesEnabled(False)
         super().closeEvent(ev)
 
     # =========================================================================== misc

@@ -106,7 +106,7 @@ def _corner_label(parent: QtWidgets.QWidget, align: QtCore.Qt.AlignmentFlag) -> 
     lab.setAlignment(align)
     lab.setAttribute(QtCore.Qt.WidgetAttribute.WA_TransparentForMouseEvents)
     lab.setStyleSheet("QLabel { color: #f0f0a0; background: transparent; "
-                      "font-family: monospace; font-size: 12px; }")
+                      "font-family: monospace; font-size: 13px; }")
     return lab
 
 
@@ -147,8 +147,8 @@ class SliceView(QtWidgets.QWidget):
         self.label_br = _corner_label(self, A.AlignRight | A.AlignBottom)
         self.orient = {k: _corner_label(self, A.AlignCenter) for k in "RLAP"}
         for lab in self.orient.values():
-            lab.setStyleSheet("QLabel { color: #80d0ff; background: transparent; "
-                              "font-weight: bold; font-size: 14px; }")
+            lab.setStyleSheet("QLabel { color: #80d0ff; background: rgba(0, 0, 0, 150); "
+                              "border-radius: 3px; font-weight: bold; font-size: 14px; }")
         self.voxels: np.ndarray | None = None
         self.is_hu = True
         self.geometry_info = SliceGeometry()
@@ -255,22 +255,22 @@ class SliceView(QtWidgets.QWidget):
         super().resizeEvent(ev)
         w, h = self.width(), self.height()
         m = 6
-        half = w // 2 - m
+        half = w // 2 - m - 16  # leave the middle free for the A / P markers
         self.label_tl.setGeometry(m, m, half, 80)
-        self.label_tr.setGeometry(w // 2, m, half, 80)
+        self.label_tr.setGeometry(w - half - m, m, half, 80)
         self.label_bl.setGeometry(m, h - 80 - m, half, 80)
-        self.label_br.setGeometry(w // 2, h - 80 - m, half, 80)
-        self.orient["R"].setGeometry(m, h // 2 - 10, 20, 20)
-        self.orient["L"].setGeometry(w - 20 - m, h // 2 - 10, 20, 20)
-        self.orient["A"].setGeometry(w // 2 - 10, m, 20, 20)
-        self.orient["P"].setGeometry(w // 2 - 10, h - 20 - m, 20, 20)
+        self.label_br.setGeometry(w - half - m, h - 80 - m, half, 80)
+        self.orient["A"].setGeometry(w // 2 - 11, m, 22, 22)
+        self.orient["P"].setGeometry(w // 2 - 11, h - 22 - m, 22, 22)
+        self.orient["R"].setGeometry(m, h // 2 - 11, 22, 22)
+        self.orient["L"].setGeometry(w - 22 - m, h // 2 - 11, 22, 22)
 
     # -- text ---------------------------------------------------------------------------------
     def _update_labels(self) -> None:
         if self.voxels is None:
             return
         geo = self.geometry_info
-        lines = [f"slice {self.index + 1} / {self.n_slices}"]
+        lines = [f"slice {self.index + 1} / {self.n_slices}  (index {self.index})"]
         pos = geo.positions[self.index] if self.index < len(geo.positions) else None
         if pos is not None:
             lines.append(f"z = {pos:.1f} mm")
