@@ -42,6 +42,14 @@ def test_open_series_and_scroll(qtbot, make_window, phantom):
     assert v.index == 0
     v.step(1)  # what the wheel does
     assert v.index == 1
+    # zoom and fit
+    (x0, x1), _ = v.viewbox.viewRange()
+    qtbot.keyClick(win, K.Key_Plus)
+    (z0, z1), _ = v.viewbox.viewRange()
+    assert (z1 - z0) < (x1 - x0) * 0.9
+    qtbot.keyClick(win, K.Key_F)
+    (f0, f1), _ = v.viewbox.viewRange()
+    assert abs((f1 - f0) - (x1 - x0)) < 1e-6
     # radiological orientation: patient's right on the image's left
     assert v.orient["R"].text() == "R" and not v.viewbox.state["xInverted"]
     # HU under the cursor
@@ -80,6 +88,9 @@ def test_overlay_toggle_and_controls(qtbot, make_window, phantom):
     assert v.overlay_item.image is None and not win.overlay_visible
     qtbot.keyClick(win, K.Key_H)
     assert v.overlay_item.image is not None
+    before = v.overlay_item.image.copy()
+    win.overlay_controls.cmap.setCurrentText("jet")
+    assert not np.array_equal(before, v.overlay_item.image)  # another colormap
     win.overlay_controls.opacity.setValue(100)
     assert v.overlay_item.image[ly, lx, 3] == 255 or tuple(v.overlay_item.image[ly, lx]) == (0, 255, 255, 255)
     # a higher threshold shrinks the lesion share on the severity panel
