@@ -220,3 +220,19 @@ def test_bad_path_and_empty_folder_keep_the_window(qtbot, make_window, tmp_path)
     win.open_path(empty)
     qtbot.waitUntil(lambda: "error" in win.statusBar().currentMessage(), timeout=10000)
     assert win.voxels is None
+
+
+def test_score_panel_docked_with_context_and_item_requests(qtbot, make_window, phantom):
+    win = make_window(score_panel=True)
+    assert "scores" in win.docks and win.score_panel is not None
+    open_and_wait(qtbot, win, phantom)
+    ctx = win.score_context()
+    assert ctx["slice_index"] == 4 and ctx["method"] == "gan" and ctx["sop_instance_uid"]
+    assert ctx["series_uid"] == win.info.series_uid and ctx["severity_category"] == "mild"
+    win.score_panel.requestItem.emit({"series_uid": win.info.series_uid, "slice_index": 2,
+                                      "method": "gan"})
+    assert win.view.index == 2
+    win.score_panel.severityVisibilityChanged.emit(False)
+    assert not win.docks["severity"].isVisible()
+    win.open_item({"series_uid": "1.2.3.unknown", "slice_index": 0})
+    assert "not open" in win.statusBar().currentMessage()

@@ -362,6 +362,10 @@ class MainWindow(QtWidgets.QMainWindow):
         if match is None:
             self.show_error(f"reading-list item: series {uid} is not open in the browser")
             return
+        method = str(item.get("method") or "gan")
+        if method != "gan" and not item.get("blinded"):
+            self.statusBar().showMessage(f"reading-list item: map method {method!r} is not "
+                                         "computed by the viewer; showing the GAN map", 15000)
         idx = item.get("slice_index")
         if match is self.info and self.voxels is not None:
             if idx is not None:
@@ -398,6 +402,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.statusBar().showMessage(self.store.warning, 15000)
         self._recount_all()
         self.refresh_overlay()
+        self._refresh_score_panel()
         if self.store.is_complete():
             self.statusBar().showMessage("lesion maps from the cache", 5000)
             return
