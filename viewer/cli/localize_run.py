@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from viewer.export.series_export import ExportRequest, export_formats
 from viewer.export.source import ExportSource
 
 MAX_SKIP_LINES = 5
@@ -85,8 +86,8 @@ class BatchRun:
         self.n_slices = 0
         self._names: set[str] = set()
 
-    def _bar(self, desc: str, total: int) -> tqdm:
-        return tqdm(total=total, desc=desc, unit="slice", disable=not self.show_progress,
+    def _bar(self, desc: str, total: int, unit: str = "slice") -> tqdm:
+        return tqdm(total=total, desc=desc, unit=unit, disable=not self.show_progress,
                     file=sys.stderr, leave=False)
 
     def _unique_name(self, src: ExportSource) -> str:
@@ -133,16 +134,17 @@ class BatchRun:
         if self.lung_only:
             masks &= lungs
         self.n_slices += src.shape[0]
-        failures = 0
-        for fmt in self.formats:
-            try:
-                with self._bar(f"{name} {fmt}", src.shape[0]) as bar:
-                    self._export(fmt, name, src, volume, maps, masks, _bar_callback(bar))
-            except (ValueError, OSError) as exc:
-                _error(f"{fmt} for {name}: {exc}")
-                failures += 1
+        request = ExportRequest(
+            self.out / name, self.formats, model_name=self.summary.model_name or "GAN localizer",
+            weights_hash=self.summary.weights_hash or "unknown", threshold=self.threshold,
+            medseg_dir=self.out / "medseg", medseg_start=self.next_medseg)
+        with self._bar(f"{name} export {','.join(self.formats)}", 1, unit="step") as bar:
+            report = export_formats(request, volume, maps, masks, progress=_bar_callback(bar))
+        self.next_medseg = report.next_medseg
+        for message in report.errors:
+            _error(f"{name}: {message}")
         self.summary.add_series(name, src, masks, lungs, volume.voxels if volume.is_hu else None)
-        return failures
+        return len(report.errors)
 
     def _localize(self, volume, progress) -> np.ndarray:
         """float32 (z, y, x) maps, computed CHUNK slices at a time into one array, so the
@@ -157,32 +159,3 @@ class BatchRun:
                 progress=lambda done, total, s=start: progress(s + done, n))
             maps[start:stop] = part
         return maps
-
-    def _export(self, fmt: str, name: str, src: ExportSource, volume, maps, masks,
-                progress) -> None:
-        from viewer.export import dicom_seg, medseg_folder, nifti_export, numpy_export, png
-
-        folder = self.out / name
-        if fmt == "png":
-            png.export_png(folder / "png", maps, masks, progress=progress)
-        elif fmt == "npy":
-            numpy_export.export_npy(folder / "map.npy", maps)
-            numpy_export.export_npy(folder / "mask.npy", masks)
-            numpy_export.export_npz(folder / "localization.npz", src, maps, masks,
-                                    progress=progress)
-        elif fmt == "nifti":
-            nifti_export.export_nifti(folder / "map.nii.gz", src, maps)
-            nifti_export.export_nifti(folder / "mask.nii.gz", src, masks, progress=progress)
-        elif fmt == "seg":
-            dicom_seg.require_dicom_source(src)
-            common = dict(model_name=self.summary.model_name or "GAN localizer",
-                          weights_hash=self.summary.weights_hash or "unknown")
-            dicom_seg.export_dicom_seg(folder / "seg_mask.dcm", src, masks,
-                                       threshold=self.threshold, progress=progress, **common)
-            dicom_seg.export_dicom_seg(folder / "seg_map.dcm", src, maps, **common)
-        elif fmt == "medseg":
-            self.next_medseg = medseg_folder.export_medseg_folder(
-                self.out / "medseg", src, enumerate(volume.voxels), masks,
-                start=self.next_medseg, progress=progress)
-        else:  # parse_formats rejects these first
-            raise ValueError(f"unknown format {fmt}")
