@@ -95,7 +95,8 @@ def test_overlay_toggle_and_controls(qtbot, make_window, phantom):
     assert v.overlay_item.image[ly, lx, 3] == 255 or tuple(v.overlay_item.image[ly, lx]) == (0, 255, 255, 255)
     # a higher threshold shrinks the lesion share on the severity panel
     pct_before = win.counts.slice_summary(v.index)["lesion_pct"]
-    win.overlay_controls.set_threshold(0.9)
+    win.refine.threshold.setValue(90)  # the refine dock's slider moves the same threshold
+    assert win.overlay_controls.threshold_value() == pytest.approx(0.9)
     pct_after = win.counts.slice_summary(v.index)["lesion_pct"]
     assert 0 < pct_after < pct_before
     assert "Slice 5" in win.severity.slice_label.text()

@@ -112,6 +112,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.overlay_controls.styleChanged.connect(lambda _s: self.refresh_overlay())
         self.overlay_controls.visibleChanged.connect(self.set_overlay_visible)
         self.overlay_controls.thresholdChanged.connect(self.set_threshold)
+        self.refine.thresholdChanged.connect(self.overlay_controls.set_threshold)
         self.refine.toolChanged.connect(self._on_tool)
         self.refine.restrictChanged.connect(self.set_restrict_to_lungs)
         self.refine.undoRequested.connect(self.undo_edit)
@@ -226,7 +227,11 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _localizer_ready(self, loc) -> None:
         self.localizer = loc
-        self.overlay_controls.set_model_threshold(float(loc.threshold))
+        self._restoring = True  # the model's threshold is not an annotator setting
+        try:
+            self.overlay_controls.set_model_threshold(float(loc.threshold))
+        finally:
+            self._restoring = False
         self.threshold = self.overlay_controls.threshold_value()
         self._restore_settings()
         self.device_label.setText(f"localizer on {loc.device}")
@@ -564,6 +569,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def set_threshold(self, t: float) -> None:
         self.threshold = float(t)
+        self.refine.set_threshold(self.threshold)
         if self.edits is not None and not self._restoring and self.localizer is not None:
             self.edits.set_setting("threshold", self.threshold)
         self.refresh_overlay()

@@ -1,8 +1,8 @@
 """Refine tools: brush and eraser on the binary lesion mask, restrict to lungs, undo / redo.
 
 This widget only holds the controls; the edits themselves live in the Qt-free model
-(``viewer.core.mask_edits``) driven by the main window. The threshold slider that builds the
-mask is in the overlay controls.
+(``viewer.core.mask_edits``) driven by the main window. Its threshold slider mirrors the one in
+the overlay controls (one threshold builds the mask that is drawn, measured and edited).
 """
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ class RefineTools(QtWidgets.QWidget):
     restrictChanged = QtCore.pyqtSignal(bool)
     undoRequested = QtCore.pyqtSignal()
     redoRequested = QtCore.pyqtSignal()
+    thresholdChanged = QtCore.pyqtSignal(float)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -44,6 +45,13 @@ class RefineTools(QtWidgets.QWidget):
         self.radius.setValue(6)
         self.radius.setSuffix(" px")
         self.radius.valueChanged.connect(self.radiusChanged)
+        self.threshold = QtWidgets.QSlider(QtCore.Qt.Orientation.Horizontal)
+        self.threshold.setRange(0, 100)
+        self.threshold.setValue(50)
+        self.threshold.setToolTip("Mask = map >= threshold, then the brush and eraser edits "
+                                  "(the same threshold as in the Overlay panel)")
+        self.threshold_label = QtWidgets.QLabel("0.50")
+        self.threshold.valueChanged.connect(self._threshold_moved)
         self.restrict = QtWidgets.QCheckBox("Restrict to lungs")
         self.restrict.setChecked(True)
         self.restrict.setToolTip("Keep the map and the mask inside the segmented lungs")
@@ -58,6 +66,10 @@ class RefineTools(QtWidgets.QWidget):
         self.status.setWordWrap(True)
         form = QtWidgets.QFormLayout(self)
         form.addRow(row)
+        trow = QtWidgets.QHBoxLayout()
+        trow.addWidget(self.threshold, 1)
+        trow.addWidget(self.threshold_label)
+        form.addRow("Threshold", trow)
         form.addRow("Brush radius", self.radius)
         form.addRow(self.restrict)
         urow = QtWidgets.QHBoxLayout()
@@ -66,6 +78,17 @@ class RefineTools(QtWidgets.QWidget):
         form.addRow(urow)
         form.addRow(self.status)
         self.set_history(False, False)
+
+    def _threshold_moved(self, v: int) -> None:
+        self.threshold_label.setText(f"{v / 100:.2f}")
+        self.thresholdChanged.emit(v / 100.0)
+
+    def set_threshold(self, t: float) -> None:
+        """Show ``t`` (in [0, 1]) without emitting ``thresholdChanged``."""
+        self.threshold.blockSignals(True)
+        self.threshold.setValue(int(round(float(t) * 100)))
+        self.threshold.blockSignals(False)
+        self.threshold_label.setText(f"{float(t):.2f}")
 
     def tool(self) -> str:
         return next(n for n, b in self.buttons.items() if b.isChecked())
