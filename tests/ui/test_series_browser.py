@@ -21,6 +21,8 @@ def test_bundled_sample_lists_one_patient_per_slice(qtbot):
     qtbot.addWidget(b)
     b.set_scan(result.series, result.skipped, str(SAMPLES))
     assert b.tree.topLevelItemCount() == 6 == len(b.series())
+    assert "1 non-image file(s) ignored" in b.info_label.text()  # the README
+    assert "could not be read" not in b.info_label.text()
     first = b.tree.topLevelItem(0).child(0).child(0)
     assert "1 slice," in first.text(0) and "512×512" in first.text(0)
     with qtbot.waitSignal(b.seriesActivated) as sig:
@@ -64,3 +66,15 @@ def test_help_lists_every_shortcut(qtbot):
     keys = " ".join(k for k, _ in SHORTCUTS)
     for needed in ("PgUp", "Home", "H", "Right drag", "Ctrl+Z", "F1"):
         assert needed in keys
+
+
+def test_unreadable_files_are_reported(qtbot, tmp_path):
+    from viewer.io import scan_path
+
+    (tmp_path / "broken.dcm").write_bytes(b"DICM" * 10)
+    result = scan_path(tmp_path)
+    b = SeriesBrowser()
+    qtbot.addWidget(b)
+    b.set_scan(result.series, result.skipped, str(tmp_path))
+    assert "0 series" in b.info_label.text() and "could not be read" in b.info_label.text()
+    assert "broken.dcm" in b.info_label.toolTip()

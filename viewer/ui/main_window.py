@@ -22,7 +22,7 @@ from viewer.ui.lesion_stats import SeriesCounts, slice_counts
 from viewer.ui.overlay import overlay_rgba
 from viewer.ui.overlay_controls import OverlayControls
 from viewer.ui.refine_tools import RefineTools
-from viewer.ui.series_browser import RecentItems, SeriesBrowser
+from viewer.ui.series_browser import RecentItems, SeriesBrowser, split_skipped
 from viewer.ui.severity_panel import SeverityPanel
 from viewer.ui.slice_view import SliceView, geometry_from_direction
 from viewer.ui.workers import CallWorker, LoadWorker, LocalizeWorker
@@ -294,9 +294,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self.scan_worker = None
         self._hide_progress()
         self.browser.set_scan(result.series, result.skipped, str(path))
-        if result.skipped:
-            first = result.skipped[0].message()
-            more = f" (+{len(result.skipped) - 1} more)" if len(result.skipped) > 1 else ""
+        problems, _ignored = split_skipped(result.skipped)
+        if problems:
+            first = problems[0].message()
+            more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
             self.statusBar().showMessage(f"skipped {first}{more}", 15000)
         if not result.series:
             self.show_error(f"{path}: no CT series or pictures found")

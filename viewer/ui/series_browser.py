@@ -24,6 +24,14 @@ def series_label(info) -> str:
             f"{kind.get(info.source_kind, info.source_kind)}")
 
 
+def split_skipped(skipped: list) -> tuple[list, list]:
+    """``(problems, ignored)``: files that failed to read vs. files that are not images at all
+    (README, XML annotations...), which are no reason to alarm the reader."""
+    ignored = [s for s in skipped if s.reason.startswith("not an image file")]
+    problems = [s for s in skipped if not s.reason.startswith("not an image file")]
+    return problems, ignored
+
+
 class RecentItems:
     """Most-recent-first list of opened paths, stored in ``QSettings`` under ``key``."""
 
@@ -103,11 +111,12 @@ class SeriesBrowser(QtWidgets.QWidget):
         self.tree.expandAll()
         n = len(series)
         text = f"{n} series" + (f" in {source}" if source else "")
-        if skipped:
-            text += f"; {len(skipped)} file(s) skipped (see status bar / tooltip)"
-            self.info_label.setToolTip("\n".join(s.message() for s in skipped[:50]))
-        else:
-            self.info_label.setToolTip("")
+        problems, ignored = split_skipped(skipped)
+        if problems:
+            text += f"; {len(problems)} file(s) could not be read (hover for reasons)"
+        if ignored:
+            text += f"; {len(ignored)} non-image file(s) ignored"
+        self.info_label.setToolTip("\n".join(s.message() for s in (problems + ignored)[:50]))
         self.info_label.setText(text)
 
     def series(self) -> list:
