@@ -83,6 +83,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self._build_shortcuts()
         self._curve_timer = QtCore.QTimer(self, singleShot=True, interval=150)
         self._curve_timer.timeout.connect(self._refresh_series_numbers)
+        # threshold / restriction changes: the shown slice at once, the series after a pause
+        self._recount_timer = QtCore.QTimer(self, singleShot=True, interval=250)
+        self._recount_timer.timeout.connect(self._recount_all)
         self._start_localizer(localizer_factory)
 
     # =========================================================================== UI assembly
@@ -345,6 +348,7 @@ class MainWindow(QtWidgets.QMainWindow):
                                          f"showing the middle slice", 15000)
             start = None
         self.view.set_volume(voxels, info.is_hu, geo, index=start, title=title)
+        self.setWindowTitle(f"{title or info.key} — COVID-19 CT reading room")
         self.severity.set_curve(self.counts.lesion_pct())
         if info.warnings:
             self.statusBar().showMessage(f"{info.key}: {info.warnings[0]}", 15000)
@@ -573,16 +577,20 @@ class MainWindow(QtWidgets.QMainWindow):
         self.refine.set_threshold(self.threshold)
         if self.edits is not None and not self._restoring and self.localizer is not None:
             self.edits.set_setting("threshold", self.threshold)
+        self._series_settings_changed()
+
+    def _series_settings_changed(self) -> None:
+        if self.store is not None and self.store.has(self.view.index):
+            self._count_slice(self.view.index)
         self.refresh_overlay()
-        self._recount_all()
+        self._recount_timer.start()
 
     def set_restrict_to_lungs(self, on: bool) -> None:
         self.restrict_to_lungs = bool(on)
         if self.edits is not None and not self._restoring:
             self.edits.set_setting("restrict_to_lungs", self.restrict_to_lungs)
         self.severity.note_label.setVisible(on)
-        self.refresh_overlay()
-        self._recount_all()
+        self._series_settings_changed()
 
     def set_severity_visible(self, on: bool) -> None:
         """Hide severity numbers (e.g. while a blinded reader scores)."""
