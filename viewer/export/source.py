@@ -120,8 +120,9 @@ class ExportSource:
         return float(np.prod(self.spacing)) / 1000.0
 
     def safe_name(self) -> str:
-        """A file-system-safe name for this series (description + key tail)."""
-        text = f"{self.series_description}_{self.key[-12:]}" if self.series_description else self.key
+        """A file-system-safe name for this series: description (or "series") + key tail."""
+        desc = self.series_description or "series"
+        text = f"{desc}_{self.key[-12:]}" if len(self.key) > 12 else f"{desc}_{self.key}"
         text = re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "series"
         return text[:80]
 
