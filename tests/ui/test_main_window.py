@@ -237,3 +237,19 @@ def test_score_panel_docked_with_context_and_item_requests(qtbot, make_window, p
     assert not win.docks["severity"].isVisible()
     win.open_item({"series_uid": "1.2.3.unknown", "slice_index": 0})
     assert "not open" in win.statusBar().currentMessage()
+
+
+def test_lesion_plot_click_jumps_to_slice(qtbot, make_window, phantom):
+    win = make_window()
+    open_and_wait(qtbot, win, phantom)
+    qtbot.waitUntil(lambda: win.store.is_complete(), timeout=20000)
+    win._refresh_series_numbers()
+    vb = win.severity.plot.getPlotItem().vb
+    target = vb.mapViewToScene(QtCore.QPointF(7.0, 1.0))  # x = slice number (1-based)
+
+    class Click:
+        def scenePos(self):
+            return target
+
+    win.severity._clicked(Click())
+    assert win.view.index == 6
