@@ -253,3 +253,21 @@ def test_lesion_plot_click_jumps_to_slice(qtbot, make_window, phantom):
 
     win.severity._clicked(Click())
     assert win.view.index == 6
+
+
+def test_switching_series_while_localizing(qtbot, make_window, tmp_path):
+    from ui_phantom import write_phantom
+
+    write_phantom(tmp_path / "two" / "a", n=20)
+    write_phantom(tmp_path / "two" / "b", n=6)
+    loc = FakeLocalizer(delay=0.05)
+    win = make_window(loc)
+    open_and_wait(qtbot, win, tmp_path / "two")
+    first, old_worker = win.info, win.loc_worker
+    other = next(s for s in win.browser.series() if s is not first)
+    with qtbot.waitSignal(win.seriesShown, timeout=20000):
+        win.open_series(other)
+    qtbot.waitUntil(old_worker.isFinished, timeout=5000)
+    qtbot.waitUntil(lambda: win.store.is_complete(), timeout=20000)
+    assert win.info is other and win.store.shape[0] == other.n_slices
+    assert "error" not in win.statusBar().currentMessage()

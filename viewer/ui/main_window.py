@@ -368,7 +368,8 @@ class MainWindow(QtWidgets.QMainWindow):
     def open_item(self, item: dict) -> None:
         """Show the series and slice named by a reader-study item (series_uid, slice_index)."""
         uid = item.get("series_uid")
-        match = next((s for s in self.browser.series() if uid and s.series_uid == uid), None)
+        match = next((s for s in self.browser.series()
+                      if uid and (s.series_uid or s.key) == uid), None)
         if match is None:
             self.show_error(f"reading-list item: series {uid} is not open in the browser")
             return
@@ -429,9 +430,11 @@ class MainWindow(QtWidgets.QMainWindow):
             return segment_lungs(sl, is_hu, spacing=None if spacing is None else spacing[1:])
 
         w = LocalizeWorker(vox, self.store, localize, segment, start=self.view.index, parent=self)
-        w.sliceReady.connect(self._slice_ready)
-        w.progressed.connect(lambda d, t: self._show_progress(f"Localizing on {loc.device}", d, t))
-        w.completed.connect(self._localization_done)
+        store = self.store  # a worker cancelled by a series switch must not touch the new one
+        w.sliceReady.connect(lambda i: self._slice_ready(i) if store is self.store else None)
+        w.progressed.connect(lambda d, t: self._show_progress(f"Localizing on {loc.device}", d, t)
+                             if store is self.store else None)
+        w.completed.connect(lambda: self._localization_done() if store is self.store else None)
         w.cancelled.connect(self._work_cancelled)
         w.failed.connect(self._work_failed)
         self.loc_worker = self._keep(w)
@@ -661,7 +664,8 @@ class MainWindow(QtWidgets.QMainWindow):
         if self.edits is None or not self.edits.in_stroke:
             return
         value = self.refine.tool() == "brush"
-        self.edits.paint(self.view.index, y, x, self.refine.radius.value(), value)
+        # the view's pixel (row, col) spans [col, col+1) x [row, row+1); MaskEdits centres it
+        self.edits.paint(self.view.index, y - 0.5, x - 0.5, self.refine.radius.value(), value)
         self.refresh_overlay()
 
     def _paint_end(self) -> None:
