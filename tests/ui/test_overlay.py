@@ -37,3 +37,14 @@ def test_bad_styles_and_shapes():
     with pytest.raises(ValueError, match="2-D"):
         overlay_rgba(np.zeros((2, 4, 4), np.float32), None, OverlayStyle())
     assert overlay_rgba(None, None, OverlayStyle()) is None
+
+
+def test_lung_outline_on_request():
+    from viewer.ui.overlay import LUNG_RGBA
+
+    lungs = np.zeros((20, 20), bool)
+    lungs[4:16, 4:16] = True
+    m = np.zeros((20, 20), np.float32)
+    assert tuple(overlay_rgba(m, None, OverlayStyle(), lungs)[4, 10]) != LUNG_RGBA
+    rgba = overlay_rgba(m, None, OverlayStyle(show_lungs=True), lungs)
+    assert tuple(rgba[4, 10]) == LUNG_RGBA and rgba[10, 10, 3] == 0

@@ -551,7 +551,9 @@ class MainWindow(QtWidgets.QMainWindow):
             self._show_slice_numbers()
             return
         if self.overlay_visible:
-            self.view.set_overlay(overlay_rgba(lesion_map, mask, self.overlay_controls.style()))
+            style = self.overlay_controls.style()
+            lungs = self.store.get_lungs(i) if style.show_lungs else None
+            self.view.set_overlay(overlay_rgba(lesion_map, mask, style, lungs))
             note = ("lesion map, lungs only" if self.restrict_to_lungs else "lesion map, whole slice") \
                 + f"\nmask at threshold {self.threshold:.2f}"
         else:

@@ -14,6 +14,7 @@ import numpy as np
 #: Colormaps offered in the UI (matplotlib names).
 COLORMAPS = ("inferno", "jet", "hot", "magma", "viridis", "turbo")
 CONTOUR_RGBA = (0, 255, 255, 255)  # cyan: distinct from every heatmap above
+LUNG_RGBA = (90, 230, 110, 220)  # green outline of the segmented lungs
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,7 @@ class OverlayStyle:
     floor: float = 0.2
     show_heatmap: bool = True
     show_contour: bool = True
+    show_lungs: bool = False
 
     def __post_init__(self):
         if self.colormap not in COLORMAPS:
@@ -74,11 +76,12 @@ def contour_of(mask: np.ndarray) -> np.ndarray:
 
 
 def overlay_rgba(lesion_map: np.ndarray | None, mask: np.ndarray | None,
-                 style: OverlayStyle) -> np.ndarray | None:
+                 style: OverlayStyle, lungs: np.ndarray | None = None) -> np.ndarray | None:
     """RGBA overlay ``uint8 (y, x, 4)`` for one slice, or None when there is nothing to draw.
 
     ``lesion_map``: ``float32 (y, x)`` in [0, 1], already restricted to the lungs when asked.
     ``mask``: ``bool (y, x)``, the binary lesion mask whose contour is drawn (None: no contour).
+    ``lungs``: ``bool (y, x)`` lung mask, outlined when ``style.show_lungs``.
     """
     if lesion_map is None and mask is None:
         return None
@@ -96,4 +99,8 @@ def overlay_rgba(lesion_map: np.ndarray | None, mask: np.ndarray | None,
         if mask.shape != shape:
             raise ValueError(f"overlay: mask shape {mask.shape} differs from map shape {shape}")
         rgba[contour_of(mask)] = CONTOUR_RGBA
+    if style.show_lungs and lungs is not None:
+        if lungs.shape != shape:
+            raise ValueError(f"overlay: lung mask shape {lungs.shape} differs from {shape}")
+        rgba[contour_of(lungs)] = LUNG_RGBA
     return rgba

@@ -34,6 +34,9 @@ class OverlayControls(QtWidgets.QWidget):
         self.heat_box.setChecked(True)
         self.contour_box = QtWidgets.QCheckBox("mask contour")
         self.contour_box.setChecked(True)
+        self.lungs_box = QtWidgets.QCheckBox("lung outline")
+        self.lungs_box.setToolTip("Outline of the automatic lung segmentation the map is "
+                                  "restricted to")
         self.cmap = QtWidgets.QComboBox()
         self.cmap.addItems(COLORMAPS)
         d = OverlayStyle()
@@ -47,6 +50,7 @@ class OverlayControls(QtWidgets.QWidget):
         row = QtWidgets.QHBoxLayout()
         row.addWidget(self.heat_box)
         row.addWidget(self.contour_box)
+        row.addWidget(self.lungs_box)
         form.addRow(self.visible_box)
         form.addRow(row)
         form.addRow("Colormap", self.cmap)
@@ -57,7 +61,7 @@ class OverlayControls(QtWidgets.QWidget):
         trow.addWidget(self.threshold_label)
         trow.addWidget(self.reset_threshold)
         form.addRow("Threshold", trow)
-        for w in (self.heat_box, self.contour_box):
+        for w in (self.heat_box, self.contour_box, self.lungs_box):
             w.toggled.connect(self._emit_style)
         self.cmap.currentIndexChanged.connect(self._emit_style)
         self.opacity.valueChanged.connect(self._emit_style)
@@ -70,7 +74,8 @@ class OverlayControls(QtWidgets.QWidget):
     def style(self) -> OverlayStyle:
         return OverlayStyle(colormap=self.cmap.currentText(), opacity=self.opacity.value() / 100,
                             floor=self.floor.value() / 100, show_heatmap=self.heat_box.isChecked(),
-                            show_contour=self.contour_box.isChecked())
+                            show_contour=self.contour_box.isChecked(),
+                            show_lungs=self.lungs_box.isChecked())
 
     def threshold_value(self) -> float:
         return self.threshold.value() / 100.0
