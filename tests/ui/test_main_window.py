@@ -271,3 +271,30 @@ def test_switching_series_while_localizing(qtbot, make_window, tmp_path):
     qtbot.waitUntil(lambda: win.store.is_complete(), timeout=20000)
     assert win.info is other and win.store.shape[0] == other.n_slices
     assert "error" not in win.statusBar().currentMessage()
+
+
+def test_mouse_wheel_scrolls_and_ctrl_wheel_zooms(qtbot, make_window, phantom):
+    from PyQt6 import QtGui, QtWidgets
+
+    win = make_window()
+    open_and_wait(qtbot, win, phantom, overlay=False)
+    v = win.view
+    vp = v.graphics.viewport()
+    centre = QtCore.QPointF(vp.width() / 2, vp.height() / 2)
+
+    def wheel(dy, mods=QtCore.Qt.KeyboardModifier.NoModifier):
+        ev = QtGui.QWheelEvent(centre, vp.mapToGlobal(centre), QtCore.QPoint(0, 0),
+                               QtCore.QPoint(0, dy), QtCore.Qt.MouseButton.NoButton, mods,
+                               QtCore.Qt.ScrollPhase.NoScrollPhase, False)
+        QtWidgets.QApplication.sendEvent(vp, ev)
+
+    start = v.index
+    wheel(-120)
+    assert v.index == start + 1
+    wheel(120)
+    wheel(120)
+    assert v.index == start - 1
+    (x0, x1), _ = v.viewbox.viewRange()
+    wheel(120, QtCore.Qt.KeyboardModifier.ControlModifier)
+    (z0, z1), _ = v.viewbox.viewRange()
+    assert v.index == start - 1 and (z1 - z0) != (x1 - x0)
