@@ -18,11 +18,13 @@ from PyQt6 import QtCore, QtGui, QtWidgets
 from viewer.core.map_cache import MapCache
 from viewer.core.windowing import PRESETS
 from viewer.ui.help_dialog import HelpDialog
-from viewer.ui.lesion_stats import SeriesCounts, slice_counts
+from viewer.ui.lesion_stats import SeriesCounts
 from viewer.ui.overlay import overlay_rgba
 from viewer.ui.overlay_controls import OverlayControls
+from viewer.ui.refine_mixin import RefineMixin
 from viewer.ui.refine_tools import RefineTools
 from viewer.ui.series_browser import RecentItems, SeriesBrowser, split_skipped
+from viewer.ui.severity_mixin import SeverityMixin
 from viewer.ui.severity_panel import SeverityPanel
 from viewer.ui.slice_view import SliceView, geometry_from_direction
 from viewer.ui.workers import CallWorker, LoadWorker, LocalizeWorker
@@ -45,7 +47,7 @@ def default_localizer_factory(weights: str | None, device: str) -> Callable:
     return build
 
 
-class MainWindow(QtWidgets.QMainWindow):
+class MainWindow(RefineMixin, SeverityMixin, QtWidgets.QMainWindow):
     """Signals: ``seriesShown(info)`` once pixels are on screen, ``overlayReady(index)`` when
     the overlay of the shown slice is drawn (or known to be unavailable), ``localizerState(str)``."""
 
@@ -111,7 +113,6 @@ class MainWindow(QtWidgets.QMainWindow):
         self.browser.seriesActivated.connect(self.open_series)
         self.browser.openRequested.connect(self.open_path)
         self.view.indexChanged.connect(self._on_index_changed)
-        self.view.hoverText.connect(lambda t: None)
         self.overlay_controls.styleChanged.connect(lambda _s: self.refresh_overlay())
         self.overlay_controls.visibleChanged.connect(self.set_overlay_visible)
         self.overlay_controls.thresholdChanged.connect(self.set_threshold)
@@ -455,86 +456,6 @@ class MainWindow(QtWidgets.QMainWindow):
         self._refresh_series_numbers()
         self.statusBar().showMessage("series localized", 5000)
 
-    # =========================================================================== masks, counts
-    def lesion_layers(self, i: int):
-        """``(map, mask)`` of slice ``i`` as shown: the map restricted to the lungs when asked
-        (float32 (y, x) in [0, 1]) and the binary mask (map >= threshold, then the edits)."""
-        if self.store is None:
-            return None, None
-        m = self.store.get_map(i)
-        if m is None:
-            return None, None
-        if self.restrict_to_lungs:
-            m = m * self.store.get_lungs(i)
-        mask = m >= self.threshold
-        if self.edits is not None:
-            mask = self.edits.apply(i, mask)
-            if self.restrict_to_lungs:
-                mask &= self.store.get_lungs(i)
-        return m, mask
-
-    def _count_slice(self, i: int) -> None:
-        _, mask = self.lesion_layers(i)
-        if mask is None:
-            return
-        hu = self.voxels[i] if self.info.is_hu else None
-        self.counts.set(i, slice_counts(mask, self.store.get_lungs(i), hu))
-
-    def _recount_all(self) -> None:
-        """Recount every localized slice (threshold or restriction changed) in a worker."""
-        if self.store is None:
-            return
-        self._cancel_worker("stats_worker")
-        self.counts = SeriesCounts.empty(self.voxels.shape[0])
-        self._count_slice(self.view.index)
-        done = np.flatnonzero(self.store.done_mask())
-        counts = self.counts
-
-        def job(progress):
-            for k, i in enumerate(done):
-                if self.counts is not counts:
-                    return None
-                _, mask = self.lesion_layers(int(i))
-                if mask is not None:
-                    hu = self.voxels[i] if self.info.is_hu else None
-                    counts.set(int(i), slice_counts(mask, self.store.get_lungs(int(i)), hu))
-                if progress(k + 1, len(done)) is False:
-                    return None
-            return counts
-
-        w = CallWorker(job, "stats", self)
-        w.succeeded.connect(lambda _c: self._refresh_series_numbers())
-        self.stats_worker = self._keep(w)
-        w.start()
-
-    def _refresh_series_numbers(self) -> None:
-        if self.counts is None or self.voxels is None:
-            return
-        self.severity.set_curve(self.counts.lesion_pct())
-        s = self.counts.series_summary(self._series_voxel_ml)
-        total = self.voxels.shape[0]
-        done = self.store.n_done() if self.store is not None else 0
-        if s is None:
-            self.severity.set_series(None, None, None, None, done, total)
-        else:
-            self.severity.set_series(s["lesion_pct"], s["lesion_ml"], s["lung_ml"], s["category"],
-                                     done, total, s["ggo_share"], s["cons_share"])
-        self._show_slice_numbers()
-
-    def _show_slice_numbers(self) -> None:
-        i = self.view.index
-        if self.store is None or not self.store.has(i):
-            self.severity.set_slice(i, None, None)
-            return
-        if not np.isfinite(self.counts.lung[i]):
-            self._count_slice(i)
-        s = self.counts.slice_summary(i)
-        if s is None:
-            self.severity.set_slice(i, None, None, lung_found=False)
-        else:
-            self.severity.set_slice(i, s["lesion_pct"], s["category"], s["ggo_share"],
-                                    s["cons_share"])
-
     # =========================================================================== overlay
     def refresh_overlay(self) -> None:
         """Recompute the RGBA overlay of the shown slice (only that slice)."""
@@ -605,97 +526,6 @@ class MainWindow(QtWidgets.QMainWindow):
     def apply_preset(self, name: str) -> None:
         p = PRESETS[name]
         self.view.set_window(p.width, p.level, p.name)
-
-    # =========================================================================== refine tools
-    def _edits_dir(self) -> Path:
-        """Where the edits journal goes: beside the opened study, except for the bundled sample
-        (kept out of the program folder: the per-user data folder)."""
-        from viewer.core import edit_journal
-
-        opened = Path(self.opened_path or ".").resolve()
-        samples = (Path(__file__).resolve().parents[2] / "resources" / "samples").resolve()
-        if opened == samples or samples in opened.parents:
-            import platformdirs
-
-            return Path(platformdirs.user_data_dir("covid-ct-reading-room")) / "edits"
-        return edit_journal.default_edits_dir(opened)
-
-    def _make_edits(self, info, shape):
-        """The series' mask edits, replayed from its journal (saved as they are made)."""
-        from viewer.core.mask_edits import MaskEdits
-
-        if self.edits is not None:
-            self.edits.close()
-        try:
-            edits = MaskEdits(shape, journal_dir=self._edits_dir(), series_key=info.key)
-        except (OSError, ValueError) as exc:
-            self.show_error(f"mask edits of {info.key}: {exc}; edits kept in memory only")
-            edits = MaskEdits(shape)
-        for msg in edits.messages:
-            self.statusBar().showMessage(msg, 15000)
-        self.refine.set_history(edits.can_undo, edits.can_redo,
-                                f"{edits.n_edits} edit(s)" + ("" if edits.persistent
-                                                              else " (not saved)"))
-        return edits
-
-    def _restore_settings(self) -> None:
-        """Threshold and lung restriction as the annotator left them for this series."""
-        saved = self.edits.settings if self.edits is not None else {}
-        self._restoring = True
-        try:
-            if "restrict_to_lungs" in saved:
-                self.refine.restrict.setChecked(bool(saved["restrict_to_lungs"]))
-            if "threshold" in saved:
-                self.overlay_controls.set_threshold(float(saved["threshold"]))
-        finally:
-            self._restoring = False
-
-    def _on_tool(self, name: str) -> None:
-        self.view.paint_mode = name in ("brush", "eraser")
-        if self.view.paint_mode:
-            self.statusBar().showMessage(f"{name}: left-drag on the slice; Esc for pan", 5000)
-
-    def _paint_start(self, x: float, y: float) -> None:
-        if self.edits is None or self.store is None or not self.store.has(self.view.index):
-            self.statusBar().showMessage("refine: this slice has no lesion map yet", 5000)
-            return
-        self.edits.begin_stroke(self.view.index)
-        self._paint_move(x, y)
-
-    def _paint_move(self, x: float, y: float) -> None:
-        if self.edits is None or not self.edits.in_stroke:
-            return
-        value = self.refine.tool() == "brush"
-        # the view's pixel (row, col) spans [col, col+1) x [row, row+1); MaskEdits centres it
-        self.edits.paint(self.view.index, y - 0.5, x - 0.5, self.refine.radius.value(), value)
-        self.refresh_overlay()
-
-    def _paint_end(self) -> None:
-        if self.edits is None or not self.edits.in_stroke:
-            return
-        self.edits.end_stroke()
-        self._after_edit(self.view.index)
-
-    def undo_edit(self) -> None:
-        if self.edits is not None and self.edits.can_undo:
-            self._after_edit(self.edits.undo())
-
-    def redo_edit(self) -> None:
-        if self.edits is not None and self.edits.can_redo:
-            self._after_edit(self.edits.redo())
-
-    def _after_edit(self, i) -> None:
-        if i is not None and i != self.view.index:
-            self.view.set_index(int(i))
-        if i is not None:
-            self._count_slice(int(i))
-        self.refresh_overlay()
-        self._curve_timer.start()
-        e = self.edits
-        self.refine.set_history(e.can_undo, e.can_redo, f"{e.n_edits} edit(s)" + (
-            ", saved" if e.persistent else " (not saved: see status bar)"))
-        for msg in e.messages[-1:]:
-            self.statusBar().showMessage(msg, 15000)
 
     def _escape(self) -> None:
         if any(w is not None for w in (self.scan_worker, self.load_worker, self.loc_worker)):
