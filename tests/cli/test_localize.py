@@ -117,14 +117,16 @@ def test_seg_for_pictures_reports_and_writes_the_rest(tmp_path, fake, capsys):
     pics = tmp_path / "pics"
     pics.mkdir()
     rng = np.random.default_rng(0)
-    for k in range(2):
-        Image.fromarray(rng.integers(0, 256, (40, 48), dtype=np.uint8)).save(pics / f"{k}.png")
+    for k, shape in enumerate([(40, 48), (40, 48), (36, 44)]):  # two sizes: two series
+        Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8)).save(pics / f"{k}.png")
     out = tmp_path / "out"
     code, errors = run([pics, "--out", out, "--weights", fake, "--format", "seg,png",
                         "--no-progress"], capsys)
     assert code == 1
-    assert errors and all("seg" in e and "8-bit picture input" in e for e in errors)
-    assert list(out.rglob("map_*.png")) and not list(out.rglob("*.dcm"))
+    assert len(errors) == 2  # the reason once, then the count
+    assert ": seg: " in errors[0] and "8-bit picture input" in errors[0]
+    assert "seg: not written for 2 series without a DICOM source" in errors[1]
+    assert len(list(out.rglob("map_*.png"))) == 3 and not list(out.rglob("*.dcm"))
     assert (out / "summary.csv").exists() and (out / "summary.json").exists()
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from viewer.export.dicom_seg import require_dicom_source
 from viewer.export.series_export import ExportRequest, export_formats
 from viewer.export.source import ExportSource
 
@@ -84,6 +85,7 @@ class BatchRun:
                                       weights_hash=str(getattr(localizer, "weights_hash", "")))
         self.next_medseg = 1
         self.n_slices = 0
+        self.seg_skipped: list[str] = []
         self._names: set[str] = set()
 
     def _bar(self, desc: str, total: int, unit: str = "slice") -> tqdm:
@@ -106,6 +108,9 @@ class BatchRun:
             for info in series:
                 failures += self.run_series(info)
                 bar.update(1)
+        if len(self.seg_skipped) > 1:
+            _error(f"seg: not written for {len(self.seg_skipped)} series without a DICOM source "
+                   f"(first: {self.seg_skipped[0]}); the other formats were written")
         try:
             self.summary.write(self.out)
         except OSError as exc:
@@ -134,8 +139,21 @@ class BatchRun:
         if self.lung_only:
             masks &= lungs
         self.n_slices += src.shape[0]
+        formats = self.formats
+        if "seg" in formats and not src.has_dicom_instances:
+            formats = [f for f in formats if f != "seg"]
+            self.seg_skipped.append(name)
+            if len(self.seg_skipped) == 1:  # the reason once; the count at the end
+                try:
+                    require_dicom_source(src)
+                except ValueError as exc:
+                    _error(f"{name}: seg: {exc}")
+        if not formats:
+            self.summary.add_series(name, src, masks, lungs,
+                                    volume.voxels if volume.is_hu else None)
+            return 1
         request = ExportRequest(
-            self.out / name, self.formats, model_name=self.summary.model_name or "GAN localizer",
+            self.out / name, formats, model_name=self.summary.model_name or "GAN localizer",
             weights_hash=self.summary.weights_hash or "unknown", threshold=self.threshold,
             medseg_dir=self.out / "medseg", medseg_start=self.next_medseg)
         with self._bar(f"{name} export {','.join(self.formats)}", 1, unit="step") as bar:
@@ -144,7 +162,7 @@ class BatchRun:
         for message in report.errors:
             _error(f"{name}: {message}")
         self.summary.add_series(name, src, masks, lungs, volume.voxels if volume.is_hu else None)
-        return len(report.errors)
+        return len(report.errors) + (formats is not self.formats)
 
     def _localize(self, volume, progress) -> np.ndarray:
         """float32 (z, y, x) maps, computed CHUNK slices at a time into one array, so the

@@ -120,9 +120,13 @@ class ExportSource:
         return float(np.prod(self.spacing)) / 1000.0
 
     def safe_name(self) -> str:
-        """A file-system-safe name for this series: description (or "series") + key tail."""
-        desc = self.series_description or "series"
-        text = f"{desc}_{self.key[-12:]}" if len(self.key) > 12 else f"{desc}_{self.key}"
+        """A file-system-safe name: DICOM description (or "series") + UID tail; for pictures
+        and NIfTI the description (their file or folder name)."""
+        if self.source_kind == "dicom" or not self.series_description:
+            desc = self.series_description or "series"
+            text = f"{desc}_{self.key[-12:]}" if len(self.key) > 12 else f"{desc}_{self.key}"
+        else:  # a picture or NIfTI series is named after its file or folder
+            text = self.series_description
         text = re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "series"
         return text[:80]
 
