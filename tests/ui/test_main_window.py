@@ -91,11 +91,11 @@ def test_overlay_toggle_and_controls(qtbot, make_window, phantom):
     before = v.overlay_item.image.copy()
     win.overlay_controls.cmap.setCurrentText("jet")
     assert not np.array_equal(before, v.overlay_item.image)  # another colormap
-    win.overlay_controls.opacity.setValue(100)
+    win.overlay_controls.opacity.setValue(1000)
     assert v.overlay_item.image[ly, lx, 3] == 255 or tuple(v.overlay_item.image[ly, lx]) == (0, 255, 255, 255)
     # a higher threshold shrinks the lesion share on the severity panel
     pct_before = win.counts.slice_summary(v.index)["lesion_pct"]
-    win.refine.threshold.setValue(90)  # the refine dock's slider moves the same threshold
+    win.refine.threshold.setValue(900)  # the refine dock's slider moves the same threshold
     assert win.overlay_controls.threshold_value() == pytest.approx(0.9)
     pct_after = win.counts.slice_summary(v.index)["lesion_pct"]
     assert 0 < pct_after < pct_before
@@ -298,3 +298,12 @@ def test_mouse_wheel_scrolls_and_ctrl_wheel_zooms(qtbot, make_window, phantom):
     wheel(120, QtCore.Qt.KeyboardModifier.ControlModifier)
     (z0, z1), _ = v.viewbox.viewRange()
     assert v.index == start - 1 and (z1 - z0) != (x1 - x0)
+
+
+def test_small_model_threshold_is_kept(qtbot, make_window, phantom):
+    loc = FakeLocalizer()
+    loc.threshold = 0.035
+    win = make_window(loc)
+    qtbot.waitUntil(lambda: win.localizer is not None, timeout=5000)
+    assert win.threshold == pytest.approx(0.035)
+    assert "0.035" in win.overlay_controls.reset_threshold.text()

@@ -476,7 +476,7 @@ class MainWindow(RefineMixin, SeverityMixin, QtWidgets.QMainWindow):
             lungs = self.store.get_lungs(i) if style.show_lungs else None
             self.view.set_overlay(overlay_rgba(lesion_map, mask, style, lungs))
             note = ("lesion map, lungs only" if self.restrict_to_lungs else "lesion map, whole slice") \
-                + f"\nmask at threshold {self.threshold:.2f}"
+                + f"\nmask at threshold {self.threshold:.3f}"
         else:
             self.view.set_overlay(None)
             note = "overlay hidden (H)"

@@ -11,10 +11,13 @@ from PyQt6 import QtCore, QtWidgets
 from viewer.ui.overlay import COLORMAPS, OverlayStyle
 
 
+STEPS = 1000  # slider resolution: 0.001 (a model's operating threshold can be small)
+
+
 def _slider(value: float) -> QtWidgets.QSlider:
     s = QtWidgets.QSlider(QtCore.Qt.Orientation.Horizontal)
-    s.setRange(0, 100)
-    s.setValue(int(round(value * 100)))
+    s.setRange(0, STEPS)
+    s.setValue(int(round(value * STEPS)))
     return s
 
 
@@ -72,28 +75,28 @@ class OverlayControls(QtWidgets.QWidget):
         self._update_threshold_label()
 
     def style(self) -> OverlayStyle:
-        return OverlayStyle(colormap=self.cmap.currentText(), opacity=self.opacity.value() / 100,
-                            floor=self.floor.value() / 100, show_heatmap=self.heat_box.isChecked(),
+        return OverlayStyle(colormap=self.cmap.currentText(), opacity=self.opacity.value() / STEPS,
+                            floor=self.floor.value() / STEPS, show_heatmap=self.heat_box.isChecked(),
                             show_contour=self.contour_box.isChecked(),
                             show_lungs=self.lungs_box.isChecked())
 
     def threshold_value(self) -> float:
-        return self.threshold.value() / 100.0
+        return self.threshold.value() / STEPS
 
     def set_model_threshold(self, t: float) -> None:
         """The localizer's operating threshold; also moves the slider there."""
         self.model_threshold = float(min(max(t, 0.0), 1.0))
-        self.reset_threshold.setText(f"model {self.model_threshold:.2f}")
+        self.reset_threshold.setText(f"model {self.model_threshold:.3f}")
         self.set_threshold(self.model_threshold)
 
     def set_threshold(self, t: float) -> None:
-        self.threshold.setValue(int(round(float(t) * 100)))
+        self.threshold.setValue(int(round(float(t) * STEPS)))
 
     def toggle_visible(self) -> None:
         self.visible_box.setChecked(not self.visible_box.isChecked())
 
     def _update_threshold_label(self) -> None:
-        self.threshold_label.setText(f"{self.threshold_value():.2f}")
+        self.threshold_label.setText(f"{self.threshold_value():.3f}")
 
     def _emit_style(self, *_):
         self.styleChanged.emit(self.style())

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from PyQt6 import QtCore, QtWidgets
 
+from viewer.ui.overlay_controls import STEPS
+
 TOOLS = ("none", "brush", "eraser")
 
 
@@ -46,11 +48,11 @@ class RefineTools(QtWidgets.QWidget):
         self.radius.setSuffix(" px")
         self.radius.valueChanged.connect(self.radiusChanged)
         self.threshold = QtWidgets.QSlider(QtCore.Qt.Orientation.Horizontal)
-        self.threshold.setRange(0, 100)
-        self.threshold.setValue(50)
+        self.threshold.setRange(0, STEPS)
+        self.threshold.setValue(STEPS // 2)
         self.threshold.setToolTip("Mask = map >= threshold, then the brush and eraser edits "
                                   "(the same threshold as in the Overlay panel)")
-        self.threshold_label = QtWidgets.QLabel("0.50")
+        self.threshold_label = QtWidgets.QLabel("0.500")
         self.threshold.valueChanged.connect(self._threshold_moved)
         self.restrict = QtWidgets.QCheckBox("Restrict to lungs")
         self.restrict.setChecked(True)
@@ -80,15 +82,15 @@ class RefineTools(QtWidgets.QWidget):
         self.set_history(False, False)
 
     def _threshold_moved(self, v: int) -> None:
-        self.threshold_label.setText(f"{v / 100:.2f}")
-        self.thresholdChanged.emit(v / 100.0)
+        self.threshold_label.setText(f"{v / STEPS:.3f}")
+        self.thresholdChanged.emit(v / STEPS)
 
     def set_threshold(self, t: float) -> None:
         """Show ``t`` (in [0, 1]) without emitting ``thresholdChanged``."""
         self.threshold.blockSignals(True)
-        self.threshold.setValue(int(round(float(t) * 100)))
+        self.threshold.setValue(int(round(float(t) * STEPS)))
         self.threshold.blockSignals(False)
-        self.threshold_label.setText(f"{float(t):.2f}")
+        self.threshold_label.setText(f"{float(t):.3f}")
 
     def tool(self) -> str:
         return next(n for n, b in self.buttons.items() if b.isChecked())
