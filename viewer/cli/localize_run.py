@@ -102,21 +102,26 @@ class BatchRun:
 
     def run_all(self, series: list) -> int:
         """Process every series; returns the number of failures (series or exports)."""
-        failures = 0
+        failures, summary_ok = 0, True
         with tqdm(total=len(series), desc="series", unit="series",
                   disable=not self.show_progress or len(series) < 2, file=sys.stderr) as bar:
             for info in series:
                 failures += self.run_series(info)
                 bar.update(1)
+                # rewritten after every series, so an interrupted run keeps what it finished
+                summary_ok = self._write_summary()
         if len(self.seg_skipped) > 1:
             _error(f"seg: not written for {len(self.seg_skipped)} series without a DICOM source "
                    f"(first: {self.seg_skipped[0]}); the other formats were written")
+        return failures + (not summary_ok)
+
+    def _write_summary(self) -> bool:
         try:
             self.summary.write(self.out)
         except OSError as exc:
             _error(f"summary in {self.out}: cannot write ({exc.strerror or exc})")
-            failures += 1
-        return failures
+            return False
+        return True
 
     def run_series(self, info) -> int:
         """Load, localize, mask and export one series; returns its number of failures."""
