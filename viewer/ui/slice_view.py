@@ -23,19 +23,34 @@ pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
 @dataclass
 class SliceGeometry:
     """What the view draws around the pixels. ``positions``: slice position along z in mm
-    (one per slice, None when unknown); ``thickness_mm``: slice spacing along z."""
+    (one per slice, None when unknown); ``thickness_mm``: slice spacing along z;
+    ``edge_letters``: patient directions at the (left, right, top, bottom) screen edges."""
 
     pixel_spacing: tuple[float, float] = (1.0, 1.0)  # (y, x) mm
     thickness_mm: float | None = None
     positions: list[float | None] = field(default_factory=list)
-    flip_x: bool = False  # True when the x index axis runs towards the patient's right
-    flip_y: bool = False  # True when the y index axis runs towards anterior
-    oriented: bool = False  # True when the direction cosines are known (draw R/L/A/P)
+    flip_x: bool = False  # mirror columns on screen
+    flip_y: bool = False  # mirror rows on screen
+    oriented: bool = False  # True when the direction cosines are known (draw the letters)
+    edge_letters: tuple[str, str, str, str] = ("R", "L", "A", "P")
+
+
+def _letter(v: np.ndarray) -> str:
+    """LPS letter of the dominant component of direction ``v`` (L/P/S positive, R/A/I negative)."""
+    k = int(np.argmax(np.abs(v)))
+    return ("LPS" if v[k] > 0 else "RAI")[k]
+
+
+_OPPOSITE = {"L": "R", "R": "L", "P": "A", "A": "P", "S": "I", "I": "S"}
 
 
 def geometry_from_direction(direction, spacing, positions) -> SliceGeometry:
     """Build the display geometry from a 3x3 LPS direction (columns = x, y, z index axes; or 9
-    floats row-major), spacing ``(z, y, x)`` mm and per-slice z positions in mm."""
+    floats row-major), spacing ``(z, y, x)`` mm and per-slice z positions in mm.
+
+    Radiological convention: the screen's right edge is the patient's left (axial, coronal) or
+    posterior (sagittal); the bottom edge is posterior (axial) or inferior (coronal, sagittal).
+    """
     geo = SliceGeometry()
     if spacing is not None:
         geo.pixel_spacing = (float(spacing[1]), float(spacing[2]))
@@ -44,9 +59,11 @@ def geometry_from_direction(direction, spacing, positions) -> SliceGeometry:
     if direction is not None:
         d = np.asarray(direction, dtype=float).reshape(3, 3)
         x_axis, y_axis = d[:, 0], d[:, 1]
-        # radiological display: columns run to the patient's left (+L), rows to posterior (+P)
-        geo.flip_x = bool(x_axis[0] < 0)
-        geo.flip_y = bool(y_axis[1] < 0)
+        geo.flip_x = _letter(x_axis) in ("R", "A", "S")  # columns should run to L or P
+        geo.flip_y = _letter(y_axis) in ("A", "S")  # rows should run to P or I
+        right = _letter(-x_axis if geo.flip_x else x_axis)
+        bottom = _letter(-y_axis if geo.flip_y else y_axis)
+        geo.edge_letters = (_OPPOSITE[right], right, _OPPOSITE[bottom], bottom)
         geo.oriented = True
     return geo
 
@@ -150,6 +167,7 @@ class SliceView(QtWidgets.QWidget):
             lab.setStyleSheet("QLabel { color: #80d0ff; background: rgba(0, 0, 0, 150); "
                               "border-radius: 3px; font-weight: bold; font-size: 14px; }")
         self.voxels: np.ndarray | None = None
+        self.title = ""
         self.is_hu = True
         self.geometry_info = SliceGeometry()
         self.index = 0
@@ -277,7 +295,7 @@ class SliceView(QtWidgets.QWidget):
         if geo.thickness_mm:
             lines.append(f"thickness {geo.thickness_mm:.2f} mm")
         self.label_tr.setText("\n".join(lines))
-        self.label_tl.setText(getattr(self, "title", ""))
+        self.label_tl.setText(self.title)
         if self.is_hu:
             name = f" ({self.window_name})" if self.window_name else ""
             self.label_bl.setText(f"W {self.width_hu:.0f}  L {self.level_hu:.0f}{name}"
@@ -286,8 +304,7 @@ class SliceView(QtWidgets.QWidget):
             self.label_bl.setText("8-bit picture, shown as stored"
                                   + (f"\n{self.overlay_note}" if self.overlay_note else ""))
         show = geo.oriented
-        left, right = ("L", "R") if geo.flip_x else ("R", "L")
-        top, bottom = ("P", "A") if geo.flip_y else ("A", "P")
+        left, right, top, bottom = geo.edge_letters
         for key, text in (("R", left), ("L", right), ("A", top), ("P", bottom)):
             self.orient[key].setText(text)
             self.orient[key].setVisible(show)
