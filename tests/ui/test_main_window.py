@@ -200,12 +200,13 @@ def test_refine_brush_undo_redo_and_persistence(qtbot, make_window, phantom):
     assert m[30, 40] and not m[ly, lx] and win2.edits.n_edits == 2
 
 
-def test_missing_weights_says_overlay_off(qtbot, make_window, phantom):
+def test_missing_weights_says_overlay_off(qtbot, make_window, phantom, capsys):
     def no_weights(_progress=None):
         raise FileNotFoundError("resources/weights/localizer.safetensors: file not found")
 
     win = make_window(factory=no_weights)
     qtbot.waitUntil(lambda: "no localizer weights" in win.device_label.text(), timeout=5000)
+    assert "localizer.safetensors: file not found" in capsys.readouterr().err
     with qtbot.waitSignal(win.overlayReady, timeout=20000):
         win.open_path(phantom)
     assert "no localizer weights: overlay off" in win.view.label_bl.text()
@@ -307,3 +308,13 @@ def test_small_model_threshold_is_kept(qtbot, make_window, phantom):
     qtbot.waitUntil(lambda: win.localizer is not None, timeout=5000)
     assert win.threshold == pytest.approx(0.035)
     assert "0.035" in win.overlay_controls.reset_threshold.text()
+
+
+def test_unreadable_weights_file_is_named(qtbot, make_window, tmp_path):
+    from viewer.ui.main_window import default_localizer_factory
+
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"not safetensors at all")
+    win = make_window(factory=default_localizer_factory(str(bad), "cpu"))
+    qtbot.waitUntil(lambda: win.localizer_error != "", timeout=30000)
+    assert "bad.safetensors" in win.localizer_error and win.localizer is None

@@ -245,6 +245,9 @@ class MainWindow(RefineMixin, SeverityMixin, QtWidgets.QMainWindow):
 
     def _localizer_failed(self, msg: str) -> None:
         self.localizer_error = f"{NO_WEIGHTS} ({msg})"
+        import sys
+
+        print(f"warning: {self.localizer_error}", file=sys.stderr)
         self.device_label.setText(NO_WEIGHTS)
         self.device_label.setToolTip(msg)
         self.statusBar().showMessage(self.localizer_error, 15000)
