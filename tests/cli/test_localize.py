@@ -64,7 +64,8 @@ def test_dicom_series_all_formats(tmp_path, fake, capsys):
                                           spacing=(5.0, 6.0, 6.0))
     out = tmp_path / "out"
     code, errors = run([series.folder, "--out", out, "--weights", fake,
-                        "--format", "png,npy,nifti,seg,medseg"], capsys)
+                        "--format", "png,npy,nifti,seg,medseg", "--seg-compression", "rle"],
+                       capsys)
     assert code == 0 and errors == []
     (folder,) = [p for p in out.iterdir() if p.is_dir() and p.name != "medseg"]
     assert len(list((folder / "png").glob("mask_*.png"))) == 4
@@ -80,7 +81,9 @@ def test_dicom_series_all_formats(tmp_path, fake, capsys):
     assert seg.SegmentationType == "BINARY" and seg.NumberOfFrames == 4
     algo = seg.SegmentSequence[0].SegmentationAlgorithmIdentificationSequence[0]
     assert algo.AlgorithmName == "fake-gan" and algo.AlgorithmVersion == FakeLocalizer.weights_hash
-    assert pydicom.dcmread(folder / "seg_map.dcm").SegmentationType == "FRACTIONAL"
+    seg_map = pydicom.dcmread(folder / "seg_map.dcm")
+    assert seg_map.SegmentationType == "FRACTIONAL"
+    assert seg_map.file_meta.TransferSyntaxUID == pydicom.uid.RLELossless
     assert len(list((out / "medseg" / "images").glob("*.png"))) == 4
 
     rows = list(csv.DictReader((out / "summary.csv").open()))

@@ -148,3 +148,22 @@ def test_seg_source_missing_type2_attributes(tmp_path, ct_series, maps_and_masks
     seg = hd.seg.segread(export_dicom_seg(tmp_path / "s.dcm", ct_series, maps_and_masks[1],
                                           model_name="m", weights_hash=HASH))
     assert seg.PatientBirthDate == "" and seg.PatientID == "SYN001"
+
+
+@pytest.mark.parametrize("compression", ["rle", "jpeg2000"])
+def test_seg_compressed_pixels_read_back(tmp_path, ct_series, maps_and_masks, compression):
+    maps, masks = maps_and_masks
+    for array, expected in ((masks, masks.astype(np.uint8)),
+                            (maps, np.round(maps * 255).astype(np.uint8))):
+        path = export_dicom_seg(tmp_path / f"{compression}.dcm", ct_series, array,
+                                model_name="m", weights_hash=HASH, compression=compression)
+        seg = hd.seg.segread(path)
+        # the map is compressed; a BINARY mask stays bit-packed uncompressed
+        assert seg.file_meta.TransferSyntaxUID.is_compressed == (array is maps)
+        _check_frames(seg, ct_series, expected)
+
+
+def test_seg_unknown_compression(tmp_path, ct_series, maps_and_masks):
+    with pytest.raises(ValueError, match="compression 'zip'"):
+        export_dicom_seg(tmp_path / "x.dcm", ct_series, maps_and_masks[1], model_name="m",
+                         weights_hash=HASH, compression="zip")

@@ -2,6 +2,7 @@
 
     python main.py localize PATH --out DIR [--format png,npy,nifti,seg,medseg] [--threshold T]
                             [--lung-only] [--device auto|cpu|cuda] [--weights W]
+                            [--seg-compression none|rle|jpeg2000]
 
 PATH is a file, a folder (searched recursively) or a series; every series `viewer.io.scan_path`
 finds is loaded, localized (the GAN map, float32 in [0, 1]), thresholded into a mask (optionally
@@ -58,6 +59,9 @@ def register(subparsers) -> None:
                    help="where the model runs (default auto: CUDA when present)")
     p.add_argument("--weights", default=None, metavar="W",
                    help=f"localizer weights (.safetensors; default {DEFAULT_WEIGHTS.relative_to(DEFAULT_WEIGHTS.parents[2])})")
+    p.add_argument("--seg-compression", default="none", choices=("none", "rle", "jpeg2000"),
+                   help="pixel encoding of the FRACTIONAL map SEG (lossless; default none, "
+                   "the most widely readable; jpeg2000 is about 10x smaller)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     p.set_defaults(func=handler)
 
@@ -132,7 +136,7 @@ def handler(args: argparse.Namespace) -> int:
         error(str(exc))
         return 2
     run = BatchRun(localizer, out, formats, threshold, args.lung_only,
-                   show_progress=not args.no_progress)
+                   show_progress=not args.no_progress, seg_compression=args.seg_compression)
     failures = run.run_all(series)
     print(f"wrote {out}: {len(series)} series, {run.n_slices} slices; summary "
           f"{out / 'summary.csv'}", file=sys.stderr)

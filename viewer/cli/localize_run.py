@@ -71,7 +71,7 @@ class BatchRun:
     """Localize and export series one by one into `out`; collects the summary."""
 
     def __init__(self, localizer, out: Path, formats: list[str], threshold: float | None,
-                 lung_only: bool, show_progress: bool = True):
+                 lung_only: bool, show_progress: bool = True, seg_compression: str = "none"):
         from viewer.export.summary import SummaryBuilder
 
         self.localizer = localizer
@@ -80,6 +80,7 @@ class BatchRun:
         self.threshold = float(localizer.threshold if threshold is None else threshold)
         self.lung_only = lung_only
         self.show_progress = show_progress
+        self.seg_compression = seg_compression
         self.summary = SummaryBuilder(threshold=self.threshold, lung_only=lung_only,
                                       model_name=str(getattr(localizer, "model_name", "")),
                                       weights_hash=str(getattr(localizer, "weights_hash", "")))
@@ -160,7 +161,8 @@ class BatchRun:
         request = ExportRequest(
             self.out / name, formats, model_name=self.summary.model_name or "GAN localizer",
             weights_hash=self.summary.weights_hash or "unknown", threshold=self.threshold,
-            medseg_dir=self.out / "medseg", medseg_start=self.next_medseg)
+            medseg_dir=self.out / "medseg", medseg_start=self.next_medseg,
+            seg_compression=self.seg_compression)
         with self._bar(f"{name} export {','.join(self.formats)}", 1, unit="step") as bar:
             report = export_formats(request, volume, maps, masks, progress=_bar_callback(bar))
         self.next_medseg = report.next_medseg

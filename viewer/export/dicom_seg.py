@@ -34,6 +34,13 @@ from viewer.export.source import (
 )
 
 MANUFACTURER = "COVID-19 CT reading room"
+#: Pixel data encodings: uncompressed (read everywhere, the default), RLE Lossless (read by
+#: DCMTK-based tools such as dcmqi in 3D Slicer), JPEG 2000 Lossless (smallest).
+COMPRESSIONS = {
+    "none": "1.2.840.10008.1.2.1",      # Explicit VR Little Endian
+    "rle": "1.2.840.10008.1.2.5",       # RLE Lossless
+    "jpeg2000": "1.2.840.10008.1.2.4.90",  # JPEG 2000 Image Compression (Lossless Only)
+}
 SOFTWARE_VERSION = "0.1.0"
 
 
@@ -105,6 +112,7 @@ def export_dicom_seg(
     threshold: float | None = None,
     segment_label: str = "COVID-19 lesion",
     series_number: int = 900,
+    compression: str = "none",
     progress: Progress = None,
 ) -> Path:
     """Write a BINARY (bool `array`) or FRACTIONAL (float `array` in [0, 1]) DICOM SEG.
@@ -112,12 +120,17 @@ def export_dicom_seg(
     array: (z, y, x), the source's shape; `indices` chooses slices (all when None).
     model_name / weights_hash go into the Algorithm Identification (name / version);
     threshold (for a mask) is recorded as an algorithm parameter.
+    compression: "none" (default), "rle" or "jpeg2000" (lossless; see COMPRESSIONS), for the
+    FRACTIONAL map; a BINARY mask is always stored bit-packed (1 bit per pixel) uncompressed.
     """
     import highdicom as hd
     from pydicom.sr.codedict import codes
 
     src = ExportSource.of(source)
     require_dicom_source(src)
+    if compression not in COMPRESSIONS:
+        raise ValueError(f"DICOM SEG compression {compression!r}: use one of "
+                         f"{', '.join(COMPRESSIONS)}")
     if not model_name or not weights_hash:
         raise ValueError("DICOM SEG: model name and weights hash are required")
     arr = np.asarray(array)
@@ -156,7 +169,8 @@ def export_dicom_seg(
         algorithm_identification=algorithm,
         anatomic_regions=[codes.SCT.Lung],
     )
-    kind = "mask" if seg_type == hd.seg.SegmentationTypeValues.BINARY else "probability map"
+    fractional = seg_type == hd.seg.SegmentationTypeValues.FRACTIONAL
+    kind = "probability map" if fractional else "mask"
     try:
         with warnings.catch_warnings():
             # highdicom warns about single-component PatientName values it copies from the source;
@@ -179,6 +193,7 @@ def export_dicom_seg(
                 content_description=f"GAN lesion {kind}"[:64],
                 content_label="LESION",
                 omit_empty_frames=False,
+                transfer_syntax_uid=COMPRESSIONS[compression if fractional else "none"],
                 series_description=f"Lesion {kind} ({model_name})"[:64],
             )
     except (ValueError, TypeError, AttributeError, KeyError) as exc:

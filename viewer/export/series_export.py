@@ -47,6 +47,7 @@ class ExportRequest:
     threshold: float | None = None
     medseg_dir: Path | None = None
     medseg_start: int = 1
+    seg_compression: str = "none"
 
     def __post_init__(self) -> None:
         self.out_dir = Path(self.out_dir)
@@ -57,6 +58,9 @@ class ExportRequest:
                              f"{', '.join(FORMATS)})")
         if not self.formats:
             raise ValueError("export: no format chosen")
+        if self.seg_compression not in dicom_seg.COMPRESSIONS:
+            raise ValueError(f"DICOM SEG compression {self.seg_compression!r}: use one of "
+                             f"{', '.join(dicom_seg.COMPRESSIONS)}")
         if not (self.include_map or self.include_mask):
             raise ValueError("export: choose the map, the mask or both")
 
@@ -136,7 +140,8 @@ def export_formats(
                         progress=cb, **common))
                 if mp is not None:
                     report.written.append(dicom_seg.export_dicom_seg(
-                        out / f"seg_map{sfx}.dcm", src, mp, **common))
+                        out / f"seg_map{sfx}.dcm", src, mp, compression=request.seg_compression,
+                        **common))
             elif fmt == "medseg":
                 report.next_medseg = _medseg(request, src, source, masks, slices, zs, cb,
                                              report.next_medseg)
