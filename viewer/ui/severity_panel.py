@@ -45,6 +45,7 @@ class SeverityPanel(QtWidgets.QWidget):
         lay.addWidget(self.series_label)
         lay.addWidget(self.plot, 1)
         lay.addWidget(self.note_label)
+        lay.addStretch(0)  # takes the room when the plot is hidden (one-slice series)
         self._n = 0
         self.show_message("No lesion map yet.")
 
@@ -88,6 +89,7 @@ class SeverityPanel(QtWidgets.QWidget):
         """``lesion_pct``: ``float (z,)``, NaN where a slice has no value yet."""
         y = np.asarray(lesion_pct, dtype=float)
         self._n = len(y)
+        self.plot.setVisible(len(y) > 1)  # a one-slice series has nothing to plot along z
         x = np.arange(1, len(y) + 1, dtype=float)
         ok = np.isfinite(y)
         self.curve.setData(x[ok], y[ok])
