@@ -233,7 +233,7 @@ def run_localization(s: LocalizationSetup, log: Log = print) -> tuple[dict, dict
                     "classifier": str(s.classifier_weights) if s.classifier_weights else None},
         "protocol": {
             "auc": "pixel ROC AUC pooled over all test pixels (exact, ties half)",
-            "threshold": "grid 0.00..1.00 step 0.01 on the validation set, maximising mean per-image Dice",
+            "threshold": "grid 0.01..1.00 step 0.01 on the validation set, maximising mean per-image Dice",
             "dice": "mean over test images of per-image Dice at the threshold (dice_pooled: pooled counts)",
             "accuracy/sensitivity/specificity/precision/f1": "confusion counts pooled over all test pixels",
             "infnet_protocol": "per-image Dice/sensitivity/specificity at linspace(0,1,256), mean over images then thresholds",

@@ -13,8 +13,9 @@ Pooling choices (documented, because the paper does not spell them out):
   reports Dice 0.575 beside F1 0.640, so its Dice cannot be pooled as well: ``dice`` is therefore
   the mean over images of the per-image Dice, and ``dice_pooled`` (= ``f1``) is given beside it.
 * The operating threshold is chosen on the validation set by grid search over
-  ``0.00, 0.01, ..., 1.00`` maximising ``dice`` (mean per-image Dice); ties go to the lowest
-  threshold.
+  ``0.01, 0.02, ..., 1.00`` maximising ``dice`` (mean per-image Dice); ties go to the lowest
+  threshold. 0.00 is left out: at 0 every pixel is "lesion" whatever the map says, and with
+  weak maps that trivial answer can win the per-image Dice.
 * Inf-Net protocol (Fan et al., IEEE TMI 2020): for each of 256 thresholds ``linspace(0, 1, 256)``
   per-image Dice, sensitivity and specificity, averaged over images, then over thresholds.
 
@@ -28,7 +29,7 @@ from typing import Sequence
 
 import numpy as np
 
-GRID_THRESHOLDS = np.round(np.linspace(0.0, 1.0, 101), 2)
+GRID_THRESHOLDS = np.round(np.linspace(0.01, 1.0, 100), 2)
 INFNET_THRESHOLDS = np.linspace(0.0, 1.0, 256)
 
 
@@ -180,7 +181,7 @@ def binary_metrics(maps: Sequence[np.ndarray], masks: Sequence[np.ndarray],
 def best_threshold(maps: Sequence[np.ndarray], masks: Sequence[np.ndarray],
                    grid: Sequence[float] = GRID_THRESHOLDS) -> tuple[float, float]:
     """Grid search on a validation set: (threshold, mean per-image Dice) maximising mean
-    per-image Dice over ``grid`` (default 0.00..1.00 step 0.01); ties -> lowest threshold."""
+    per-image Dice over ``grid`` (default 0.01..1.00 step 0.01); ties -> lowest threshold."""
     grid = np.asarray(grid, dtype=np.float64)
     dice = rates(threshold_counts(maps, masks, grid))["dice"].mean(axis=0)
     j = int(np.argmax(dice))

@@ -117,3 +117,14 @@ def test_classification_metrics():
         M.classification_metrics([2], [1])
     with pytest.raises(ValueError, match="predictions"):
         M.classification_metrics([1, 0], [1])
+
+
+def test_grid_search_never_returns_the_trivial_all_lesion_threshold():
+    # an uninformative map: predicting everything would maximise Dice, but 0.00 is not on the grid
+    m = np.full((4, 4), 0.5)
+    m[0, 0] = 0.0
+    g = np.ones((4, 4), dtype=bool)
+    g[3, 3] = False
+    thr, _ = M.best_threshold([m], [g])
+    assert thr >= 0.01
+    assert M.GRID_THRESHOLDS[0] == 0.01 and M.GRID_THRESHOLDS[-1] == 1.0 and M.GRID_THRESHOLDS.size == 100
