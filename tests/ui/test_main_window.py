@@ -318,3 +318,46 @@ def test_unreadable_weights_file_is_named(qtbot, make_window, tmp_path):
     win = make_window(factory=default_localizer_factory(str(bad), "cpu"))
     qtbot.waitUntil(lambda: win.localizer_error != "", timeout=30000)
     assert "bad.safetensors" in win.localizer_error and win.localizer is None
+
+
+
+def test_export_current_slice_and_whole_series(qtbot, make_window, phantom, tmp_path):
+    import SimpleITK as sitk
+
+    from viewer.export.series_export import ExportRequest
+
+    win = make_window()
+    open_and_wait(qtbot, win, phantom)
+    i = win.view.index
+    win.refine.set_tool("brush")  # an edit must reach the exported mask
+    win.view.paintStarted.emit(40.0, 30.0)
+    win.view.paintFinished.emit()
+    out = tmp_path / "export"
+    with qtbot.waitSignal(win.exportFinished, timeout=30000) as sig:
+        win.run_export(ExportRequest(out, ["png", "npy"], indices=[i], threshold=win.threshold))
+    report = sig.args[0]
+    assert not report.errors
+    mask = np.load(out / f"mask_z{i:04d}.npy")
+    assert mask.shape == (1, 64, 64) and mask[0, 30, 40]
+    np.testing.assert_array_equal(mask[0], win.lesion_layers(i)[1])
+    assert (out / "png" / f"mask_{i:04d}.png").is_file() or any((out / "png").iterdir())
+    qtbot.waitUntil(lambda: win.store.is_complete(), timeout=20000)
+    with qtbot.waitSignal(win.exportFinished, timeout=60000) as sig:
+        win.run_export(ExportRequest(out / "all", ["nifti"], threshold=win.threshold))
+    assert not sig.args[0].errors
+    img = sitk.ReadImage(str(out / "all" / "mask.nii.gz"))
+    arr = sitk.GetArrayFromImage(img)
+    assert arr.shape == (8, 64, 64) and arr[i, 30, 40] == 1
+    assert img.GetSpacing() == pytest.approx((0.7, 0.7, 2.5))
+
+
+def test_whole_series_export_waits_for_localization(qtbot, make_window, tmp_path):
+    from ui_phantom import write_phantom
+    from viewer.export.series_export import ExportRequest
+
+    path = write_phantom(tmp_path / "slow", n=20)
+    win = make_window(FakeLocalizer(delay=0.1))
+    open_and_wait(qtbot, win, path)
+    win.run_export(ExportRequest(tmp_path / "out", ["npy"]))
+    assert "localization not finished" in win.statusBar().currentMessage()
+    assert not (tmp_path / "out").exists()

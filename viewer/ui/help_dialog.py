@@ -18,6 +18,7 @@ SHORTCUTS: tuple[tuple[str, str], ...] = (
     ("Ctrl+Z / Ctrl+Shift+Z", "undo / redo a mask edit"),
     ("N / P", "next / previous series in the browser"),
     ("Ctrl+O / Ctrl+Shift+O", "open file / open folder"),
+    ("Ctrl+E", "export map and mask (current slice or series)"),
     ("Esc (while working)", "cancel loading or localization"),
     ("F1", "this help"),
 )

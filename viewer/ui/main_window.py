@@ -54,6 +54,7 @@ class MainWindow(RefineMixin, SeverityMixin, QtWidgets.QMainWindow):
     seriesShown = QtCore.pyqtSignal(object)
     overlayReady = QtCore.pyqtSignal(int)
     localizerState = QtCore.pyqtSignal(str)
+    exportFinished = QtCore.pyqtSignal(object)
 
     def __init__(self, localizer_factory: Callable | None = None, cache: MapCache | None = None,
                  settings: QtCore.QSettings | None = None, score_panel: bool = True):
@@ -80,6 +81,8 @@ class MainWindow(RefineMixin, SeverityMixin, QtWidgets.QMainWindow):
         self._series_voxel_ml = 0.0
         self._workers: list[QtCore.QThread] = []
         self.scan_worker = self.load_worker = self.loc_worker = self.stats_worker = None
+        self.export_worker = None
+        self.last_export = None
         self._with_score_panel = score_panel
         self._build_ui()
         self._build_shortcuts()
@@ -149,6 +152,8 @@ class MainWindow(RefineMixin, SeverityMixin, QtWidgets.QMainWindow):
         a.setShortcut(QtGui.QKeySequence("Ctrl+Shift+O"))
         self.recent_menu = m.addMenu("Open recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        a = m.addAction("Export map and mask…", self.export_dialog)
+        a.setShortcut(QtGui.QKeySequence("Ctrl+E"))
         m.addSeparator()
         m.addAction("Quit", self.close).setShortcut(QtGui.QKeySequence("Ctrl+Q"))
         v = self.menuBar().addMenu("&View")
@@ -531,7 +536,8 @@ class MainWindow(RefineMixin, SeverityMixin, QtWidgets.QMainWindow):
         self.view.set_window(p.width, p.level, p.name)
 
     def _escape(self) -> None:
-        if any(w is not None for w in (self.scan_worker, self.load_worker, self.loc_worker)):
+        if any(w is not None for w in (self.scan_worker, self.load_worker, self.loc_worker,
+                                       self.export_worker)):
             self.cancel_work()
         else:
             self.refine.set_tool("none")
@@ -550,7 +556,7 @@ class MainWindow(RefineMixin, SeverityMixin, QtWidgets.QMainWindow):
 
     def cancel_work(self) -> None:
         """Cancel scanning, reading and localization (what is done stays cached)."""
-        for attr in ("scan_worker", "load_worker", "loc_worker"):
+        for attr in ("scan_worker", "load_worker", "loc_worker", "export_worker"):
             self._cancel_worker(attr)
         self._hide_progress()
         self.statusBar().showMessage("cancelled", 5000)
@@ -591,7 +597,7 @@ class MainWindow(RefineMixin, SeverityMixin, QtWidgets.QMainWindow):
             w.wait(ms)
 
     def closeEvent(self, ev) -> None:
-        for attr in ("scan_worker", "load_worker", "loc_worker", "stats_worker"):
+        for attr in ("scan_worker", "load_worker", "loc_worker", "stats_worker", "export_worker"):
             self._cancel_worker(attr)
         self.wait_for_workers(3000)
         if self.edits is not None:
@@ -600,6 +606,81 @@ class MainWindow(RefineMixin, SeverityMixin, QtWidgets.QMainWindow):
         for gv in (self.view.graphics, self.severity.plot):
             gv.setUpdatesEnabled(False)
         super().closeEvent(ev)
+
+    # =========================================================================== export
+    def export_dialog(self) -> None:
+        """Ask what to export, then run it (see ``run_export``)."""
+        if self.store is None or not self.store.has(self.view.index):
+            self.show_error("export: the shown slice has no lesion map yet")
+            return
+        from viewer.ui.export_dialog import ExportDialog
+
+        default = self._default_export_dir()
+        dlg = ExportDialog(default, self.info.source_kind == "dicom", self.store.is_complete(),
+                           self)
+        if dlg.exec() != QtWidgets.QDialog.DialogCode.Accepted:
+            return
+        try:
+            request = dlg.request(self.view.index, **self._export_provenance())
+        except ValueError as exc:
+            self.show_error(str(exc))
+            return
+        self.run_export(request)
+
+    def _default_export_dir(self) -> Path:
+        """``<study>.export`` beside the opened file or folder when writable (not for the bundled
+        sample), else ``~/covid-ct-exports``."""
+        import os
+
+        base = Path(self.opened_path or Path.home()).resolve()
+        samples = (Path(__file__).resolve().parents[2] / "resources" / "samples").resolve()
+        if base != samples and samples not in base.parents and os.access(base.parent, os.W_OK):
+            return base.parent / f"{base.name}.export"
+        return Path.home() / "covid-ct-exports"
+
+    def _export_provenance(self) -> dict:
+        loc = self.localizer
+        return {"model_name": str(getattr(loc, "model_name", "GAN localizer")),
+                "weights_hash": str(getattr(loc, "weights_hash", "unknown")),
+                "threshold": self.threshold}
+
+    def run_export(self, request) -> None:
+        """Write ``request`` (an ExportRequest) in a worker; the result goes to the status bar."""
+        from viewer.export.series_export import export_formats
+        from viewer.io.series import Volume
+        from viewer.ui.export_dialog import export_arrays
+
+        info, vox = self.info, self.voxels
+        if request.indices is None and not self.store.is_complete():
+            self.show_error(f"export: localization not finished ({self.store.n_done()}/"
+                            f"{vox.shape[0]} slices); export the current slice or wait")
+            return
+        volume = Volume(voxels=vox, is_hu=info.is_hu, spacing=info.spacing, origin=info.origin,
+                        direction=info.direction, refs=info.refs, info=info)
+
+        def job(progress):
+            maps, masks = export_arrays(vox.shape[0], vox.shape[1:], request.indices,
+                                        self.lesion_layers)
+            return export_formats(request, volume, maps, masks, progress=progress)
+
+        w = CallWorker(job, "export", self)
+        w.progressed.connect(lambda d, t: self._show_progress("Exporting", d, t))
+        w.succeeded.connect(lambda report: self._export_done(report, request.out_dir))
+        w.failed.connect(self._work_failed)
+        w.cancelled.connect(self._work_cancelled)
+        self.export_worker = self._keep(w)
+        w.start()
+
+    def _export_done(self, report, out_dir: Path) -> None:
+        self.export_worker = None
+        self._hide_progress()
+        self.last_export = report
+        msg = f"exported {len(report.written)} item(s) to {out_dir}"
+        if report.errors:
+            self.show_error(f"{msg}; failed: {'; '.join(report.errors)}")
+        else:
+            self.statusBar().showMessage(msg, 15000)
+        self.exportFinished.emit(report)
 
     # =========================================================================== misc
     def show_help(self) -> None:
