@@ -5,7 +5,7 @@ import time
 
 import numpy as np
 import pytest
-from PyQt6 import QtCore
+from PyQt6 import QtCore, QtGui, QtWidgets
 
 from ui_phantom import LESION_CENTRE, FakeLocalizer
 
@@ -361,3 +361,28 @@ def test_whole_series_export_waits_for_localization(qtbot, make_window, tmp_path
     win.run_export(ExportRequest(tmp_path / "out", ["npy"]))
     assert "localization not finished" in win.statusBar().currentMessage()
     assert not (tmp_path / "out").exists()
+
+
+def test_right_drag_with_the_mouse_changes_the_window(qtbot, make_window, phantom):
+    from PyQt6 import QtTest
+
+    win = make_window()
+    open_and_wait(qtbot, win, phantom, overlay=False)
+    v = win.view
+    vp = v.graphics.viewport()
+    c = QtCore.QPoint(vp.width() // 2, vp.height() // 2)
+    R = QtCore.Qt.MouseButton.RightButton
+    QtTest.QTest.mousePress(vp, R, QtCore.Qt.KeyboardModifier.NoModifier, c)
+    for dx in range(5, 55, 5):
+        ev = QtGui.QMouseEvent(QtCore.QEvent.Type.MouseMove, QtCore.QPointF(c.x() + dx, c.y()),
+                               QtCore.QPointF(vp.mapToGlobal(QtCore.QPoint(c.x() + dx, c.y()))),
+                               QtCore.Qt.MouseButton.NoButton, R,
+                               QtCore.Qt.KeyboardModifier.NoModifier)
+        QtWidgets.QApplication.sendEvent(vp, ev)
+    QtTest.QTest.mouseRelease(vp, R, QtCore.Qt.KeyboardModifier.NoModifier,
+                              QtCore.QPoint(c.x() + 50, c.y()))
+    assert v.width_hu > 1500 and v.level_hu == -600
+    (x0, x1), _ = v.viewbox.viewRange()
+    v.fit()
+    (f0, f1), _ = v.viewbox.viewRange()
+    assert (x1 - x0) == pytest.approx(f1 - f0)  # right-drag did not zoom
