@@ -386,3 +386,26 @@ def test_right_drag_with_the_mouse_changes_the_window(qtbot, make_window, phanto
     v.fit()
     (f0, f1), _ = v.viewbox.viewRange()
     assert (x1 - x0) == pytest.approx(f1 - f0)  # right-drag did not zoom
+
+
+def test_brush_paints_with_a_real_left_drag(qtbot, make_window, phantom):
+    from PyQt6 import QtTest
+
+    win = make_window()
+    open_and_wait(qtbot, win, phantom)
+    v = win.view
+    win.refine.set_tool("brush")
+    vp = v.graphics.viewport()
+    # viewport position of image pixel (row 30, col 40), inside the other lung
+    scene = v.image_item.mapToScene(QtCore.QPointF(40.5, 30.5))
+    p = v.graphics.mapFromScene(scene)
+    L = QtCore.Qt.MouseButton.LeftButton
+    QtTest.QTest.mousePress(vp, L, QtCore.Qt.KeyboardModifier.NoModifier, p)
+    for dx in range(3, 15, 3):
+        q = QtCore.QPointF(p.x() + dx, p.y())
+        QtWidgets.QApplication.sendEvent(vp, QtGui.QMouseEvent(
+            QtCore.QEvent.Type.MouseMove, q, QtCore.QPointF(vp.mapToGlobal(q.toPoint())),
+            QtCore.Qt.MouseButton.NoButton, L, QtCore.Qt.KeyboardModifier.NoModifier))
+    QtTest.QTest.mouseRelease(vp, L, QtCore.Qt.KeyboardModifier.NoModifier,
+                              QtCore.QPoint(p.x() + 12, p.y()))
+    assert win.edits.n_edits == 1 and win.lesion_layers(v.index)[1][30, 40]
