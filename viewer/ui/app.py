@@ -47,29 +47,47 @@ def save_screenshot(window: QtWidgets.QWidget, path: str | Path) -> Path:
 
 def run(path: str | Path | None, slice_index: int | None = None, screenshot: str | None = None,
         weights: str | None = None, device: str = "auto") -> int:
-    """Open the reading room on ``path`` (file or folder). Returns the exit code."""
+    """Open the reading room on ``path`` (file or folder). Returns the exit code.
+
+    Interactive: runs the application until the window is closed. With ``screenshot``: runs a
+    local event loop until the PNG is written (or the overlay never comes), then closes the
+    window; the QApplication itself is not quit, so ``run`` can be called more than once.
+    """
     app = make_app()
     if screenshot and Path(screenshot).suffix.lower() != ".png":
         print(f"error: {screenshot}: screenshot must be a .png file", file=sys.stderr)
         return 2
+    p = Path(path) if path is not None else None
+    if p is not None and not p.exists():
+        print(f"error: {p}: no such file or folder", file=sys.stderr)
+        if screenshot:
+            return 2
+        p = None
     win = build_window(weights, device)
     win.show()
-    result = {"code": 0}
-    if screenshot:
-        _arm_screenshot(app, win, screenshot, slice_index, result)
-    if path is not None:
-        p = Path(path)
-        if not p.exists():
-            print(f"error: {p}: no such file or folder", file=sys.stderr)
-            if screenshot:
-                return 2
-        else:
+    if not screenshot:
+        if p is not None:
             win.open_path(p, slice_index)
-    app.exec()
+        app.exec()
+        return 0
+    result = {"code": 0}
+    loop = QtCore.QEventLoop()
+    _arm_screenshot(loop, win, screenshot, slice_index, result)
+    if p is not None:
+        win.open_path(p, slice_index)
+    else:
+        win.overlayReady.emit(-1)  # nothing to open: shoot the empty window
+    loop.exec()
+    win.close()
+    win.deleteLater()
+    QtCore.QCoreApplication.sendPostedEvents(None, QtCore.QEvent.Type.DeferredDelete)
     return result["code"]
 
 
-def _arm_screenshot(app, win, screenshot: str, slice_index: int | None, result: dict) -> None:
+def _arm_screenshot(loop: QtCore.QEventLoop, win, screenshot: str, slice_index: int | None,
+                    result: dict) -> None:
+    """Save ``win`` as ``screenshot`` once the wanted slice's overlay is drawn, then stop
+    ``loop``; give up (exit code 1) after SCREENSHOT_TIMEOUT_S."""
     state = {"done": False}
 
     def shoot(i: int) -> None:
@@ -87,16 +105,18 @@ def _arm_screenshot(app, win, screenshot: str, slice_index: int | None, result: 
         except ValueError as exc:
             print(f"error: {exc}", file=sys.stderr)
             result["code"] = 1
-        win.close()
-        app.quit()
+        loop.quit()
 
     def give_up() -> None:
         if not state["done"]:
+            state["done"] = True
             print(f"error: screenshot: overlay not ready after {SCREENSHOT_TIMEOUT_S} s",
                   file=sys.stderr)
             result["code"] = 1
-            win.close()
-            app.quit()
+            loop.quit()
 
     win.overlayReady.connect(shoot)
-    QtCore.QTimer.singleShot(SCREENSHOT_TIMEOUT_S * 1000, give_up)
+    timer = QtCore.QTimer(win)  # dies with the window: nothing left pending after run()
+    timer.setSingleShot(True)
+    timer.timeout.connect(give_up)
+    timer.start(SCREENSHOT_TIMEOUT_S * 1000)

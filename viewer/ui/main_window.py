@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-from PyQt6 import QtCore, QtGui, QtWidgets
+from PyQt6 import QtCore, QtGui, QtWidgets, sip
 
 from viewer.core.map_cache import MapCache
 from viewer.core.windowing import PRESETS
@@ -83,6 +83,7 @@ class MainWindow(RefineMixin, SeverityMixin, QtWidgets.QMainWindow):
         self.scan_worker = self.load_worker = self.loc_worker = self.stats_worker = None
         self.export_worker = None
         self.last_export = None
+        self._closed = False
         self._with_score_panel = score_panel
         self._build_ui()
         self._build_shortcuts()
@@ -229,8 +230,8 @@ class MainWindow(RefineMixin, SeverityMixin, QtWidgets.QMainWindow):
             self.device_label.setText(NO_WEIGHTS)
             return
         w = CallWorker(factory, "localizer", self)
-        w.succeeded.connect(self._localizer_ready)
-        w.failed.connect(self._localizer_failed)
+        self._on(w.succeeded, self._localizer_ready)
+        self._on(w.failed, self._localizer_failed)
         self._keep(w)
         w.start()
 
@@ -294,10 +295,10 @@ class MainWindow(RefineMixin, SeverityMixin, QtWidgets.QMainWindow):
 
         self._cancel_worker("scan_worker")
         w = CallWorker(lambda progress: scan_path(p, progress=progress), "scan", self)
-        w.progressed.connect(lambda d, t: self._show_progress("Scanning", d, t))
-        w.succeeded.connect(lambda result: self._scan_done(result, p))
-        w.failed.connect(lambda msg: self._work_failed(f"{p}: {msg}"))
-        w.cancelled.connect(self._work_cancelled)
+        self._on(w.progressed, lambda d, t: self._show_progress("Scanning", d, t))
+        self._on(w.succeeded, lambda result: self._scan_done(result, p))
+        self._on(w.failed, lambda msg: self._work_failed(f"{p}: {msg}"))
+        self._on(w.cancelled, self._work_cancelled)
         self.scan_worker = self._keep(w)
         self.statusBar().showMessage(f"Scanning {p}…")
         w.start()
@@ -325,10 +326,10 @@ class MainWindow(RefineMixin, SeverityMixin, QtWidgets.QMainWindow):
         self._cancel_worker("stats_worker")
         self.browser.select(info)
         w = LoadWorker(info, self)
-        w.progressed.connect(lambda d, t: self._show_progress("Reading", d, t))
-        w.loaded.connect(lambda vox, info=info: self._series_loaded(info, vox))
-        w.failed.connect(self._work_failed)
-        w.cancelled.connect(self._work_cancelled)
+        self._on(w.progressed, lambda d, t: self._show_progress("Reading", d, t))
+        self._on(w.loaded, lambda vox, info=info: self._series_loaded(info, vox))
+        self._on(w.failed, lambda msg, w=w: self._work_failed(msg, w))
+        self._on(w.cancelled, self._work_cancelled)
         self.load_worker = self._keep(w)
         self.statusBar().showMessage(f"Reading {info.n_slices} slice(s)…")
         w.start()
@@ -440,12 +441,12 @@ class MainWindow(RefineMixin, SeverityMixin, QtWidgets.QMainWindow):
 
         w = LocalizeWorker(vox, self.store, localize, segment, start=self.view.index, parent=self)
         store = self.store  # a worker cancelled by a series switch must not touch the new one
-        w.sliceReady.connect(lambda i: self._slice_ready(i) if store is self.store else None)
-        w.progressed.connect(lambda d, t: self._show_progress(f"Localizing on {loc.device}", d, t)
+        self._on(w.sliceReady, lambda i: self._slice_ready(i) if store is self.store else None)
+        self._on(w.progressed, lambda d, t: self._show_progress(f"Localizing on {loc.device}", d, t)
                              if store is self.store else None)
-        w.completed.connect(lambda: self._localization_done() if store is self.store else None)
-        w.cancelled.connect(self._work_cancelled)
-        w.failed.connect(self._work_failed)
+        self._on(w.completed, lambda: self._localization_done() if store is self.store else None)
+        self._on(w.cancelled, self._work_cancelled)
+        self._on(w.failed, lambda msg, w=w: self._work_failed(msg, w))
         self.loc_worker = self._keep(w)
         self.view.set_overlay_note("localizing…")
         w.start()
@@ -543,6 +544,15 @@ class MainWindow(RefineMixin, SeverityMixin, QtWidgets.QMainWindow):
             self.refine.set_tool("none")
 
     # =========================================================================== workers
+    def _alive(self) -> bool:
+        """False once the window is closing or deleted: late worker signals are dropped."""
+        return not self._closed and not sip.isdeleted(self)
+
+    def _on(self, signal, fn) -> None:
+        """Connect a worker signal to ``fn`` (a plain callable): queued calls that arrive after
+        the window closed are ignored instead of touching deleted widgets."""
+        signal.connect(lambda *args: fn(*args) if self._alive() else None)
+
     def _keep(self, w: QtCore.QThread) -> QtCore.QThread:
         self._workers.append(w)
         w.finished.connect(lambda w=w: self._workers.remove(w) if w in self._workers else None)
@@ -566,10 +576,10 @@ class MainWindow(RefineMixin, SeverityMixin, QtWidgets.QMainWindow):
     def _work_cancelled(self) -> None:
         self._hide_progress()
 
-    def _work_failed(self, msg: str) -> None:
+    def _work_failed(self, msg: str, worker=None) -> None:
         self._hide_progress()
         self.show_error(msg)
-        if self.sender() is self.loc_worker:
+        if worker is not None and worker is self.loc_worker:
             self.loc_worker = None
             self.view.set_overlay_note(f"localization failed: {msg}")
             self.overlayReady.emit(self.view.index)
@@ -597,6 +607,7 @@ class MainWindow(RefineMixin, SeverityMixin, QtWidgets.QMainWindow):
             w.wait(ms)
 
     def closeEvent(self, ev) -> None:
+        self._closed = True
         for attr in ("scan_worker", "load_worker", "loc_worker", "stats_worker", "export_worker"):
             self._cancel_worker(attr)
         self.wait_for_workers(3000)
@@ -664,10 +675,10 @@ class MainWindow(RefineMixin, SeverityMixin, QtWidgets.QMainWindow):
             return export_formats(request, volume, maps, masks, progress=progress)
 
         w = CallWorker(job, "export", self)
-        w.progressed.connect(lambda d, t: self._show_progress("Exporting", d, t))
-        w.succeeded.connect(lambda report: self._export_done(report, request.out_dir))
-        w.failed.connect(self._work_failed)
-        w.cancelled.connect(self._work_cancelled)
+        self._on(w.progressed, lambda d, t: self._show_progress("Exporting", d, t))
+        self._on(w.succeeded, lambda report: self._export_done(report, request.out_dir))
+        self._on(w.failed, lambda msg, w=w: self._work_failed(msg, w))
+        self._on(w.cancelled, self._work_cancelled)
         self.export_worker = self._keep(w)
         w.start()
 

@@ -60,7 +60,7 @@ class SeverityMixin:
             return counts
 
         w = CallWorker(job, "stats", self)
-        w.succeeded.connect(lambda _c: self._refresh_series_numbers())
+        self._on(w.succeeded, lambda _c: self._refresh_series_numbers())
         self.stats_worker = self._keep(w)
         w.start()
 
