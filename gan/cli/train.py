@@ -81,12 +81,14 @@ def register(sub) -> None:
     g.add_argument("--val-masks", help="validation masks folder")
     g.add_argument("--iterations", type=_positive_int, default=None)
     g.add_argument("--width", type=_positive_float, default=None, help="channel multiplier (1 = paper)")
+    g.add_argument("--d-width", type=_positive_float, default=None, help="discriminator channel multiplier (default: --width)")
     g.add_argument("--lr-g", type=_positive_float, default=None)
     g.add_argument("--d-lr-ratio", type=_positive_float, default=None, help="D lr / G lr: paper 4 (TTUR), code 2")
     g.add_argument("--label-smoothing", type=_bool, default=None, help="real targets U[0.8, 1] (authors' code)")
     g.add_argument("--joint-g-step", type=_bool, default=None, help="one G step with all losses instead of two")
     g.add_argument("--rot90", type=_bool, default=None, help="random 90-degree turns (not in the paper)")
     g.add_argument("--c-mode", choices=("joint", "off"), default=None, help="train C on the maps during GAN training")
+    g.add_argument("--d-warmup", type=int, default=None, help="D-only iterations first: normal real, COVID fake (not in the paper)")
     g.add_argument("--val-every", type=_positive_int, default=None)
     g.add_argument("--checkpoint-minutes", type=_positive_float, default=None)
     g.add_argument("--time-budget-hours", type=float, default=None, help="stop and save when spent (0 = none)")
@@ -119,8 +121,8 @@ def _run_gan(args) -> int:
     from ..train_gan import GanConfig, train_gan
 
     cfg = dict(GAN_PRESETS[args.preset])
-    cfg.update(_overrides(args, ("image_size", "batch_size", "iterations", "width", "lr_g", "d_lr_ratio",
-                                 "label_smoothing", "joint_g_step", "rot90", "c_mode", "val_every",
+    cfg.update(_overrides(args, ("image_size", "batch_size", "iterations", "width", "d_width", "lr_g", "d_lr_ratio",
+                                 "label_smoothing", "joint_g_step", "rot90", "c_mode", "d_warmup", "val_every",
                                  "checkpoint_minutes", "time_budget_hours", "precision")))
     if bool(args.val_images) != bool(args.val_masks):
         print("error: --val-images and --val-masks go together", file=sys.stderr)

@@ -111,3 +111,23 @@ def test_ddp_two_cpu_processes(tmp_path, class_folders, classifier):
     assert r.returncode == 0, r.stderr[-3000:]
     assert (tmp_path / "last_generator.safetensors").exists()
     assert json.loads((tmp_path / "history.json").read_text())["stop"] == "iterations done"
+
+
+def test_discriminator_warmup_and_separate_d_width(tmp_path, class_folders, classifier):
+    cfg = GanConfig(data=str(class_folders), classifier_weights=str(classifier), out=str(tmp_path),
+                    iterations=1, d_warmup=2, **{**TINY, "d_lr_ratio": 4.0})
+    cfg.d_width = 0.25
+    res = train_gan(cfg)
+    assert res["iterations"] == 1
+    ck = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    # D built at its own width: first conv has 8 channels at 0.25 x 32
+    assert ck["D"]["features.0.weight"].shape[0] == 8
+
+
+def test_presets_fill_every_config_field():
+    from gan.presets import GAN_PRESETS
+
+    fields = set(GanConfig.__dataclass_fields__)
+    for name, p in GAN_PRESETS.items():
+        assert set(p) <= fields, name
+    assert GAN_PRESETS["paper"]["lr_g"] == 5e-6 and GAN_PRESETS["paper"]["image_size"] == 256
