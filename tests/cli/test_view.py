@@ -20,6 +20,8 @@ def parse(*argv):
     (["--screenshot", "shot.jpg"], "must end in .png"),
     (["--screenshot", "/no/such/dir/shot.png"], "does not exist"),
     (["--weights", "/no/such.safetensors"], "file not found"),
+    (["--db", "/no/such/dir/scores.sqlite"], "does not exist"),
+    (["--db", "/"], "is a folder"),
 ])
 def test_bad_arguments_exit_2_with_one_line(argv, message, capsys):
     args = parse(*argv)
@@ -47,3 +49,8 @@ def test_cli_module_stays_qt_free():
     names = {n.names[0].name if isinstance(n, ast.Import) else (n.module or "")
              for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))}
     assert not any(n.startswith(("PyQt6", "pyqtgraph", "viewer.ui")) for n in names)
+
+
+def test_db_flag_is_parsed_and_accepted(tmp_path):
+    args = parse("--db", str(tmp_path / "scores.sqlite"))
+    assert args.db == str(tmp_path / "scores.sqlite") and view.check_args(args) is None

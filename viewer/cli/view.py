@@ -1,4 +1,4 @@
-"""``python main.py view [PATH] [--slice N] [--screenshot FILE.png]``: the reading-room window.
+"""``python main.py view [PATH] [--slice N] [--screenshot FILE.png] [--db PATH]``: the reading-room window.
 
 Qt-free at import: the UI is loaded with ``importlib`` inside the handler.
 """
@@ -33,6 +33,9 @@ def register(subparsers) -> None:
                    "localizer.safetensors)")
     p.add_argument("--device", default="auto", choices=DEVICES,
                    help="where the localizer runs (default: auto = CUDA when present)")
+    p.add_argument("--db", default=None, metavar="PATH",
+                   help="reader-study score database (SQLite; created when missing; default: "
+                   "scores.sqlite in the user data folder)")
     p.set_defaults(func=handler)
 
 
@@ -51,6 +54,12 @@ def check_args(args) -> str | None:
             return f"--screenshot {shot}: folder {shot.parent} does not exist"
     if args.weights and not Path(args.weights).is_file():
         return f"--weights {args.weights}: file not found"
+    if args.db:
+        db = Path(args.db)
+        if db.is_dir():
+            return f"--db {db}: is a folder, expected a .sqlite file"
+        if not db.parent.exists() and str(db.parent) not in ("", "."):
+            return f"--db {db}: folder {db.parent} does not exist"
     return None
 
 
@@ -66,4 +75,4 @@ def handler(args) -> int:
     app = importlib.import_module("viewer.ui.app")
     path = Path(args.path) if args.path else SAMPLES
     return app.run(path, slice_index=args.slice, screenshot=args.screenshot,
-                   weights=args.weights, device=args.device)
+                   weights=args.weights, device=args.device, db_path=args.db)

@@ -25,10 +25,13 @@ def make_app(argv: list[str] | None = None) -> QtWidgets.QApplication:
     return app
 
 
-def build_window(weights: str | None = None, device: str = "auto", cache=None, settings=None):
+def build_window(weights: str | None = None, device: str = "auto", cache=None, settings=None,
+                 db_path: str | Path | None = None):
+    """The main window with the real localizer; ``db_path``: reader-study score database."""
     from viewer.ui.main_window import MainWindow, default_localizer_factory
 
-    return MainWindow(default_localizer_factory(weights, device), cache=cache, settings=settings)
+    return MainWindow(default_localizer_factory(weights, device), cache=cache, settings=settings,
+                      db_path=db_path)
 
 
 def save_screenshot(window: QtWidgets.QWidget, path: str | Path) -> Path:
@@ -46,7 +49,7 @@ def save_screenshot(window: QtWidgets.QWidget, path: str | Path) -> Path:
 
 
 def run(path: str | Path | None, slice_index: int | None = None, screenshot: str | None = None,
-        weights: str | None = None, device: str = "auto") -> int:
+        weights: str | None = None, device: str = "auto", db_path: str | None = None) -> int:
     """Open the reading room on ``path`` (file or folder). Returns the exit code.
 
     Interactive: runs the application until the window is closed. With ``screenshot``: runs a
@@ -63,7 +66,7 @@ def run(path: str | Path | None, slice_index: int | None = None, screenshot: str
         if screenshot:
             return 2
         p = None
-    win = build_window(weights, device)
+    win = build_window(weights, device, db_path=db_path)
     win.show()
     if not screenshot:
         if p is not None:

@@ -12,11 +12,16 @@ SHORTCUTS: tuple[tuple[str, str], ...] = (
     ("Left drag", "pan (paints with brush or eraser when a refine tool is on)"),
     ("Right drag", "window (horizontal) and level (vertical)"),
     ("Double-click, F", "fit the slice to the view"),
-    ("1 / 2 / 3", "window preset: lung W1500/L−600, mediastinum W350/L50, bone W2000/L500"),
+    ("1 / 2 / 3", "window preset: lung W1500/L−600, mediastinum W350/L50, bone W2000/L500 "
+                  "(also in the View menu)"),
     ("H", "show / hide the lesion overlay"),
     ("B / E / Esc", "brush / eraser / no refine tool"),
     ("Ctrl+Z / Ctrl+Shift+Z", "undo / redo a mask edit"),
     ("N / P", "next / previous series in the browser"),
+    ("1–5 / N (Reader study tab raised)",
+     "visual score 1–5 / next unscored item: while the Reader study panel is shown, a reader is "
+     "set and its \"keys\" box is ticked, these keys score instead of the window presets and "
+     "next series (not while typing in a text field)"),
     ("Ctrl+O / Ctrl+Shift+O", "open file / open folder"),
     ("Ctrl+E", "export map and mask (current slice or series)"),
     ("Esc (while working)", "cancel loading or localization"),

@@ -21,6 +21,7 @@ from viewer.ui.help_dialog import HelpDialog
 from viewer.ui.lesion_stats import SeriesCounts
 from viewer.ui.overlay import overlay_rgba
 from viewer.ui.overlay_controls import OverlayControls
+from viewer.ui.reader_study_mixin import ReaderStudyMixin
 from viewer.ui.refine_mixin import RefineMixin
 from viewer.ui.refine_tools import RefineTools
 from viewer.ui.series_browser import RecentItems, SeriesBrowser, split_skipped
@@ -47,7 +48,7 @@ def default_localizer_factory(weights: str | None, device: str) -> Callable:
     return build
 
 
-class MainWindow(RefineMixin, SeverityMixin, QtWidgets.QMainWindow):
+class MainWindow(ReaderStudyMixin, RefineMixin, SeverityMixin, QtWidgets.QMainWindow):
     """Signals: ``seriesShown(info)`` once pixels are on screen, ``overlayReady(index)`` when
     the overlay of the shown slice is drawn (or known to be unavailable), ``localizerState(str)``."""
 
@@ -57,7 +58,10 @@ class MainWindow(RefineMixin, SeverityMixin, QtWidgets.QMainWindow):
     exportFinished = QtCore.pyqtSignal(object)
 
     def __init__(self, localizer_factory: Callable | None = None, cache: MapCache | None = None,
-                 settings: QtCore.QSettings | None = None, score_panel: bool = True):
+                 settings: QtCore.QSettings | None = None, score_panel: bool = True,
+                 db_path: str | Path | None = None):
+        """``settings``: QSettings for recent items and the score panel (None: the user's);
+        ``db_path``: the reader-study score database (None: the user data folder)."""
         super().__init__()
         self.setWindowTitle("COVID-19 CT reading room")
         self.resize(1500, 950)
@@ -85,6 +89,8 @@ class MainWindow(RefineMixin, SeverityMixin, QtWidgets.QMainWindow):
         self.last_export = None
         self._closed = False
         self._with_score_panel = score_panel
+        self._settings = settings
+        self._db_path = db_path
         self._build_ui()
         self._build_shortcuts()
         self._curve_timer = QtCore.QTimer(self, singleShot=True, interval=150)
@@ -197,20 +203,15 @@ class MainWindow(RefineMixin, SeverityMixin, QtWidgets.QMainWindow):
         sc("F1", self.show_help)
 
     def _dock_score_panel(self) -> None:
-        """Dock the reader-study score panel when that module is present."""
+        """Dock the reader-study score panel, tabbed behind the series browser. While it is
+        raised (and a reader is set, its "keys" box ticked) it takes keys 1–5 and N."""
         self.score_panel = None
         if not self._with_score_panel:
             return
-        try:
-            from viewer.ui import score_panel
-        except ImportError:
-            self.score_panel = None
-            return
-        cls = getattr(score_panel, "ScorePanel", None)
-        if cls is None:
-            self.score_panel = None
-            return
-        self.score_panel = cls(self.score_context)
+        from viewer.ui.score_panel import ScorePanel
+
+        self.score_panel = ScorePanel(self.score_context, db_path=self._db_path,
+                                      settings=self._settings, parent=self)
         dock = QtWidgets.QDockWidget("Reader study", self)
         dock.setObjectName("dock_scores")
         dock.setWidget(self.score_panel)
@@ -218,10 +219,15 @@ class MainWindow(RefineMixin, SeverityMixin, QtWidgets.QMainWindow):
         self.tabifyDockWidget(self.docks["browser"], dock)
         self.docks["browser"].raise_()
         self.docks["scores"] = dock
-        if hasattr(self.score_panel, "requestItem"):
-            self.score_panel.requestItem.connect(self.open_item)
-        if hasattr(self.score_panel, "severityVisibilityChanged"):
-            self.score_panel.severityVisibilityChanged.connect(self.set_severity_visible)
+        self.score_panel.requestItem.connect(self.open_item)
+        self.score_panel.severityVisibilityChanged.connect(self.set_severity_visible)
+        self.score_panel.scoreKeysActiveChanged.connect(self._score_keys_changed)
+
+    def _score_keys_changed(self, on: bool) -> None:
+        if on:
+            self.statusBar().showMessage("reader study: keys 1–5 score and N goes to the next "
+                                         "unscored item (window presets and next series: menus)",
+                                         8000)
 
     # =========================================================================== localizer
     def _start_localizer(self, factory: Callable | None) -> None:
@@ -365,7 +371,7 @@ class MainWindow(RefineMixin, SeverityMixin, QtWidgets.QMainWindow):
         else:
             self.statusBar().showMessage(f"{info.n_slices} slice(s) read", 5000)
         self.seriesShown.emit(info)
-        self._refresh_score_panel()
+        self._apply_pending_item()  # the reading-list item's map, else the GAN map
         if self.localizer is not None:
             self._start_localization()
         elif self.localizer_error:
@@ -374,46 +380,6 @@ class MainWindow(RefineMixin, SeverityMixin, QtWidgets.QMainWindow):
             self.overlayReady.emit(self.view.index)
         else:
             self.view.set_overlay_note("waiting for the localizer…")
-
-    def open_item(self, item: dict) -> None:
-        """Show the series and slice named by a reader-study item (series_uid, slice_index)."""
-        uid = item.get("series_uid")
-        match = next((s for s in self.browser.series()
-                      if uid and (s.series_uid or s.key) == uid), None)
-        if match is None:
-            self.show_error(f"reading-list item: series {uid} is not open in the browser")
-            return
-        method = str(item.get("method") or "gan")
-        if method != "gan" and not item.get("blinded"):
-            self.statusBar().showMessage(f"reading-list item: map method {method!r} is not "
-                                         "computed by the viewer; showing the GAN map", 15000)
-        idx = item.get("slice_index")
-        if match is self.info and self.voxels is not None:
-            if idx is not None:
-                self.view.set_index(int(idx))
-            return
-        self.requested_slice = int(idx) if idx is not None else None
-        self.open_series(match)
-
-    def score_context(self) -> dict:
-        """What the score panel records with a score: the shown series, slice and map."""
-        info, i = self.info, self.view.index
-        if info is None or self.voxels is None:
-            return {}
-        ref = info.refs[i]
-        ctx = {"study_uid": info.study_uid, "series_uid": info.series_uid or info.key,
-               "slice_index": i, "method": "gan" if self.store is not None else "",
-               "severity_category": None}
-        if ref.sop_instance_uid:
-            ctx["sop_instance_uid"] = ref.sop_instance_uid
-        else:
-            from viewer.core.score_store import image_hash
-
-            ctx["image_hash"] = image_hash(self.voxels[i])
-        s = self.counts.slice_summary(i) if self.counts is not None else None
-        if s is not None and self.store is not None and self.store.has(i):
-            ctx["severity_category"] = s["category"]
-        return ctx
 
     # =========================================================================== localization
     def _start_localization(self) -> None:
@@ -471,7 +437,7 @@ class MainWindow(RefineMixin, SeverityMixin, QtWidgets.QMainWindow):
         i = self.view.index
         if self.voxels is None:
             return
-        lesion_map, mask = self.lesion_layers(i)
+        lesion_map, mask = self.shown_layers(i)
         if lesion_map is None:
             self.view.set_overlay(None)
             if self.localizer is not None:
@@ -484,8 +450,9 @@ class MainWindow(RefineMixin, SeverityMixin, QtWidgets.QMainWindow):
             style = self.overlay_controls.style()
             lungs = self.store.get_lungs(i) if style.show_lungs else None
             self.view.set_overlay(overlay_rgba(lesion_map, mask, style, lungs))
-            note = ("lesion map, lungs only" if self.restrict_to_lungs else "lesion map, whole slice") \
-                + f"\nmask at threshold {self.threshold:.3f}"
+            note = (f"{self.map_note()}, " + ("lungs only" if self.restrict_to_lungs
+                                               else "whole slice")
+                    + f"\nmask at threshold {self.threshold:.3f}")
         else:
             self.view.set_overlay(None)
             note = "overlay hidden (H)"
@@ -494,12 +461,9 @@ class MainWindow(RefineMixin, SeverityMixin, QtWidgets.QMainWindow):
         self.overlayReady.emit(i)
 
     def _on_index_changed(self, i: int) -> None:
+        self._drop_method_map_if_elsewhere(i)
         self.refresh_overlay()
         self._refresh_score_panel()
-
-    def _refresh_score_panel(self) -> None:
-        if self.score_panel is not None and hasattr(self.score_panel, "refresh"):
-            self.score_panel.refresh()
 
     def set_overlay_visible(self, on: bool) -> None:
         self.overlay_visible = bool(on)
@@ -613,6 +577,8 @@ class MainWindow(RefineMixin, SeverityMixin, QtWidgets.QMainWindow):
         self.wait_for_workers(3000)
         if self.edits is not None:
             self.edits.close()
+        if self.score_panel is not None:
+            self.score_panel.close_store()  # every score is already committed
         # no more paints of the pyqtgraph views while Qt tears the window down
         for gv in (self.view.graphics, self.severity.plot):
             gv.setUpdatesEnabled(False)

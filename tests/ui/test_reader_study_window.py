@@ -1,0 +1,113 @@
+"""Reader study in the main window: scoring the shown slice, a blinded list, keys 1–5 and N."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PyQt6 import QtCore
+
+from ui_phantom import FakeLocalizer
+
+pytestmark = pytest.mark.gui
+K = QtCore.Qt.Key
+
+
+@pytest.fixture()
+def study_window(qtbot, tmp_path, isolated_settings, phantom):
+    """A window with the score panel on a temp database, the phantom open and localized."""
+    from viewer.core.map_cache import MapCache
+    from viewer.ui.main_window import MainWindow
+
+    loc = FakeLocalizer()
+    win = MainWindow(lambda _p=None: loc, cache=MapCache(tmp_path / "maps"),
+                     settings=isolated_settings, db_path=tmp_path / "scores.sqlite")
+    qtbot.addWidget(win)
+    win.resize(1200, 800)
+    win.show()
+    with qtbot.waitSignal(win.seriesShown, timeout=20000):
+        win.open_path(phantom)
+    qtbot.waitUntil(lambda: win.store is not None and win.store.is_complete(), timeout=20000)
+    assert win.score_panel.set_reader("r1")
+    return win
+
+
+def test_scoring_the_shown_slice_saves_to_the_given_db(study_window, tmp_path):
+    from viewer.core.score_store import ScoreStore
+
+    win = study_window
+    assert str(win.score_panel.store.path) == str(tmp_path / "scores.sqlite")
+    win.view.set_index(3)
+    assert win.score_panel.give_score(4)
+    assert "Saved: 4" in win.score_panel.status_label.text()
+    rows = ScoreStore(tmp_path / "scores.sqlite").for_reader("r1").all_latest()
+    assert len(rows) == 1
+    row = rows[0]
+    assert row.score == 4 and row.key.slice_index == 3 and row.key.method == "gan"
+    assert row.key.series_uid == win.info.series_uid
+
+
+def test_blinded_list_hides_method_and_severity_and_n_goes_on(qtbot, study_window, tmp_path):
+    from viewer.core.reading_list import ReadingList, slice_targets_from_series
+
+    win, panel = study_window, study_window.score_panel
+    maps = {}
+    for i in (1, 5):  # an imported map: a square in the middle
+        m = np.zeros(win.voxels.shape[1:], np.float32)
+        m[20:40, 20:40] = 1.0
+        np.save(tmp_path / f"slice_{i}.npy", m)
+        maps[i] = tmp_path / f"slice_{i}.npy"
+    rl = ReadingList.build(slice_targets_from_series(win.info, [1, 5]), ["gan", "import:ext"],
+                           seed=7, blinded=True, imported_maps={"import:ext": maps})
+    rl.save(tmp_path / "study.json")
+    assert panel.load_reading_list(tmp_path / "study.json")
+    first = rl.items[0]
+    # item 1 on screen, with its own method's map, the method named nowhere
+    assert win.view.index == first.slice_index and win.map_method == first.method
+    assert win.score_context()["method"] == first.method
+    assert "method hidden" in panel.item_label.text()
+    shown = panel.item_label.text() + win.view.overlay_note + win.windowTitle() \
+        + win.statusBar().currentMessage()
+    for name in ("GAN", "ext", "import", "Grad-CAM"):
+        assert name not in shown
+    # severity hidden until scored
+    assert not win.docks["severity"].isVisible()
+    assert panel.give_score(3)
+    assert win.docks["severity"].isVisible()
+    # N (the panel's key, over the window's next-series key) goes to the next unscored item
+    win.docks["scores"].raise_()
+    win.activateWindow()
+    qtbot.waitUntil(lambda: panel.score_keys_active(), timeout=3000)
+    qtbot.waitUntil(lambda: QtCore.QCoreApplication.instance().activeWindow() is win, timeout=3000)
+    opened_before = win.info
+    qtbot.keyClick(win.view, K.Key_N)
+    second = rl.items[1]
+    assert win.info is opened_before  # not the next series
+    assert (win.view.index, win.map_method) == (second.slice_index, second.method)
+    assert not win.docks["severity"].isVisible()
+    qtbot.keyClick(win.view, K.Key_2)  # the panel's score key, not the mediastinum preset
+    latest = panel._reader.latest(second.key)
+    assert latest is not None and latest.score == 2
+    assert "2 / 4" in panel.progress_label.text()
+
+
+def test_cam_item_shows_the_classifier_map(study_window):
+    from viewer.ui.reader_study_mixin import CLASSIFIER_WEIGHTS
+
+    if not CLASSIFIER_WEIGHTS.is_file():
+        pytest.skip("resources/weights/classifier.safetensors is missing")
+    win = study_window
+    win.open_item({"series_uid": win.info.series_uid, "slice_index": 2, "method": "gradcam",
+                   "blinded": False, "code": "R001"})
+    assert win.view.index == 2 and win.map_method == "gradcam"
+    m, mask = win.shown_layers(2)
+    assert m.shape == win.voxels.shape[1:] and 0.0 <= m.min() and m.max() <= 1.0
+    assert not np.array_equal(m, win.lesion_layers(2)[0])
+    assert "Grad-CAM" in win.view.overlay_note
+    win.view.set_index(3)  # another slice: back to the GAN map
+    assert win.map_method == "gan" and win.score_context()["method"] == "gan"
+
+
+def test_help_lists_the_reader_study_keys():
+    from viewer.ui.help_dialog import SHORTCUTS
+
+    text = " ".join(k + " " + a for k, a in SHORTCUTS)
+    assert "1–5 / N" in text and "next unscored" in text
