@@ -55,8 +55,8 @@ def test_blinded_list_hides_method_and_severity_and_n_goes_on(qtbot, study_windo
         m[20:40, 20:40] = 1.0
         np.save(tmp_path / f"slice_{i}.npy", m)
         maps[i] = tmp_path / f"slice_{i}.npy"
-    rl = ReadingList.build(slice_targets_from_series(win.info, [1, 5]), ["gan", "import:ext"],
-                           seed=7, blinded=True, imported_maps={"import:ext": maps})
+    rl = ReadingList.build(slice_targets_from_series(win.info, [1, 5]), ["gan", "import:vendorx"],
+                           seed=7, blinded=True, imported_maps={"import:vendorx": maps})
     rl.save(tmp_path / "study.json")
     assert panel.load_reading_list(tmp_path / "study.json")
     first = rl.items[0]
@@ -66,7 +66,7 @@ def test_blinded_list_hides_method_and_severity_and_n_goes_on(qtbot, study_windo
     assert "method hidden" in panel.item_label.text()
     shown = panel.item_label.text() + win.view.overlay_note + win.windowTitle() \
         + win.statusBar().currentMessage()
-    for name in ("GAN", "ext", "import", "Grad-CAM"):
+    for name in ("GAN", "vendorx", "import", "Grad-CAM"):
         assert name not in shown
     # severity hidden until scored
     assert not win.docks["severity"].isVisible()
