@@ -111,3 +111,19 @@ def test_help_lists_the_reader_study_keys():
 
     text = " ".join(k + " " + a for k, a in SHORTCUTS)
     assert "1–5 / N" in text and "next unscored" in text
+
+
+def test_item_in_another_series_is_not_scored_while_it_is_read(qtbot, make_window, tmp_path):
+    from ui_phantom import write_phantom
+
+    write_phantom(tmp_path / "two" / "a", n=3)
+    write_phantom(tmp_path / "two" / "b", n=3)
+    win = make_window(score_panel=False)
+    with qtbot.waitSignal(win.seriesShown, timeout=20000):
+        win.open_path(tmp_path / "two")
+    other = next(s for s in win.browser.series() if s is not win.info)
+    with qtbot.waitSignal(win.seriesShown, timeout=20000):
+        win.open_item({"series_uid": other.series_uid, "slice_index": 1, "method": "gan"})
+        assert win.score_context() == {}  # the old slice must not get the item's score
+    ctx = win.score_context()
+    assert win.info is other and ctx["slice_index"] == 1 and ctx["method"] == "gan"

@@ -542,6 +542,7 @@ class MainWindow(ReaderStudyMixin, RefineMixin, SeverityMixin, QtWidgets.QMainWi
 
     def _work_failed(self, msg: str, worker=None) -> None:
         self._hide_progress()
+        self._pending_item = None  # a reading-list item whose series could not be read
         self.show_error(msg)
         if worker is not None and worker is self.loc_worker:
             self.loc_worker = None

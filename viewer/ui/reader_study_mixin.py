@@ -35,10 +35,13 @@ class ReaderStudyMixin:
     # ------------------------------------------------------------------ score panel
     def score_context(self) -> dict:
         """What the score panel records with a score: the shown series, slice and map method,
-        and the severity category of the slice (None until its GAN map is in)."""
+        and the severity category of the slice (None until its GAN map is in). Empty while
+        nothing is shown or while a requested item's series is being read."""
         info, i = self.info, self.view.index
         if info is None or self.voxels is None:
             return {}
+        if self._pending_item is not None:  # a reading-list item's series is being read:
+            return {}                       # what is on screen is about to change
         ref = info.refs[i]
         ctx = {"study_uid": info.study_uid, "series_uid": info.series_uid or info.key,
                "slice_index": i, "method": self.map_method or "gan", "severity_category": None}
