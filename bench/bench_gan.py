@@ -72,7 +72,7 @@ def bench_training(preset: str, iters: int, device: str) -> float:
                 Image.fromarray(rng.integers(0, 255, (300, 260), dtype=np.uint8)).save(tmp / "data" / name / f"{i}.png")
         clf = save_weights(build_resnet18(2), tmp / "c.safetensors", {"kind": "classifier"})
         p = dict(GAN_PRESETS[preset])
-        p.update(iterations=1, val_every=10 ** 9, checkpoint_minutes=10 ** 6, time_budget_hours=0)
+        p.update(iterations=1, val_every=10 ** 9, checkpoint_minutes=10 ** 6, time_budget_hours=0, d_warmup=0)
         cfg = dict(data=str(tmp / "data"), classifier_weights=str(clf), device=device, preset=preset)
         train_gan(GanConfig(out=str(tmp / "warm"), **cfg, **p))  # warm-up, data loading
         p["iterations"] = iters

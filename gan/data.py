@@ -96,6 +96,7 @@ class MaskSet:
     images: list[np.ndarray]
     masks: list[np.ndarray]
     names: list[str]
+    skipped: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.images)
@@ -108,20 +109,26 @@ def load_mask_folders(images_dir: str | Path, masks_dir: str | Path) -> MaskSet:
         if not d.is_dir():
             raise ValueError(f"{d}: folder does not exist")
     masks = {p.stem: p for p in list_images(masks_dir)}
-    imgs, msks, names = [], [], []
+    imgs, msks, names, skipped = [], [], [], []
     for p in list_images(images_dir):
         if p.stem not in masks:
             continue
-        im = load_grey(p)
-        m = load_grey(masks[p.stem]) > 0
+        try:
+            im = load_grey(p)
+            m = load_grey(masks[p.stem]) > 0
+        except ValueError as exc:  # keep going with the valid pairs
+            skipped.append(str(exc))
+            continue
         if m.shape != im.shape:
-            raise ValueError(f"{masks[p.stem]}: mask size {m.shape[::-1]} differs from image {im.shape[::-1]}")
+            skipped.append(f"{masks[p.stem]}: mask size {m.shape[::-1]} differs from image {im.shape[::-1]}")
+            continue
         imgs.append(im)
         msks.append(m)
         names.append(p.stem)
     if not imgs:
-        raise ValueError(f"{images_dir}: no image has a mask with the same name in {masks_dir}")
-    return MaskSet(imgs, msks, names)
+        detail = f" ({len(skipped)} skipped; first: {skipped[0]})" if skipped else ""
+        raise ValueError(f"{images_dir}: no usable image has a mask with the same name in {masks_dir}{detail}")
+    return MaskSet(imgs, msks, names, skipped)
 
 
 def resize_unit(img: np.ndarray, size: int) -> torch.Tensor:

@@ -131,3 +131,18 @@ def test_presets_fill_every_config_field():
     for name, p in GAN_PRESETS.items():
         assert set(p) <= fields, name
     assert GAN_PRESETS["paper"]["lr_g"] == 5e-6 and GAN_PRESETS["paper"]["image_size"] == 256
+
+
+def test_mask_folders_skip_bad_pairs(tmp_path, mask_folders):
+    import shutil
+
+    from gan.data import load_mask_folders
+
+    vi, vm = mask_folders
+    shutil.copytree(vi, tmp_path / "images"); shutil.copytree(vm, tmp_path / "masks")
+    (tmp_path / "images" / "9.jpg").write_bytes(b"")  # 0-byte image with a mask
+    (tmp_path / "masks" / "9.png").write_bytes((tmp_path / "masks" / "0.png").read_bytes())
+    s = load_mask_folders(tmp_path / "images", tmp_path / "masks")
+    assert len(s) == 4 and len(s.skipped) == 1 and "9.jpg" in s.skipped[0]
+    with pytest.raises(ValueError, match="does not exist"):
+        load_mask_folders(tmp_path / "nope", tmp_path / "masks")
