@@ -46,6 +46,23 @@ from scipy import ndimage as ndi
 AIR_HU = -320.0
 #: Radius (mm) of the disk closing that keeps juxtapleural lesions inside the lung.
 CLOSING_MM = 15.0
+#: Radius (mm) of the rolling ball that fills dense (consolidated, dependent) lung between the
+#: aerated lung and the chest wall (HU input; see ``_fill_against_wall``).
+WALL_CLOSING_MM = 35.0
+#: Bone threshold (HU); the convex hull of the bone in a slice outlines the rib cage.
+BONE_HU = 200.0
+#: A slice needs this much bone (mm^2) for its rib cage to bound the fill against the wall.
+MIN_BONE_MM2 = 200.0
+#: Thickness (mm) of ribs and pleura inside the bone hull, and of the soft tissue inside the
+#: body outline, that are never lung.
+RIB_MM = 10.0
+#: Pixels added against the chest wall must lie below this HU (no bone, no calcification).
+WALL_FILL_MAX_HU = 150.0
+#: Chest wall thickness: this percentile of the depth below the body outline of the aerated
+#: lung's outline pixels (the lowest ones are where the lung touches the ribs).
+WALL_PERCENTILE = 25.0
+#: Grid (mm) on which the rolling ball runs (speed; the result is cut to full-resolution pixels).
+WALL_GRID_MM = 2.0
 #: Concavities of a lung outline (between the outline and its convex hull) at most this deep
 #: (mm) and at most ``CONCAVITY_MAX_RATIO`` times as deep as their mouth is wide are filled:
 #: wide, shallow bites left by subpleural consolidation that the closing cannot bridge.
@@ -59,6 +76,10 @@ CONCAVITY_MAX_AREA_RATIO = 0.3
 PICTURE_AIR_POSITION = 0.75
 #: 8-bit pictures: bright components at least this fraction of the picture form the body.
 PICTURE_BODY_MIN_FRACTION = 0.005
+#: Single HU slices: further aerated pieces at least this fraction of the largest are lung too
+#: (at most ``MAX_FRAGMENTS`` of them).
+FRAGMENT_RATIO = 0.1
+MAX_FRAGMENTS = 4
 #: Second lung component kept when its size is at least this fraction of the largest.
 SECOND_LUNG_RATIO = 0.15
 #: In-plane size (mm) assumed across the larger image side of an HU image without spacing.
@@ -94,12 +115,15 @@ def segment_lungs(
     *,
     air_hu: float = AIR_HU,
     closing_mm: float = CLOSING_MM,
+    wall_mm: float = WALL_CLOSING_MM,
 ) -> np.ndarray:
     """Lung mask of a CT slice ``(y, x)`` or series ``(z, y, x)``; ``bool``, same shape.
 
     ``volume``: HU (``is_hu=True``, any real dtype) or 8-bit display grey levels 0..255
     (``is_hu=False``). ``spacing``: ``(z, y, x)`` or ``(y, x)`` in mm, optional.
     ``air_hu``: air threshold in HU (HU input only). ``closing_mm``: closing disk radius in mm.
+    ``wall_mm``: radius in mm of the rolling ball that fills dense lung against the chest wall
+    (HU input only; 0 turns it off).
     Raises ValueError on an empty, non-numeric or wrongly shaped input or bad spacing.
     """
     vol = _validate_volume(volume, is_hu)
@@ -109,9 +133,12 @@ def segment_lungs(
     try:
         closing = float(closing_mm)
         air_level = float(air_hu)
+        wall_mm = float(wall_mm)
     except (TypeError, ValueError):
-        raise ValueError(f"lung mask: closing_mm and air_hu must be numbers, got "
-                         f"{closing_mm!r}, {air_hu!r}")
+        raise ValueError(f"lung mask: closing_mm, air_hu and wall_mm must be numbers, got "
+                         f"{closing_mm!r}, {air_hu!r}, {wall_mm!r}")
+    if not math.isfinite(wall_mm) or wall_mm < 0:
+        raise ValueError(f"lung mask: wall_mm must be a finite number >= 0, got {wall_mm!r}")
     if not math.isfinite(closing) or closing < 0:
         raise ValueError(f"lung mask: closing_mm must be a finite number >= 0, got {closing_mm!r}")
     radius_px = int(round(closing / min(pix_y, pix_x)))
@@ -121,7 +148,7 @@ def segment_lungs(
         air = vol3 < np.float32(air_level)
         inside = _body_interior(~air)
         cand = air & inside
-        if two_d:
+        if vol3.shape[0] == 1:  # a slice, or a one-slice series: areas, not volumes
             keep = _keep_lungs_2d(cand[0], pix_y * pix_x, vol3[0])[None]
         else:
             dz = _slice_mm(spacing)
@@ -142,6 +169,9 @@ def segment_lungs(
             out[k] = _fill_and_close(keep[k], radius_px, MIN_PIECE_MM2 / (pix_y * pix_x),
                                      depth_px)
             out[k] &= inside[k]
+            if is_hu and wall_mm > 0:
+                out[k] = _fill_against_wall(out[k], vol3[k], inside[k], min(pix_y, pix_x),
+                                            wall_mm)
     return out[0] if two_d else out
 
 
@@ -318,6 +348,8 @@ def _keep_lungs_3d(cand: np.ndarray, voxel_mm3: float, hu: np.ndarray) -> np.nda
 
 
 def _keep_lungs_2d(cand: np.ndarray, pixel_mm2: float, hu: np.ndarray | None) -> np.ndarray:
+    """The lung components of one slice (y, x bool). HU input: besides the largest two, the
+    aerated fragments of a lung cut up by consolidation (``_lung_fragments``)."""
     labels, n = ndi.label(cand)
     if n == 0:
         return np.zeros(cand.shape, dtype=bool)
@@ -325,9 +357,29 @@ def _keep_lungs_2d(cand: np.ndarray, pixel_mm2: float, hu: np.ndarray | None) ->
     sizes[0] = 0
     is_gas = _gas_test(labels, hu) if hu is not None else None
     keep_ids = _largest_two(sizes, MIN_LUNG_AREA_MM2 / pixel_mm2, is_gas)
+    if hu is not None and keep_ids:
+        keep_ids += _lung_fragments(sizes, keep_ids, MIN_LUNG_AREA_MM2 / pixel_mm2, is_gas)
     lut = np.zeros(n + 1, dtype=bool)
     lut[keep_ids] = True
     return lut[labels]
+
+
+def _lung_fragments(sizes: np.ndarray, keep_ids: list[int], floor: float, is_gas) -> list[int]:
+    """Labels of further components (not gas, at least ``floor`` and ``FRAGMENT_RATIO`` of the
+    largest; at most ``MAX_FRAGMENTS``): a lung cut into pieces by consolidation leaves
+    several aerated pieces, of which the largest two may lie in the same lung."""
+    extra: list[int] = []
+    for label in np.argsort(sizes)[::-1][: len(keep_ids) + 2 * MAX_FRAGMENTS]:
+        label = int(label)
+        if label in keep_ids:
+            continue
+        if sizes[label] <= 0 or sizes[label] < max(floor, FRAGMENT_RATIO * sizes[keep_ids[0]]):
+            break
+        if not is_gas(label):
+            extra.append(label)
+        if len(extra) == MAX_FRAGMENTS:
+            break
+    return extra
 
 
 def _gas_test(labels: np.ndarray, hu: np.ndarray):
@@ -479,3 +531,98 @@ def _close_disk(mask: np.ndarray, radius_px: int) -> np.ndarray:
     if b:
         out = ndi.binary_erosion(out, _SQUARE, iterations=b, border_value=1)
     return out | mask
+
+
+# --------------------------------------------------------------------------- chest wall
+
+
+def _thoracic_cavity(hu: np.ndarray, body: np.ndarray, lungs: np.ndarray,
+                     pix_mm: float) -> np.ndarray:
+    """Inside of the chest wall of one HU slice (y, x bool).
+
+    Two limits: the body shrunk by the chest wall's thickness, taken as the
+    ``WALL_PERCENTILE`` of the depth below the body outline of the aerated lung's outline pixels
+    (where the lung touches the ribs), and the convex hull of the bone (``BONE_HU``;
+    contrast-filled vessels inside the rib cage do not widen it) shrunk by ``RIB_MM``. A slice
+    with less than ``MIN_BONE_MM2`` of bone has no cavity beyond the lungs themselves.
+    """
+    rib_px = max(1, int(round(RIB_MM / pix_mm)))
+    depth = ndi.distance_transform_edt(body)
+    edge = lungs & ~ndi.binary_erosion(lungs)
+    wall_px = float(np.percentile(depth[edge], WALL_PERCENTILE)) if edge.any() else rib_px
+    cavity = depth > max(wall_px, rib_px)
+    bone = (hu > BONE_HU) & body
+    if np.count_nonzero(bone) < MIN_BONE_MM2 / pix_mm**2:
+        return lungs.copy()  # no rib cage in sight: no limit to trust, nothing is added
+    hull = _convex_hull_mask(bone)
+    cavity &= ndi.distance_transform_edt(hull) > rib_px
+    return cavity | lungs
+
+
+def _mirror_hull(lungs: np.ndarray, body: np.ndarray) -> np.ndarray:
+    """Convex hull (y, x bool) of the aerated lungs together with their mirror image about the
+    body's left-right middle: a lung consolidated at the back is bounded by the other lung's
+    shape; the scapulae and arms widen the bone hull but not this one."""
+    xs = np.flatnonzero(body.any(axis=0))
+    if not lungs.any() or xs.size == 0:
+        return lungs.copy()
+    flip = xs[0] + xs[-1] - np.arange(lungs.shape[1])
+    ok = (flip >= 0) & (flip < lungs.shape[1])
+    mirrored = np.zeros_like(lungs)
+    mirrored[:, ok] = lungs[:, flip[ok]]
+    return _convex_hull_mask(lungs | mirrored)
+
+
+def _pool_any(mask: np.ndarray, f: int) -> np.ndarray:
+    """``f`` x ``f`` block maximum of a (y, x) bool mask (padded with False)."""
+    if f == 1:
+        return mask
+    h, w = -(-mask.shape[0] // f) * f, -(-mask.shape[1] // f) * f
+    pad = np.zeros((h, w), dtype=bool)
+    pad[: mask.shape[0], : mask.shape[1]] = mask
+    return pad.reshape(h // f, f, w // f, f).any(axis=(1, 3))
+
+
+def _fill_against_wall(lungs: np.ndarray, hu: np.ndarray, body: np.ndarray, pix_mm: float,
+                       radius_mm: float) -> np.ndarray:
+    """Add dense lung lying between each aerated lung and the chest wall. (y, x) bool.
+
+    Per lung (the pieces on each side of the body's left-right middle): a closing with a ball of ``radius_mm`` of the lung together with
+    everything outside the thoracic cavity (``_thoracic_cavity``), so that a gap narrower than
+    the ball between the lung and the chest wall (a dependent or subpleural consolidation) is
+    filled, while the mediastinum, bounded by the lung on one side only and wider than the ball
+    at the heart, stays out. A lung only gains pixels nearer to it than to the other lung, and
+    connected to it; added pixels lie below ``WALL_FILL_MAX_HU`` and inside ``_mirror_hull``. The ball runs on a grid of
+    about ``WALL_GRID_MM`` (speed).
+    """
+    labels, n = ndi.label(lungs)
+    if n == 0:
+        return lungs
+    xs = np.flatnonzero(body.any(axis=0))
+    mid = (xs[0] + xs[-1]) / 2.0 if xs.size else lungs.shape[1] / 2.0
+    centres = ndi.center_of_mass(lungs, labels, range(1, n + 1))
+    side_of = np.array([False] + [c[1] >= mid for c in centres])
+    sides = [m for m in (lungs & ~side_of[labels], lungs & side_of[labels]) if m.any()]
+    cavity = _thoracic_cavity(hu, body, lungs, pix_mm)
+    f = max(1, int(round(WALL_GRID_MM / pix_mm)))
+    wall_small = ~_pool_any(ndi.binary_erosion(cavity) | lungs, f)
+    cavity &= ((hu < WALL_FILL_MAX_HU) & _mirror_hull(lungs, body)) | lungs
+    r = radius_mm / (pix_mm * f)
+    if len(sides) == 2:  # each lung's side: nearer to it than to the other lung
+        gap = ndi.distance_transform_edt(~sides[1]) - ndi.distance_transform_edt(~sides[0])
+        near = (gap > 1.5, gap < -1.5)  # a seam of ~3 px keeps the two lungs apart
+    out = lungs.copy()
+    for j, own in enumerate(sides):
+        lung_small = _pool_any(own, f)
+        solid = lung_small | wall_small
+        grown = ndi.distance_transform_edt(~solid) <= r
+        closed = (ndi.distance_transform_edt(grown) > r) & ~wall_small
+        added = np.repeat(np.repeat(closed, f, axis=0), f, axis=1)
+        added = added[: lungs.shape[0], : lungs.shape[1]] & cavity
+        if len(sides) == 2:
+            added &= near[j]
+        lab, _ = ndi.label(added | own)
+        ids = np.unique(lab[own])
+        grown_lung = np.isin(lab, ids[ids > 0])
+        out |= ndi.binary_fill_holes(grown_lung)
+    return out
