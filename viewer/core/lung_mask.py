@@ -536,26 +536,21 @@ def _close_disk(mask: np.ndarray, radius_px: int) -> np.ndarray:
 # --------------------------------------------------------------------------- chest wall
 
 
-def _thoracic_cavity(hu: np.ndarray, body: np.ndarray, lungs: np.ndarray,
+def _thoracic_cavity(body: np.ndarray, bone: np.ndarray, lungs: np.ndarray,
                      pix_mm: float) -> np.ndarray:
-    """Inside of the chest wall of one HU slice (y, x bool).
+    """Inside of the chest wall of one slice (y, x bool; masks on a grid of ``pix_mm``).
 
     Two limits: the body shrunk by the chest wall's thickness, taken as the
     ``WALL_PERCENTILE`` of the depth below the body outline of the aerated lung's outline pixels
-    (where the lung touches the ribs), and the convex hull of the bone (``BONE_HU``;
-    contrast-filled vessels inside the rib cage do not widen it) shrunk by ``RIB_MM``. A slice
-    with less than ``MIN_BONE_MM2`` of bone has no cavity beyond the lungs themselves.
+    (where the lung touches the ribs), and the convex hull of the bone (contrast-filled vessels
+    inside the rib cage do not widen it) shrunk by ``RIB_MM``.
     """
-    rib_px = max(1, int(round(RIB_MM / pix_mm)))
+    rib_px = max(1.0, RIB_MM / pix_mm)
     depth = ndi.distance_transform_edt(body)
     edge = lungs & ~ndi.binary_erosion(lungs)
     wall_px = float(np.percentile(depth[edge], WALL_PERCENTILE)) if edge.any() else rib_px
     cavity = depth > max(wall_px, rib_px)
-    bone = (hu > BONE_HU) & body
-    if np.count_nonzero(bone) < MIN_BONE_MM2 / pix_mm**2:
-        return lungs.copy()  # no rib cage in sight: no limit to trust, nothing is added
-    hull = _convex_hull_mask(bone)
-    cavity &= ndi.distance_transform_edt(hull) > rib_px
+    cavity &= ndi.distance_transform_edt(_convex_hull_mask(bone)) > rib_px
     return cavity | lungs
 
 
@@ -587,42 +582,57 @@ def _fill_against_wall(lungs: np.ndarray, hu: np.ndarray, body: np.ndarray, pix_
                        radius_mm: float) -> np.ndarray:
     """Add dense lung lying between each aerated lung and the chest wall. (y, x) bool.
 
-    Per lung (the pieces on each side of the body's left-right middle): a closing with a ball of ``radius_mm`` of the lung together with
-    everything outside the thoracic cavity (``_thoracic_cavity``), so that a gap narrower than
-    the ball between the lung and the chest wall (a dependent or subpleural consolidation) is
-    filled, while the mediastinum, bounded by the lung on one side only and wider than the ball
-    at the heart, stays out. A lung only gains pixels nearer to it than to the other lung, and
-    connected to it; added pixels lie below ``WALL_FILL_MAX_HU`` and inside ``_mirror_hull``. The ball runs on a grid of
-    about ``WALL_GRID_MM`` (speed).
+    Per lung (the pieces on each side of the body's left-right middle): a closing with a ball
+    of ``radius_mm`` of the lung together with everything outside the thoracic cavity
+    (``_thoracic_cavity``), so that a gap narrower than the ball between the lung and the
+    chest wall (a dependent or subpleural consolidation) is filled, while the mediastinum,
+    bounded by the lung on one side only and wider than the ball at the heart, stays out. A lung
+    only gains pixels nearer to it than to the other lung, connected to it, below
+    ``WALL_FILL_MAX_HU`` and inside ``_mirror_hull``. A slice with less than ``MIN_BONE_MM2``
+    of bone (``BONE_HU``) gains nothing: no rib cage, no limit to trust. The geometry runs on
+    a grid of about ``WALL_GRID_MM`` (speed); the result is cut to full-resolution pixels.
     """
-    labels, n = ndi.label(lungs)
-    if n == 0:
+    bone = (hu > BONE_HU) & body
+    if not lungs.any() or np.count_nonzero(bone) < MIN_BONE_MM2 / pix_mm**2:
         return lungs
-    xs = np.flatnonzero(body.any(axis=0))
-    mid = (xs[0] + xs[-1]) / 2.0 if xs.size else lungs.shape[1] / 2.0
-    centres = ndi.center_of_mass(lungs, labels, range(1, n + 1))
-    side_of = np.array([False] + [c[1] >= mid for c in centres])
-    sides = [m for m in (lungs & ~side_of[labels], lungs & side_of[labels]) if m.any()]
-    cavity = _thoracic_cavity(hu, body, lungs, pix_mm)
     f = max(1, int(round(WALL_GRID_MM / pix_mm)))
-    wall_small = ~_pool_any(ndi.binary_erosion(cavity) | lungs, f)
-    cavity &= ((hu < WALL_FILL_MAX_HU) & _mirror_hull(lungs, body)) | lungs
-    r = radius_mm / (pix_mm * f)
+    grid_mm = pix_mm * f
+    lungs_s, body_s = _pool_any(lungs, f), _pool_any(body, f)
+    labels, n = ndi.label(lungs_s)
+    xs = np.flatnonzero(body_s.any(axis=0))
+    mid = (xs[0] + xs[-1]) / 2.0
+    centres = ndi.center_of_mass(lungs_s, labels, range(1, n + 1))
+    side_of = np.array([False] + [c[1] >= mid for c in centres])
+    sides = [(lungs_s & (side_of[labels] == right), right) for right in (False, True)]
+    sides = [(m, right) for m, right in sides if m.any()]
+    cavity = _thoracic_cavity(body_s, _pool_any(bone, f), lungs_s, grid_mm)
+    wall = ~(ndi.binary_erosion(cavity) | lungs_s)
+    allowed = cavity & _mirror_hull(lungs_s, body_s)
     if len(sides) == 2:  # each lung's side: nearer to it than to the other lung
-        gap = ndi.distance_transform_edt(~sides[1]) - ndi.distance_transform_edt(~sides[0])
-        near = (gap > 1.5, gap < -1.5)  # a seam of ~3 px keeps the two lungs apart
+        gap = ndi.distance_transform_edt(~sides[1][0]) - ndi.distance_transform_edt(~sides[0][0])
+        near = (gap > 1.0, gap < -1.0)  # a seam keeps the two lungs apart
+    r = radius_mm / grid_mm
+    dense_ok = (hu < WALL_FILL_MAX_HU) & body
+    side_full = np.repeat(np.repeat(side_of[labels], f, axis=0), f, axis=1)[
+        : lungs.shape[0], : lungs.shape[1]]
     out = lungs.copy()
-    for j, own in enumerate(sides):
-        lung_small = _pool_any(own, f)
-        solid = lung_small | wall_small
+    for j, (own_s, right) in enumerate(sides):
+        solid = own_s | wall
         grown = ndi.distance_transform_edt(~solid) <= r
-        closed = (ndi.distance_transform_edt(grown) > r) & ~wall_small
-        added = np.repeat(np.repeat(closed, f, axis=0), f, axis=1)
-        added = added[: lungs.shape[0], : lungs.shape[1]] & cavity
+        added_s = (ndi.distance_transform_edt(grown) > r) & allowed & ~own_s
         if len(sides) == 2:
-            added &= near[j]
-        lab, _ = ndi.label(added | own)
-        ids = np.unique(lab[own])
-        grown_lung = np.isin(lab, ids[ids > 0])
-        out |= ndi.binary_fill_holes(grown_lung)
+            added_s &= near[j]
+        lab, _ = ndi.label(added_s | own_s)
+        ids = np.unique(lab[own_s])
+        added_s &= np.isin(lab, ids[ids > 0])  # connected to this lung
+        if not added_s.any():
+            continue
+        added = np.repeat(np.repeat(added_s, f, axis=0), f, axis=1)
+        grown_lung = added[: lungs.shape[0], : lungs.shape[1]] & dense_ok
+        own = lungs & (side_full == right)
+        grown_lung |= own
+        sl = ndi.find_objects(grown_lung.astype(np.uint8))[0]
+        lab, _ = ndi.label(grown_lung[sl])  # full-resolution pieces joined to the lung
+        ids = np.unique(lab[own[sl]])
+        out[sl] |= ndi.binary_fill_holes(np.isin(lab, ids[ids > 0]))
     return out
