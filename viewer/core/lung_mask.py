@@ -18,7 +18,16 @@ HU input (DICOM, NIfTI; ``float`` HU):
      filling, and filling of shallow concavities of the outline (``CONCAVITY_*``), so vessels,
      nodules and dense lesions inside the lung, and a juxtapleural lesion (dense lesion touching
      the pleura, a "bite" in the air mask) stay inside the lung mask. The result is limited to
-     the body.
+     the body;
+  6. per slice and per lung (the pieces on each side of the body's middle), dense lung between
+     the aerated lung and the chest wall (dependent or subpleural consolidation, which can cut
+     off a whole posterior lung region) is added by a rolling ball of ``WALL_CLOSING_MM``
+     against the thoracic cavity: the inside of the rib cage (bone hull shrunk by ``RIB_MM``)
+     and of the chest wall, bounded by the mirror image of the other lung; the mediastinum,
+     wider than the ball, stays out (``_fill_against_wall``).
+
+A single HU slice, and a one-slice series, keep lung components by area (``MIN_LUNG_AREA_MM2``)
+rather than volume, and also keep the further aerated pieces of a lung cut up by consolidation.
 
 8-bit input (display-windowed lung-window pictures such as the Soares or MedSeg sets, ``uint8``,
 body mostly cropped): each slice is handled on its own in 2-D, the air threshold is placed
@@ -26,7 +35,7 @@ between the dark and bright class means found by Otsu's method (``PICTURE_AIR_PO
 cropped picture often cuts through the lungs and the chest wall, so hole filling cannot tell room
 air from lung), dark components mostly outside that hull are room air, the two largest dark
 components are kept as in step 3 (in 2-D; this also drops a separate trachea), and step 5
-follows.
+follows (step 6 needs HU).
 
 A single HU slice goes through the same steps in 2-D. Segment a whole series at once where
 possible: 3-D connectivity tells lungs from bowel gas better than one slice can.
