@@ -563,18 +563,19 @@ def _thoracic_cavity(body: np.ndarray, bone: np.ndarray, lungs: np.ndarray,
     return cavity | lungs
 
 
-def _mirror_hull(lungs: np.ndarray, body: np.ndarray) -> np.ndarray:
-    """Convex hull (y, x bool) of the aerated lungs together with their mirror image about the
-    body's left-right middle: a lung consolidated at the back is bounded by the other lung's
-    shape; the scapulae and arms widen the bone hull but not this one."""
+def _mirror_hull(own: np.ndarray, other: np.ndarray, body: np.ndarray) -> np.ndarray:
+    """Convex hull (y, x bool) of one aerated lung together with the mirror image of the other
+    lung about the body's left-right middle: a lung consolidated at the back is bounded by the
+    other lung's shape; the hull stays on its own side of the mediastinum, and the scapulae and
+    arms widen the bone hull but not this one."""
     xs = np.flatnonzero(body.any(axis=0))
-    if not lungs.any() or xs.size == 0:
-        return lungs.copy()
-    flip = xs[0] + xs[-1] - np.arange(lungs.shape[1])
-    ok = (flip >= 0) & (flip < lungs.shape[1])
-    mirrored = np.zeros_like(lungs)
-    mirrored[:, ok] = lungs[:, flip[ok]]
-    return _convex_hull_mask(lungs | mirrored)
+    if not own.any() or xs.size == 0:
+        return own.copy()
+    flip = xs[0] + xs[-1] - np.arange(own.shape[1])
+    ok = (flip >= 0) & (flip < own.shape[1])
+    mirrored = np.zeros_like(other)
+    mirrored[:, ok] = other[:, flip[ok]]
+    return _convex_hull_mask(own | mirrored)
 
 
 def _pool_any(mask: np.ndarray, f: int) -> np.ndarray:
@@ -616,7 +617,6 @@ def _fill_against_wall(lungs: np.ndarray, hu: np.ndarray, body: np.ndarray, pix_
     sides = [(m, right) for m, right in sides if m.any()]
     cavity = _thoracic_cavity(body_s, _pool_any(bone, f), lungs_s, grid_mm)
     wall = ~(ndi.binary_erosion(cavity) | lungs_s)
-    allowed = cavity & _mirror_hull(lungs_s, body_s)
     if len(sides) == 2:  # each lung's side: nearer to it than to the other lung
         gap = ndi.distance_transform_edt(~sides[1][0]) - ndi.distance_transform_edt(~sides[0][0])
         near = (gap > 1.0, gap < -1.0)  # a seam keeps the two lungs apart
@@ -628,7 +628,9 @@ def _fill_against_wall(lungs: np.ndarray, hu: np.ndarray, body: np.ndarray, pix_
     for j, (own_s, right) in enumerate(sides):
         solid = own_s | wall
         grown = ndi.distance_transform_edt(~solid) <= r
-        added_s = (ndi.distance_transform_edt(grown) > r) & allowed & ~own_s
+        other_s = lungs_s & ~own_s
+        added_s = (ndi.distance_transform_edt(grown) > r) & cavity & ~own_s
+        added_s &= _mirror_hull(own_s, other_s, body_s)
         if len(sides) == 2:
             added_s &= near[j]
         lab, _ = ndi.label(added_s | own_s)
