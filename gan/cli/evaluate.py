@@ -22,30 +22,11 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from .argtypes import fraction, positive_int
 
 
 def _path(text: str) -> Path:
     return Path(text).expanduser()
-
-
-def _positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if v <= 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {v}")
-    return v
-
-
-def _fraction(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not 0.0 < v < 1.0:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {v}")
-    return v
 
 
 def register(sub) -> None:
@@ -63,23 +44,23 @@ def register(sub) -> None:
                      help="comma-separated: gan, gradcam, msgradcam, smoothgrad (default: all)")
     loc.add_argument("--lung-only", action="store_true",
                      help="also score each method with its maps restricted to a lung field ('<method>+lung')")
-    loc.add_argument("--smoothgrad-samples", type=_positive_int, default=25,
+    loc.add_argument("--smoothgrad-samples", type=positive_int, default=25,
                      help="noisy copies per slice for SmoothGrad (default 25)")
     cls = p.add_argument_group("classification")
     cls.add_argument("--data", type=_path, help="class-folder training set with COVID/ and non-COVID/")
     cls.add_argument("--lm-weights", type=_path, help="LM-ResNet-18 .safetensors (kind lm_classifier)")
     cls.add_argument("--split-seed", type=int, default=None,
                      help="seed of the 70/30 split (default: the one recorded in the classifier weights, else 0)")
-    cls.add_argument("--train-fraction", type=_fraction, default=None,
+    cls.add_argument("--train-fraction", type=fraction, default=None,
                      help="training share of the split (default: recorded in the weights, else 0.7)")
-    cls.add_argument("--limit-per-class", type=_positive_int, default=None,
+    cls.add_argument("--limit-per-class", type=positive_int, default=None,
                      help="use only the first N images per class (smoke tests)")
     both = p.add_argument_group("both")
     both.add_argument("--weights", type=_path, help="generator .safetensors (the GAN localizer)")
     both.add_argument("--classifier-weights", type=_path, help="stage-1 ResNet-18 classifier .safetensors")
     both.add_argument("--out", type=_path, required=False, help="output folder (metrics.json, roc.png)")
     both.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
-    both.add_argument("--threads", type=_positive_int, default=None, help="CPU threads for torch")
+    both.add_argument("--threads", type=positive_int, default=None, help="CPU threads for torch")
     p.set_defaults(func=handler)
 
 

@@ -8,35 +8,7 @@ import sys
 from pathlib import Path
 
 from ..presets import CLASSIFIER_PRESETS, GAN_PRESETS
-
-
-def _bool(text: str) -> bool:
-    t = text.strip().lower()
-    if t in ("1", "true", "yes", "on"):
-        return True
-    if t in ("0", "false", "no", "off"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true/false, got {text!r}")
-
-
-def _positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if v <= 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {v}")
-    return v
-
-
-def _positive_float(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not v > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {v}")
-    return v
+from .argtypes import boolean, positive_float, positive_int
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -49,9 +21,9 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="auto = bf16 mixed precision on CUDA, fp32 on CPU")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint")
-    p.add_argument("--image-size", type=_positive_int, default=None)
-    p.add_argument("--batch-size", type=_positive_int, default=None)
-    p.add_argument("--limit-per-class", type=_positive_int, default=None, help="use only the first N images per class (smoke tests)")
+    p.add_argument("--image-size", type=positive_int, default=None)
+    p.add_argument("--batch-size", type=positive_int, default=None)
+    p.add_argument("--limit-per-class", type=positive_int, default=None, help="use only the first N images per class (smoke tests)")
 
 
 def register(sub) -> None:
@@ -61,16 +33,16 @@ def register(sub) -> None:
 
     c = s.add_parser("classifier", help="stage 1: ResNet-18 COVID/non-COVID classifier (F and the plain baseline)")
     _common(c)
-    c.add_argument("--epochs", type=_positive_int, default=None)
-    c.add_argument("--lr", type=_positive_float, default=None)
+    c.add_argument("--epochs", type=positive_int, default=None)
+    c.add_argument("--lr", type=positive_float, default=None)
     c.add_argument("--split-seed", type=int, default=0, help="seed of the 70/30 split")
     c.set_defaults(func=_run_classifier, on_maps=None)
 
     lm = s.add_parser("lm-classifier", help="LM-ResNet-18: a ResNet-18 on the GAN's localization maps")
     _common(lm)
     lm.add_argument("--generator", required=True, dest="on_maps", help="generator weights (.safetensors)")
-    lm.add_argument("--epochs", type=_positive_int, default=None)
-    lm.add_argument("--lr", type=_positive_float, default=None)
+    lm.add_argument("--epochs", type=positive_int, default=None)
+    lm.add_argument("--lr", type=positive_float, default=None)
     lm.add_argument("--split-seed", type=int, default=0)
     lm.set_defaults(func=_run_classifier)
 
@@ -79,18 +51,18 @@ def register(sub) -> None:
     g.add_argument("--classifier-weights", required=True, help="stage-1 classifier .safetensors (F)")
     g.add_argument("--val-images", help="validation images folder (model selection by pixel AUC)")
     g.add_argument("--val-masks", help="validation masks folder")
-    g.add_argument("--iterations", type=_positive_int, default=None)
-    g.add_argument("--width", type=_positive_float, default=None, help="channel multiplier (1 = paper)")
-    g.add_argument("--d-width", type=_positive_float, default=None, help="discriminator channel multiplier (default: --width)")
-    g.add_argument("--lr-g", type=_positive_float, default=None)
-    g.add_argument("--d-lr-ratio", type=_positive_float, default=None, help="D lr / G lr: paper 4 (TTUR), code 2")
-    g.add_argument("--label-smoothing", type=_bool, default=None, help="real targets U[0.8, 1] (authors' code)")
-    g.add_argument("--joint-g-step", type=_bool, default=None, help="one G step with all losses instead of two")
-    g.add_argument("--rot90", type=_bool, default=None, help="random 90-degree turns (not in the paper)")
+    g.add_argument("--iterations", type=positive_int, default=None)
+    g.add_argument("--width", type=positive_float, default=None, help="channel multiplier (1 = paper)")
+    g.add_argument("--d-width", type=positive_float, default=None, help="discriminator channel multiplier (default: --width)")
+    g.add_argument("--lr-g", type=positive_float, default=None)
+    g.add_argument("--d-lr-ratio", type=positive_float, default=None, help="D lr / G lr: paper 4 (TTUR), code 2")
+    g.add_argument("--label-smoothing", type=boolean, default=None, help="real targets U[0.8, 1] (authors' code)")
+    g.add_argument("--joint-g-step", type=boolean, default=None, help="one G step with all losses instead of two")
+    g.add_argument("--rot90", type=boolean, default=None, help="random 90-degree turns (not in the paper)")
     g.add_argument("--c-mode", choices=("joint", "off"), default=None, help="train C on the maps during GAN training")
     g.add_argument("--d-warmup", type=int, default=None, help="D-only iterations first: normal real, COVID fake (not in the paper)")
-    g.add_argument("--val-every", type=_positive_int, default=None)
-    g.add_argument("--checkpoint-minutes", type=_positive_float, default=None)
+    g.add_argument("--val-every", type=positive_int, default=None)
+    g.add_argument("--checkpoint-minutes", type=positive_float, default=None)
     g.add_argument("--time-budget-hours", type=float, default=None, help="stop and save when spent (0 = none)")
     g.set_defaults(func=_run_gan)
     p.set_defaults(func=lambda a: (p.print_help(), 2)[1])
