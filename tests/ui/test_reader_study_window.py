@@ -1,6 +1,9 @@
 """Reader study in the main window: scoring the shown slice, a blinded list, keys 1–5 and N."""
 from __future__ import annotations
 
+import threading
+import time
+
 import numpy as np
 import pytest
 from PyQt6 import QtCore
@@ -89,7 +92,7 @@ def test_blinded_list_hides_method_and_severity_and_n_goes_on(qtbot, study_windo
     assert "2 / 4" in panel.progress_label.text()
 
 
-def test_cam_item_shows_the_classifier_map(study_window):
+def test_cam_item_shows_the_classifier_map(qtbot, study_window):
     from viewer.ui.reader_study_mixin import CLASSIFIER_WEIGHTS
 
     if not CLASSIFIER_WEIGHTS.is_file():
@@ -97,7 +100,11 @@ def test_cam_item_shows_the_classifier_map(study_window):
     win = study_window
     win.open_item({"series_uid": win.info.series_uid, "slice_index": 2, "method": "gradcam",
                    "blinded": False, "code": "R001"})
+    assert win.score_context() == {}  # computed in the background: no score meanwhile
+    assert "computing the Grad-CAM map" in win.statusBar().currentMessage()
+    qtbot.waitUntil(lambda: win._cam_request is None, timeout=60000)
     assert win.view.index == 2 and win.map_method == "gradcam"
+    assert win.score_context()["method"] == "gradcam"
     m, mask = win.shown_layers(2)
     assert m.shape == win.voxels.shape[1:] and 0.0 <= m.min() and m.max() <= 1.0
     assert not np.array_equal(m, win.lesion_layers(2)[0])
@@ -127,3 +134,88 @@ def test_item_in_another_series_is_not_scored_while_it_is_read(qtbot, make_windo
         assert win.score_context() == {}  # the old slice must not get the item's score
     ctx = win.score_context()
     assert win.info is other and ctx["slice_index"] == 1 and ctx["method"] == "gan"
+
+
+def _slow_cam(monkeypatch, seconds: float, gate: threading.Event | None = None):
+    """Replace the CAM computation by a deliberately slow synthetic one (no weights needed):
+    a square whose value is 0.9; ``gate`` (when given) holds it until set."""
+    from viewer.core.cam_maps import CamMapComputer
+
+    calls = []
+
+    def compute(self, sl, is_hu, method, progress=None):
+        calls.append(method)
+        if gate is not None:
+            gate.wait(10)
+        time.sleep(seconds)
+        m = np.zeros(np.asarray(sl).shape, np.float32)
+        m[10:30, 10:30] = 0.9
+        return m
+
+    monkeypatch.setattr(CamMapComputer, "compute", compute)
+    return calls
+
+
+def _cam_item(win, i, method="smoothgrad", blinded=False):
+    return {"series_uid": win.info.series_uid, "slice_index": i, "method": method,
+            "blinded": blinded, "code": "R007"}
+
+
+def test_gui_thread_keeps_ticking_while_a_cam_map_is_computed(qtbot, study_window, monkeypatch):
+    win = study_window
+    calls = _slow_cam(monkeypatch, 1.0)
+    ticks = []
+    timer = QtCore.QTimer()
+    timer.setInterval(20)
+    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    timer.start()
+    t0 = time.perf_counter()
+    win.open_item(_cam_item(win, 2))
+    assert time.perf_counter() - t0 < 0.5  # open_item returns at once
+    assert win.score_context() == {} and win.shown_layers(2) == (None, None)
+    assert "computing the SmoothGrad map" in win.statusBar().currentMessage()
+    assert not win.score_panel.give_score(3)  # no score for a map not on screen
+    qtbot.waitUntil(lambda: win._cam_request is None, timeout=10000)
+    timer.stop()
+    gaps = np.diff(ticks)
+    assert len(ticks) > 20 and gaps.max() < 0.25, f"GUI thread blocked for {gaps.max():.3f} s"
+    assert win.map_method == "smoothgrad" and win.score_context()["method"] == "smoothgrad"
+    assert win.shown_layers(2)[0].max() == pytest.approx(0.9)
+    assert not win._cam_busy_label.isVisible()
+    # cached: showing the item again computes nothing
+    win.view.set_index(3)
+    win.open_item(_cam_item(win, 2))
+    assert win.map_method == "smoothgrad" and win.score_context() != {} and calls == ["smoothgrad"]
+
+
+def test_late_cam_map_is_dropped_after_moving_on_and_blinded_hides_the_method(
+        qtbot, study_window, monkeypatch):
+    win = study_window
+    gate = threading.Event()
+    _slow_cam(monkeypatch, 0.0, gate)
+    win.open_item(_cam_item(win, 2, "gradcam", blinded=True))
+    msg = win.statusBar().currentMessage()
+    assert "computing the item's map" in msg and "Grad" not in msg
+    assert "Grad" not in win._cam_busy_label.text() and "Grad" not in win.view.overlay_note
+    win.view.set_index(4)  # the reader moves on before the map is in
+    assert win.map_method == "gan" and win.score_context()["slice_index"] == 4
+    gate.set()
+    qtbot.waitUntil(lambda: (win.info.key, 2, "gradcam") in win._cam_cache, timeout=10000)
+    qtbot.wait(50)
+    assert win.view.index == 4 and win.map_method == "gan"  # the late map is not shown
+    assert win.score_context()["method"] == "gan"
+
+
+def test_failed_cam_map_falls_back_to_the_gan_map(qtbot, study_window, monkeypatch):
+    from viewer.core.cam_maps import CamMapComputer
+
+    win = study_window
+
+    def broken(self, sl, is_hu, method, progress=None):
+        raise FileNotFoundError("classifier.safetensors: file not found")
+
+    monkeypatch.setattr(CamMapComputer, "compute", broken)
+    win.open_item(_cam_item(win, 1, "gradcam"))
+    qtbot.waitUntil(lambda: win._cam_request is None, timeout=10000)
+    assert "could not be shown" in win.statusBar().currentMessage()
+    assert win.map_method == "gan" and win.score_context()["method"] == "gan"

@@ -6,22 +6,32 @@ A mixin of ``MainWindow``: it uses the window's ``browser``, ``view``, ``info``,
 ``store``, ``counts``, ``threshold``, ``restrict_to_lungs``, ``score_panel`` and status bar.
 
 Maps other than the GAN's are shown for the item's slice only: ``gradcam``, ``msgradcam`` and
-``smoothgrad`` are computed with :class:`gan.cams.ClassifierExplainer` from
-``resources/weights/classifier.safetensors`` (once per series, slice and method, kept in memory);
-``import:<name>`` maps are read from the item's ``map_path``. Scrolling to another slice or
-opening another series goes back to the GAN map. In a blinded list the method name is never
-shown (overlay note, status messages).
+``smoothgrad`` are computed with :class:`viewer.core.cam_maps.CamMapComputer` from
+``resources/weights/classifier.safetensors`` in a background ``CallWorker`` (once per series,
+slice and method, kept in memory); while one is computed the status bar shows
+"computing … map…", no overlay is drawn and ``score_context`` is empty, so no score can go to a
+map that is not on screen. A result that comes back after the reader moved to another item,
+slice or series is kept in the cache but not shown. ``import:<name>`` maps are read from the
+item's ``map_path``. Scrolling to another slice or opening another series goes back to the GAN
+map. In a blinded list the method name is never shown (overlay note, status messages).
 """
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
-from PyQt6 import QtCore, QtGui, QtWidgets
+from PyQt6 import QtWidgets
+
+from viewer.core.cam_maps import CAM_METHODS, CamMapComputer
+from viewer.ui.workers import CallWorker
 
 CLASSIFIER_WEIGHTS = Path(__file__).resolve().parents[2] / "resources" / "weights" / \
     "classifier.safetensors"
-CAM_METHODS = ("gradcam", "msgradcam", "smoothgrad")
+__all__ = ["CAM_METHODS", "CLASSIFIER_WEIGHTS", "ReaderStudyMixin"]
+
+# CAM workers still running; held here (not by the window) so a window closed mid-computation
+# never destroys a running thread
+_RUNNING_CAM_WORKERS: set = set()
 
 
 class ReaderStudyMixin:
@@ -29,8 +39,10 @@ class ReaderStudyMixin:
     _method_map = None       # (series key, slice index, method, float32 (y, x) map) or None
     _method_blinded = False
     _pending_item = None     # item waiting for its series to be read
-    _explainer = None
+    _cam_computer: CamMapComputer | None = None
     _cam_cache: dict | None = None
+    _cam_request = None      # (series key, slice index, method, item) being computed, or None
+    _cam_busy_label = None
 
     # ------------------------------------------------------------------ score panel
     def score_context(self) -> dict:
@@ -42,6 +54,8 @@ class ReaderStudyMixin:
             return {}
         if self._pending_item is not None:  # a reading-list item's series is being read:
             return {}                       # what is on screen is about to change
+        if self._cam_request is not None:   # the item's map is not on screen yet
+            return {}
         ref = info.refs[i]
         ctx = {"study_uid": info.study_uid, "series_uid": info.series_uid or info.key,
                "slice_index": i, "method": self.map_method or "gan", "severity_category": None}
@@ -93,15 +107,16 @@ class ReaderStudyMixin:
     def _show_item_method(self, item: dict) -> None:
         method = str(item.get("method") or "gan")
         self._method_blinded = bool(item.get("blinded"))
+        self._end_cam_request()  # a newer item replaces one still being computed
         if method == "gan":
             self._set_method_map(None)
             return
         i = self.view.index
-        what = "the item's map" if self._method_blinded else f"the {method} map"
+        if method in CAM_METHODS:
+            self._request_cam_map(item, method, i)
+            return
         try:
-            if method in CAM_METHODS:
-                m = self._cam_map(method, i)
-            elif method.startswith("import:"):
+            if method.startswith("import:"):
                 from viewer.core.reading_list import load_imported_map
 
                 if not item.get("map_path"):
@@ -110,40 +125,97 @@ class ReaderStudyMixin:
             else:
                 raise ValueError(f"unknown method {method!r}")
         except Exception as exc:  # noqa: BLE001 (a missing file or weights must not crash)
-            detail = "" if self._method_blinded else f": {exc}"
-            self.show_error(f"reading-list item {item.get('code', '')}: {what} could not be "
-                            f"shown{detail}; showing the GAN map")
-            self._set_method_map(None)
+            self._item_map_failed(item, method, str(exc))
             return
         self._set_method_map((self.info.key, i, method, np.asarray(m, dtype=np.float32)))
 
-    def _cam_map(self, method: str, i: int) -> np.ndarray:
-        """Grad-CAM / multi-scale Grad-CAM / SmoothGrad of slice ``i`` (float32 (y, x) in
-        [0, 1]); computed once per series, slice and method."""
+    def _item_map_failed(self, item: dict, method: str, msg: str) -> None:
+        what = "the item's map" if self._method_blinded else f"the {method} map"
+        detail = "" if self._method_blinded else f": {msg}"
+        self.show_error(f"reading-list item {item.get('code', '')}: {what} could not be "
+                        f"shown{detail}; showing the GAN map")
+        self._set_method_map(None)
+
+    def _request_cam_map(self, item: dict, method: str, i: int) -> None:
+        """Show the Grad-CAM / multi-scale Grad-CAM / SmoothGrad map of slice ``i`` (float32
+        (y, x) in [0, 1]): from the cache at once, else computed in a background worker; until
+        it is in, no overlay is drawn and scoring is off."""
         if self._cam_cache is None:
             self._cam_cache = {}
         key = (self.info.key, i, method)
-        if key not in self._cam_cache:
-            app = QtWidgets.QApplication
-            app.setOverrideCursor(QtGui.QCursor(QtCore.Qt.CursorShape.WaitCursor))
-            self.statusBar().showMessage("computing the item's map…")
-            app.processEvents(QtCore.QEventLoop.ProcessEventsFlag.ExcludeUserInputEvents)
-            try:
-                if self._explainer is None:
-                    if not CLASSIFIER_WEIGHTS.is_file():
-                        raise FileNotFoundError(f"{CLASSIFIER_WEIGHTS}: file not found")
-                    from gan.cams import ClassifierExplainer
+        if key in self._cam_cache:
+            self._set_method_map((*key, self._cam_cache[key]))
+            return
+        if self._cam_computer is None:
+            self._cam_computer = CamMapComputer(CLASSIFIER_WEIGHTS, device="auto")
+        self._method_map = None
+        self.map_method = method
+        self._cam_request = (*key, item)
+        self._show_cam_busy(method)
+        computer, sl, is_hu = self._cam_computer, self.voxels[i], self.info.is_hu
+        w = CallWorker(lambda progress: computer.compute(sl, is_hu, method, progress), "cam")
+        _RUNNING_CAM_WORKERS.add(w)
+        w.finished.connect(lambda w=w: _RUNNING_CAM_WORKERS.discard(w))
+        self._on(w.succeeded, lambda m, key=key: self._cam_ready(key, m))
+        self._on(w.failed, lambda msg, key=key: self._cam_failed(key, msg))
+        self._on(w.cancelled, lambda key=key: self._cam_failed(key, "cancelled"))
+        self._keep(w)
+        w.start()
+        if self.voxels is not None:
+            self.refresh_overlay()
+        self._show_cam_busy(method)  # over refresh_overlay's note
+        self._refresh_score_panel()
 
-                    self._explainer = ClassifierExplainer(CLASSIFIER_WEIGHTS, device="auto")
-                self._cam_cache[key] = self._explainer.maps([self.voxels[i]], self.info.is_hu,
-                                                            method)[0]
-            finally:
-                app.restoreOverrideCursor()
-                self.statusBar().clearMessage()
-        return self._cam_cache[key]
+    def _is_current_cam(self, key) -> bool:
+        r = self._cam_request
+        return r is not None and tuple(r[:3]) == tuple(key)
+
+    def _cam_ready(self, key, m) -> None:
+        m = np.asarray(m, dtype=np.float32)
+        if self._cam_cache is None:
+            self._cam_cache = {}
+        self._cam_cache[key] = m  # valid for its series, slice and method even when late
+        if not self._is_current_cam(key):
+            return  # the reader moved on meanwhile: not shown
+        self._end_cam_request()
+        if self.info is None or self.info.key != key[0] or self.view.index != key[1]:
+            self._set_method_map(None)
+            return
+        self._set_method_map((*key, m))
+
+    def _cam_failed(self, key, msg: str) -> None:
+        if not self._is_current_cam(key):
+            return
+        item = self._cam_request[3]
+        self._end_cam_request()
+        self._item_map_failed(item, key[2], msg)
+
+    def _show_cam_busy(self, method: str) -> None:
+        from viewer.core.reading_list import method_label
+
+        name = "the item's" if self._method_blinded else f"the {method_label(method)}"
+        text = f"computing {name} map…"
+        if self._cam_busy_label is None:
+            self._cam_busy_label = QtWidgets.QLabel(self)
+            self.statusBar().addPermanentWidget(self._cam_busy_label)
+        self._cam_busy_label.setText(text)
+        self._cam_busy_label.show()
+        self.statusBar().showMessage(text)
+        self.view.set_overlay_note(text)
+
+    def _end_cam_request(self) -> None:
+        """Forget the map being computed (its result will not be shown) and the busy note."""
+        if self._cam_request is None:
+            return
+        self._cam_request = None
+        if self._cam_busy_label is not None:
+            self._cam_busy_label.hide()
+        if self.statusBar().currentMessage().startswith("computing "):
+            self.statusBar().clearMessage()
 
     def _set_method_map(self, entry) -> None:
         """Show ``entry`` (series key, slice, method, map) instead of the GAN map; None: GAN."""
+        self._end_cam_request()
         self._method_map = entry
         self.map_method = "gan" if entry is None else entry[2]
         if self.voxels is not None:
@@ -151,7 +223,12 @@ class ReaderStudyMixin:
         self._refresh_score_panel()
 
     def _drop_method_map_if_elsewhere(self, i: int) -> None:
-        """Back to the GAN map when the slice (or series) on screen is not the item's."""
+        """Back to the GAN map when the slice (or series) on screen is not the item's (a map
+        still being computed for it is then not shown)."""
+        r = self._cam_request
+        if r is not None and (self.info is None or r[0] != self.info.key or r[1] != i):
+            self._end_cam_request()
+            self.map_method = "gan"
         e = self._method_map
         if e is not None and (self.info is None or e[0] != self.info.key or e[1] != i):
             self._method_map = None
@@ -160,6 +237,9 @@ class ReaderStudyMixin:
     def shown_layers(self, i: int):
         """``(map, mask)`` drawn for slice ``i``: the item's map when one is shown (restricted
         to the lungs when asked, mask = map >= threshold), else the GAN's ``lesion_layers``."""
+        r = self._cam_request
+        if r is not None and self.info is not None and r[0] == self.info.key and r[1] == i:
+            return None, None  # the item's map is being computed: nothing drawn meanwhile
         e = self._method_map
         if e is None or self.info is None or e[0] != self.info.key or e[1] != i:
             return self.lesion_layers(i)
