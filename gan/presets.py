@@ -12,7 +12,7 @@ GAN_PRESETS: dict[str, dict] = {
         # 128 px, 3/8 width (2.9 M parameters in G): about 1 s per iteration on 2 cores instead
         # of about 50 s; the learning rate is raised 40x to learn in a few thousand iterations.
         image_size=128, width=0.375, d_width=1.0, batch_size=8, iterations=6000, lr_g=1e-4, d_lr_ratio=4.0,
-        label_smoothing=True, joint_g_step=False, rot90=True, c_mode="off", d_warmup=400, precision="bf16",
+        label_smoothing=True, joint_g_step=False, rot90=True, c_mode="off", d_warmup=1200, precision="bf16",
         val_every=100, checkpoint_minutes=3.0, time_budget_hours=2.5,
     ),
 }
