@@ -583,6 +583,7 @@ class MainWindow(ReaderStudyMixin, RefineMixin, SeverityMixin, QtWidgets.QMainWi
         # no more paints of the pyqtgraph views while Qt tears the window down
         for gv in (self.view.graphics, self.severity.plot):
             gv.setUpdatesEnabled(False)
+            gv.hide()  # a hidden view gets no paint events while its items are deleted
         super().closeEvent(ev)
 
     # =========================================================================== export
