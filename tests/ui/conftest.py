@@ -24,16 +24,11 @@ def isolated_settings(tmp_path, monkeypatch):
     return QtCore.QSettings(str(tmp_path / "settings.ini"), QtCore.QSettings.Format.IniFormat)
 
 
-_KEEP_ALIVE: list = []  # closed windows, kept until the session ends
-
-
 @pytest.fixture()
 def make_window(qtbot, tmp_path, isolated_settings):
     """Build a MainWindow with a fake localizer (or none) and a map cache under tmp_path."""
     from viewer.core.map_cache import MapCache
     from viewer.ui.main_window import MainWindow
-
-    windows = []
 
     def make(localizer=None, cache_dir=None, factory="fake", score_panel=False):
         if factory == "fake":
@@ -43,15 +38,9 @@ def make_window(qtbot, tmp_path, isolated_settings):
             fac = factory
         win = MainWindow(fac, cache=MapCache(cache_dir or tmp_path / "maps"),
                          settings=isolated_settings, score_panel=score_panel)
-        windows.append(win)
+        qtbot.addWidget(win)
         win.resize(1000, 700)
         win.show()
         return win
 
-    yield make
-    # Close, let pending events (paints, worker signals) run, then keep the objects alive until
-    # the session ends: deleting a pyqtgraph window under pending paint events can crash Qt.
-    for win in windows:
-        win.close()
-    qtbot.wait(50)
-    _KEEP_ALIVE.extend(windows)
+    return make

@@ -584,6 +584,9 @@ class MainWindow(ReaderStudyMixin, RefineMixin, SeverityMixin, QtWidgets.QMainWi
         for gv in (self.view.graphics, self.severity.plot):
             gv.setUpdatesEnabled(False)
             gv.hide()  # a hidden view gets no paint events while its items are deleted
+        # tear the severity plot down now, in order (PlotWidget.close removes its axes and
+        # view box), rather than leave it to the window's deletion under pending paint events
+        self.severity.plot.close()
         super().closeEvent(ev)
 
     # =========================================================================== export
