@@ -47,11 +47,14 @@ def bench_localization(weights: Path, n: int, device: str) -> dict:
     vol = synthetic_hu(n)
     per_slice = timeit(lambda: loc.apply(vol, is_hu=True), 1) / n
     one = timeit(lambda: loc.apply(vol[0], is_hu=True), 3)
+    single = Localizer(weights, device=device, tta=1)
+    per_slice_tta1 = timeit(lambda: single.apply(vol, is_hu=True), 1) / n
     g = Generator(1.0).to(loc.device).eval()
     x = torch.rand(1, 1, 256, 256, device=loc.device)
     with torch.no_grad():
         bare = timeit(lambda: g(x), 3)
     return {"device": str(loc.device), "shipped_per_slice_batched": per_slice, "shipped_single_slice": one,
+            "tta": loc.tta, "single_pass_per_slice": per_slice_tta1,
             "paper_G_bare_forward": bare, "model": f"width {loc.width}, {loc.image_size} px"}
 
 
@@ -97,6 +100,9 @@ def main() -> int:
         print(f"  per slice, batched over {a.slices}: {r['shipped_per_slice_batched'] * 1000:8.1f} ms "
               "(window + body crop + resize + G + smoothing + put back)")
         print(f"  one slice alone:              {r['shipped_single_slice'] * 1000:8.1f} ms")
+        print(f"  (the weights average {r['tta']} flips/turns per slice; a single pass, tta=1: "
+              f"{r['single_pass_per_slice'] * 1000:.1f} ms per slice batched, "
+              f"{r['shipped_per_slice_batched'] / r['single_pass_per_slice']:.1f}x less)")
         print(f"  bare paper-size G forward (256x256, width 1.0): {r['paper_G_bare_forward'] * 1000:8.1f} ms")
         print(f"  ratio paper-G-forward / shipped-per-slice: {r['paper_G_bare_forward'] / r['shipped_per_slice_batched']:.1f}x")
     if not a.skip_train:

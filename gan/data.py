@@ -137,16 +137,30 @@ def resize_unit(img: np.ndarray, size: int) -> torch.Tensor:
     return Fnn.interpolate(t, size=(size, size), mode="bilinear", align_corners=False, antialias=True)[0]
 
 
+def jitter_intensity(t: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+    """Random display-window change of a [0, 1] picture: gamma in [0.7, 1.4], then a linear
+    contrast of 0.85-1.2 about mid-grey with a shift of +-0.06, clipped to [0, 1]. Not in the
+    paper: the training pictures (Soares) and the MedSeg slices were windowed differently, and
+    this keeps G and D from keying on the window."""
+    gamma = float(np.exp(rng.uniform(np.log(0.7), np.log(1.4))))
+    contrast = float(rng.uniform(0.85, 1.2))
+    shift = float(rng.uniform(-0.06, 0.06))
+    t = t.clamp(0.0, 1.0).pow(gamma)
+    return ((t - 0.5) * contrast + 0.5 + shift).clamp_(0.0, 1.0)
+
+
 class AugmentedBatcher:
-    """Random resized crop (area scale 0.9-1.0), flips and optional 90-degree rotations.
+    """Random resized crop (area scale 0.9-1.0), flips, optional 90-degree rotations and optional
+    intensity (window) jitter.
 
     ``rot90`` is not in the paper: MedSeg slices are stored transposed with respect to the Soares
     set, and random 90-degree turns make G indifferent to that.
     """
 
     def __init__(self, size: int, scale: tuple[float, float] = (0.9, 1.0), hflip: bool = True,
-                 vflip: bool = True, rot90: bool = False):
+                 vflip: bool = True, rot90: bool = False, intensity: bool = False):
         self.size, self.scale, self.hflip, self.vflip, self.rot90 = size, scale, hflip, vflip, rot90
+        self.intensity = intensity
 
     def one(self, img: np.ndarray, rng: np.random.Generator) -> torch.Tensor:
         h, w = img.shape
@@ -163,6 +177,8 @@ class AugmentedBatcher:
             t = t.flip(-2)
         if self.rot90 and rng.random() < 0.5:
             t = t.transpose(-1, -2)
+        if self.intensity:
+            t = jitter_intensity(t, rng)
         return t
 
     def batch(self, images: list[np.ndarray], idx: np.ndarray, rng: np.random.Generator) -> torch.Tensor:

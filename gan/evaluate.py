@@ -73,6 +73,7 @@ class LocalizationSetup:
     lung_only: bool = False
     device: str = "auto"
     smoothgrad_samples: int = 25
+    tta: int | None = None  # GAN test-time augmentation; None = the weights' own setting
     warnings: list[str] = field(default_factory=list)
 
 
@@ -88,7 +89,7 @@ class MapMaker:
         if self._localizer is None:
             from .inference import Localizer
 
-            self._localizer = Localizer(self.setup.weights, device=self.setup.device)
+            self._localizer = Localizer(self.setup.weights, device=self.setup.device, tta=self.setup.tta)
         return self._localizer
 
     def explainer(self):
@@ -218,6 +219,7 @@ def run_localization(s: LocalizationSetup, log: Log = print) -> tuple[dict, dict
             r["map_seconds"] = seconds
             if method == "gan":
                 r["weights_threshold"] = maker.localizer().threshold  # from the weights metadata
+                r["tta"] = maker.localizer().tta
             thin = curve.thinned(200)
             r["roc"] = {"fpr": np.round(thin.fpr, 5).tolist(), "tpr": np.round(thin.tpr, 5).tolist()}
             results[name] = r

@@ -60,13 +60,39 @@ def smooth_and_normalise(raw: torch.Tensor, sigma: float = PAPER_SIGMA, grid: in
     return torch.where(span > 1e-8, (m - lo) / span.clamp_min(1e-8), torch.zeros_like(m))
 
 
+# Test-time augmentation: (forward, inverse) pairs on (N, 1, y, x) tensors, in the order used.
+# The transpose comes second: it brings most of the gain on the (transposed) MedSeg slices.
+_TTA_TRANSFORMS = (
+    (lambda t: t, lambda t: t),
+    (lambda t: t.transpose(-1, -2), lambda t: t.transpose(-1, -2)),
+    (lambda t: t.flip(-1), lambda t: t.flip(-1)),
+    (lambda t: t.flip(-2), lambda t: t.flip(-2)),
+)
+TTA_CHOICES = (1, 2, 4)
+
+
+def raw_map(gen: torch.nn.Module, x: torch.Tensor, tta: int = 1) -> torch.Tensor:
+    """ReLU(x - G(x)) for (N, 1, s, s) inputs in [0, 1]; with ``tta`` > 1 the mean of that over
+    the first ``tta`` of: identity, transpose, left-right flip, up-down flip (each map turned
+    back before averaging). Not in the paper; the weights' metadata say which the model uses."""
+    if tta not in TTA_CHOICES:
+        raise ValueError(f"test-time augmentation must be one of {TTA_CHOICES}, got {tta}")
+    acc = None
+    for fwd, inv in _TTA_TRANSFORMS[:tta]:
+        xt = fwd(x)
+        m = inv(torch.relu(xt - gen(xt).float()))
+        acc = m if acc is None else acc + m
+    return acc / tta
+
+
 @torch.no_grad()
 def generator_maps(gen: torch.nn.Module, units: list[np.ndarray], image_size: int,
                    device: torch.device, crops: list[Crop] | None = None, batch_size: int = 8,
-                   progress: ProgressFn | None = None) -> list[np.ndarray]:
+                   progress: ProgressFn | None = None, tta: int = 1) -> list[np.ndarray]:
     """Maps for [0, 1] slices (y, x) with a loaded generator; each map has its slice's shape.
 
-    ``crops``: body boxes per slice (None = whole slice). Deterministic for fixed weights.
+    ``crops``: body boxes per slice (None = whole slice). ``tta``: see :func:`raw_map`.
+    Deterministic for fixed weights.
     """
     out: list[np.ndarray] = []
     total = len(units)
@@ -79,8 +105,7 @@ def generator_maps(gen: torch.nn.Module, units: list[np.ndarray], image_size: in
             xs.append(Fnn.interpolate(t, size=(image_size, image_size), mode="bilinear",
                                       align_corners=False, antialias=True))
         x = torch.cat(xs).to(device)
-        gx = gen(x).float()
-        maps = smooth_and_normalise(torch.relu(x - gx)).cpu()
+        maps = smooth_and_normalise(raw_map(gen, x, tta)).cpu()
         for m, u, c in zip(maps, chunk, boxes):
             full = np.zeros(u.shape, dtype=np.float32)
             full[c.y0:c.y1, c.x0:c.x1] = Fnn.interpolate(m[None], size=c.shape, mode="bilinear",
@@ -97,11 +122,14 @@ class Localizer:
     Args:
         weights: path to a generator ``.safetensors`` file written by ``gan.weights.save_weights``.
         device: "auto" (CUDA when present), "cpu" or "cuda[:N]".
+        tta: maps averaged over 1, 2 or 4 flips/turns of each slice (see :func:`raw_map`);
+            None = the value the weights were validated with (metadata ``tta``, else 1).
     Attributes: ``threshold`` (operating threshold on the [0, 1] map, from validation),
     ``weights_hash`` (sha256 hex of the file), ``model_name``, ``device``, ``image_size``.
     """
 
-    def __init__(self, weights: str | Path | None = None, device: str = "auto", batch_size: int = 8):
+    def __init__(self, weights: str | Path | None = None, device: str = "auto", batch_size: int = 8,
+                 tta: int | None = None):
         path = Path(weights) if weights is not None else DEFAULT_WEIGHTS
         state, meta = read_weights(path)
         if meta.get("kind", "generator") != "generator":
@@ -111,6 +139,9 @@ class Localizer:
         self.image_size = int(meta_float(meta, "image_size", 256))
         self.width = meta_float(meta, "width", 1.0)
         self.threshold = meta_float(meta, "threshold", 0.5)
+        self.tta = int(meta_float(meta, "tta", 1)) if tta is None else int(tta)
+        if self.tta not in TTA_CHOICES:
+            raise ValueError(f"test-time augmentation must be one of {TTA_CHOICES}, got {self.tta}")
         self.model_name = meta.get("model_name", "covid-gan-localizer")
         self.weights_hash = file_sha256(path)
         self.device = resolve_device(device)
@@ -123,7 +154,8 @@ class Localizer:
         self.generator = gen.to(self.device).eval()
 
     def __repr__(self) -> str:
-        return f"Localizer({str(self.path)!r}, device={str(self.device)!r}, threshold={self.threshold:.3f})"
+        return (f"Localizer({str(self.path)!r}, device={str(self.device)!r}, threshold={self.threshold:.3f}, "
+                f"tta={self.tta})")
 
     def apply(self, slices: np.ndarray | Iterable[np.ndarray], is_hu: bool,
               progress: ProgressFn | None = None, crop_to_body: bool = True) -> np.ndarray:
@@ -142,7 +174,7 @@ class Localizer:
         units = [to_unit(s, is_hu) for s in stack]
         crops = [body_crop(u, is_hu) for u in units] if crop_to_body else None
         maps = generator_maps(self.generator, units, self.image_size, self.device, crops,
-                              self.batch_size, progress)
+                              self.batch_size, progress, tta=self.tta)
         out = np.zeros(stack.shape, dtype=np.float32)
         for i, m in enumerate(maps):
             out[i] = m

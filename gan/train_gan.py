@@ -7,6 +7,7 @@ exactly (model, optimisers, RNG states, iteration). Works under torchrun (DDP).
 """
 from __future__ import annotations
 
+import copy
 import json
 import math
 import time
@@ -54,6 +55,9 @@ class GanConfig:
     rot90: bool = False
     c_mode: str = "joint"  # joint | off
     d_warmup: int = 0  # D-only iterations before the GAN: normal slices real, COVID slices fake
+    d_anchor: float = 0.0  # weight of raw COVID slices as extra fakes in D's loss during the GAN (0 = paper)
+    intensity_aug: bool = False  # random gamma/contrast jitter of every batch (not in the paper)
+    ema: float = 0.0  # decay of an exponential moving average of G's weights (0 = none; not in the paper)
     precision: str = "auto"
     val_every: int = 1000
     checkpoint_minutes: float = 10.0
@@ -140,10 +144,16 @@ def train_gan(cfg: GanConfig, log: Callable[[str], None] = print) -> dict:
     opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr_g * cfg.d_lr_ratio, betas=(0.5, 0.999))
     opt_c = torch.optim.Adam(C.parameters(), lr=cfg.lr_c, betas=(0.5, 0.999)) if C is not None else None
 
+    if not 0.0 <= cfg.ema < 1.0:
+        raise ValueError(f"EMA decay must be in [0, 1), got {cfg.ema}")
+    G_ema = copy.deepcopy(G).eval().requires_grad_(False) if cfg.ema > 0 else None
+
     start_iter, best, history, elapsed_before = 0, {"auc": -1.0}, [], 0.0
     if cfg.resume and ckpt_path.exists():
         ck = load_checkpoint(ckpt_path)
         G.load_state_dict(ck["G"]); D.load_state_dict(ck["D"])
+        if G_ema is not None:
+            G_ema.load_state_dict(ck.get("G_ema", ck["G"]))
         opt_g.load_state_dict(ck["opt_g"]); opt_d.load_state_dict(ck["opt_d"])
         if C is not None and "C" in ck:
             C.load_state_dict(ck["C"]); opt_c.load_state_dict(ck["opt_c"])
@@ -163,7 +173,8 @@ def train_gan(cfg: GanConfig, log: Callable[[str], None] = print) -> dict:
         if C is not None:
             C = DDP(C, device_ids=[device.index] if device.type == "cuda" else None)
 
-    batcher = AugmentedBatcher(cfg.image_size, rot90=cfg.rot90)
+    batcher = AugmentedBatcher(cfg.image_size, rot90=cfg.rot90, intensity=cfg.intensity_aug)
+    covid_idx = np.flatnonzero(train.labels == 1)
     amp = lambda: autocast_for(device, precision)  # noqa: E731
     budget_s = cfg.time_budget_hours * 3600.0
     t0 = time.time()
@@ -181,6 +192,8 @@ def train_gan(cfg: GanConfig, log: Callable[[str], None] = print) -> dict:
                    "rng": rng_states, "elapsed": elapsed_before + time.time() - t0}
         if C is not None:
             payload["C"] = unwrap(C).state_dict(); payload["opt_c"] = opt_c.state_dict()
+        if G_ema is not None:
+            payload["G_ema"] = G_ema.state_dict()
         save_checkpoint(ckpt_path, payload)
 
     if start_iter == 0 and cfg.d_warmup > 0:
@@ -216,6 +229,12 @@ def train_gan(cfg: GanConfig, log: Callable[[str], None] = print) -> dict:
             d_fake = D(gx.detach()).float()
             target = (torch.empty_like(d_real).uniform_(0.8, 1.0) if cfg.label_smoothing else 1.0)
             d_loss = losses.lsgan_d_loss(d_real, d_fake, target, halve=cfg.halve_d_loss)
+            if cfg.d_anchor > 0:
+                # not in the paper: raw COVID slices stay "fake" for D, so D keeps looking for
+                # lesions instead of only for G's artefacts, and an identity G cannot fool it
+                xc = batcher.batch(train.images, covid_idx[rng.integers(0, len(covid_idx), cfg.batch_size)], rng)
+                d_anchor = D(xc.to(device)).float()
+                d_loss = d_loss + cfg.d_anchor * (0.5 if cfg.halve_d_loss else 1.0) * (d_anchor ** 2).mean()
         opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
         opt_d.step()
@@ -232,6 +251,11 @@ def train_gan(cfg: GanConfig, log: Callable[[str], None] = print) -> dict:
             g2.backward()
             opt_g.step()
 
+        if G_ema is not None:  # average after both G steps of this iteration
+            with torch.no_grad():
+                for pe, p in zip(G_ema.parameters(), unwrap(G).parameters()):
+                    pe.lerp_(p.detach(), 1.0 - cfg.ema)
+
         # C on the maps (the map is a constant for C's update)
         c_loss = torch.zeros(())
         if C is not None:
@@ -247,19 +271,23 @@ def train_gan(cfg: GanConfig, log: Callable[[str], None] = print) -> dict:
             bar.set_postfix(adv=f"{adv.item():.3f}", cons=f"{cons.item():.3f}", fm=f"{fm.item():.3f}",
                             d=f"{d_loss.item():.3f}", best_auc=f"{best['auc']:.3f}", refresh=False)
         if val is not None and dd.is_main and (done % cfg.val_every == 0 or done == cfg.iterations):
-            r = validate_generator(unwrap(G), val, cfg.image_size, device)
-            r["iteration"] = done
-            history.append(r)
-            log(f"iteration {done}: validation AUC {r['auc']:.4f}, Dice {r['dice']:.4f} at threshold {r['threshold']:.2f}")
-            if r["auc"] > best["auc"]:
-                best = r
-                meta = dict(meta_base, threshold=f"{r['threshold']:.4f}", iteration=str(done),
-                            validation=json.dumps(r))
-                save_weights(unwrap(G), out / "best_generator.safetensors", meta)
-                if C is not None:
-                    save_weights(unwrap(C), out / "best_lm_classifier.safetensors",
-                                 {"kind": "lm_classifier", "image_size": cfg.image_size,
-                                  "generator_iteration": str(done)})
+            candidates = [("generator", unwrap(G))] + ([("ema", G_ema)] if G_ema is not None else [])
+            for source, net in candidates:
+                r = validate_generator(net, val, cfg.image_size, device)
+                r["iteration"] = done
+                r["source"] = source
+                history.append(r)
+                log(f"iteration {done} ({source}): validation AUC {r['auc']:.4f}, Dice {r['dice']:.4f} "
+                    f"at threshold {r['threshold']:.2f}")
+                if r["auc"] > best["auc"]:
+                    best = r
+                    meta = dict(meta_base, threshold=f"{r['threshold']:.4f}", iteration=str(done),
+                                weights_source=source, validation=json.dumps(r))
+                    save_weights(net, out / "best_generator.safetensors", meta)
+                    if C is not None:
+                        save_weights(unwrap(C), out / "best_lm_classifier.safetensors",
+                                     {"kind": "lm_classifier", "image_size": cfg.image_size,
+                                      "generator_iteration": str(done)})
         now = time.time()
         if now - last_ckpt > cfg.checkpoint_minutes * 60:
             save_state(done)
@@ -272,6 +300,10 @@ def train_gan(cfg: GanConfig, log: Callable[[str], None] = print) -> dict:
     if dd.is_main:
         save_weights(unwrap(G), out / "last_generator.safetensors",
                      dict(meta_base, threshold=f"{best.get('threshold', 0.5):.4f}", iteration=str(final_iter)))
+        if G_ema is not None:
+            save_weights(G_ema, out / "last_generator_ema.safetensors",
+                         dict(meta_base, threshold=f"{best.get('threshold', 0.5):.4f}", iteration=str(final_iter),
+                              weights_source="ema"))
         with open(out / "history.json", "w") as f:
             json.dump({"best": best, "history": history, "stop": stop_reason}, f, indent=1)
     teardown_distributed(dd)

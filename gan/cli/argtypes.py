@@ -27,6 +27,13 @@ def positive_float(text: str) -> float:
     return v
 
 
+def nonnegative_float(text: str) -> float:
+    v = _number(text, float)
+    if not v >= 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {v}")
+    return v
+
+
 def fraction(text: str) -> float:
     v = _number(text, float)
     if not 0.0 < v < 1.0:

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from ..presets import CLASSIFIER_PRESETS, GAN_PRESETS
-from .argtypes import boolean, positive_float, positive_int
+from .argtypes import boolean, nonnegative_float, positive_float, positive_int
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -61,10 +61,28 @@ def register(sub) -> None:
     g.add_argument("--rot90", type=boolean, default=None, help="random 90-degree turns (not in the paper)")
     g.add_argument("--c-mode", choices=("joint", "off"), default=None, help="train C on the maps during GAN training")
     g.add_argument("--d-warmup", type=int, default=None, help="D-only iterations first: normal real, COVID fake (not in the paper)")
+    g.add_argument("--d-anchor", type=nonnegative_float, default=None,
+                   help="weight of raw COVID slices as extra fakes for D during the GAN (0 = paper)")
+    g.add_argument("--intensity-aug", type=boolean, default=None, help="random gamma/contrast jitter (not in the paper)")
+    g.add_argument("--alpha", type=nonnegative_float, default=None, help="consistency weight (paper 3.0)")
+    g.add_argument("--beta", type=nonnegative_float, default=None, help="feature-match weight (paper 1.0)")
+    g.add_argument("--ema", type=nonnegative_float, default=None,
+                   help="decay of a moving average of G's weights, validated beside G (e.g. 0.995; 0 = none)")
     g.add_argument("--val-every", type=positive_int, default=None)
     g.add_argument("--checkpoint-minutes", type=positive_float, default=None)
     g.add_argument("--time-budget-hours", type=float, default=None, help="stop and save when spent (0 = none)")
     g.set_defaults(func=_run_gan)
+
+    f = s.add_parser("finalize", help="write shippable generator weights: test-time augmentation and the "
+                                      "operating threshold measured on a labelled validation set")
+    f.add_argument("--weights", required=True, help="generator .safetensors from a run (e.g. best_generator)")
+    f.add_argument("--out", required=True, help="where to write the finalised .safetensors")
+    f.add_argument("--val-images", required=True, help="validation images folder")
+    f.add_argument("--val-masks", required=True, help="validation masks folder")
+    f.add_argument("--tta", type=int, choices=(1, 2, 4), default=1,
+                   help="maps averaged over this many flips/turns (default 1 = the paper's single pass)")
+    f.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    f.set_defaults(func=_run_finalize)
     p.set_defaults(func=lambda a: (p.print_help(), 2)[1])
 
 
@@ -95,6 +113,7 @@ def _run_gan(args) -> int:
     cfg = dict(GAN_PRESETS[args.preset])
     cfg.update(_overrides(args, ("image_size", "batch_size", "iterations", "width", "d_width", "lr_g", "d_lr_ratio",
                                  "label_smoothing", "joint_g_step", "rot90", "c_mode", "d_warmup", "val_every",
+                                 "d_anchor", "intensity_aug", "alpha", "beta", "ema",
                                  "checkpoint_minutes", "time_budget_hours", "precision")))
     if bool(args.val_images) != bool(args.val_masks):
         print("error: --val-images and --val-masks go together", file=sys.stderr)
@@ -109,6 +128,25 @@ def _run_gan(args) -> int:
                                   val_images=args.val_images, val_masks=args.val_masks, preset=args.preset,
                                   seed=args.seed, device=args.device, resume=args.resume,
                                   limit_per_class=args.limit_per_class, **cfg))
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(res, indent=1))
+    return 0
+
+
+def _run_finalize(args) -> int:
+    from ..finalize import finalize
+
+    for flag, path in (("--weights", args.weights), ("--val-images", args.val_images), ("--val-masks", args.val_masks)):
+        if not Path(path).exists():
+            print(f"error: {flag} {path}: does not exist", file=sys.stderr)
+            return 2
+    if Path(args.out).resolve() == Path(args.weights).resolve():
+        print(f"error: --out {args.out}: must differ from --weights (the source stays as it is)", file=sys.stderr)
+        return 2
+    try:
+        res = finalize(args.weights, args.out, args.val_images, args.val_masks, tta=args.tta, device=args.device)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -83,6 +83,21 @@ def test_localization_end_to_end(files, tmp_path, capsys):
     assert "paper" in captured.out and "0.883" in captured.out and "Inf-Net" in captured.out
 
 
+def test_tta_flag_reaches_the_gan_maps(files, tmp_path, capsys):
+    rc = main.main(_loc_args(files, tmp_path / "t1", "--methods", "gan"))
+    assert rc == 0
+    rc = main.main(_loc_args(files, tmp_path / "t4", "--methods", "gan", "--tta", "4"))
+    assert rc == 0
+    one = json.loads((tmp_path / "t1" / "metrics.json").read_text())["localization"]["methods"]["gan"]
+    four = json.loads((tmp_path / "t4" / "metrics.json").read_text())["localization"]["methods"]["gan"]
+    assert one["tta"] == 1 and four["tta"] == 4
+    assert one["auc"] != four["auc"]  # a random generator gives different maps when flipped
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        main.main(_loc_args(files, tmp_path / "t3", "--methods", "gan", "--tta", "3"))
+    assert "--tta" in capsys.readouterr().err
+
+
 def test_classification_end_to_end_keeps_localization(files, tmp_path, capsys):
     out = tmp_path / "run"
     assert main.main(_loc_args(files, out, "--methods", "gan")) == 0

@@ -11,6 +11,10 @@ import main
     ("--iterations", "many", "expected a whole number"),
     ("--lr-g", "0", "must be > 0"),
     ("--label-smoothing", "maybe", "expected true/false"),
+    ("--d-anchor", "-1", "must be >= 0"),
+    ("--alpha", "three", "expected a number"),
+    ("--ema", "-0.5", "must be >= 0"),
+    ("--intensity-aug", "sometimes", "expected true/false"),
 ])
 def test_bad_flag_values(capsys, tmp_path, flag, value, reason):
     with pytest.raises(SystemExit) as exc:

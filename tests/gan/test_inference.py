@@ -123,3 +123,28 @@ def test_lung_window():
         to_unit(np.zeros((2, 2, 2)), True)
     with pytest.raises(ValueError, match="is_hu"):
         to_unit(np.full((4, 4), -500.0), False)
+
+
+def test_test_time_augmentation_averages_flipped_maps(weights, tmp_path):
+    from gan.inference import raw_map
+
+    gen = Localizer(weights, device="cpu").generator
+    x = torch.rand(2, 1, 64, 64, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        one = raw_map(gen, x, 1)
+        xt = x.transpose(-1, -2)
+        tr = torch.relu(xt - gen(xt)).transpose(-1, -2)
+        assert torch.allclose(raw_map(gen, x, 2), (one + tr) / 2, atol=1e-6)
+        assert raw_map(gen, x, 4).shape == x.shape
+    # default: 1 unless the weights say otherwise; metadata and argument both honoured
+    assert Localizer(weights, device="cpu").tta == 1
+    state, meta = read_weights(weights)
+    g = Generator(0.125)
+    g.load_state_dict(state)
+    w4 = save_weights(g, tmp_path / "tta4.safetensors", {**meta, "tta": "4"})
+    assert Localizer(w4, device="cpu").tta == 4 and Localizer(w4, device="cpu", tta=1).tta == 1
+    a = Localizer(w4, device="cpu").apply(hu_slice(), is_hu=True)
+    b = Localizer(w4, device="cpu").apply(hu_slice(), is_hu=True)
+    assert np.array_equal(a, b) and 0.0 <= a.min() and a.max() <= 1.0
+    with pytest.raises(ValueError, match="test-time augmentation"):
+        Localizer(weights, device="cpu", tta=3)

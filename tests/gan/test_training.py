@@ -146,3 +146,50 @@ def test_mask_folders_skip_bad_pairs(tmp_path, mask_folders):
     assert len(s) == 4 and len(s.skipped) == 1 and "9.jpg" in s.skipped[0]
     with pytest.raises(ValueError, match="does not exist"):
         load_mask_folders(tmp_path / "nope", tmp_path / "masks")
+
+
+def test_anchor_intensity_and_ema_resume_exactly(tmp_path, class_folders, mask_folders, classifier):
+    """The CPU-recipe options (raw COVID slices as extra fakes for D, window jitter, a moving
+    average of G) train, validate both G and its average, and resume bit-identically."""
+    vi, vm = mask_folders
+    base = dict(data=str(class_folders), classifier_weights=str(classifier), val_images=str(vi),
+                val_masks=str(vm), d_anchor=1.0, intensity_aug=True, ema=0.9, **TINY)
+    train_gan(GanConfig(out=str(tmp_path / "a"), iterations=2, **base))
+    train_gan(GanConfig(out=str(tmp_path / "b"), iterations=1, **base))
+    train_gan(GanConfig(out=str(tmp_path / "b"), iterations=2, resume=True, **base))
+    for name in ("last_generator.safetensors", "last_generator_ema.safetensors"):
+        a, _ = read_weights(tmp_path / "a" / name)
+        b, _ = read_weights(tmp_path / "b" / name)
+        assert all(torch.equal(a[k], b[k]) for k in a), name
+    g, _ = read_weights(tmp_path / "a" / "last_generator.safetensors")
+    e, meta = read_weights(tmp_path / "a" / "last_generator_ema.safetensors")
+    assert meta["weights_source"] == "ema"
+    assert any(not torch.equal(g[k], e[k]) for k in g)  # the average lags behind G
+    hist = json.loads((tmp_path / "a" / "history.json").read_text())["history"]
+    assert [h["source"] for h in hist] == ["generator", "ema", "generator", "ema"]
+    _, best_meta = read_weights(tmp_path / "a" / "best_generator.safetensors")
+    assert best_meta["weights_source"] in ("generator", "ema")
+
+
+def test_ema_decay_out_of_range_is_refused(tmp_path, class_folders, classifier):
+    cfg = GanConfig(data=str(class_folders), classifier_weights=str(classifier), out=str(tmp_path),
+                    iterations=1, ema=1.0, **TINY)
+    with pytest.raises(ValueError, match="EMA decay"):
+        train_gan(cfg)
+
+
+def test_intensity_jitter_stays_in_unit_range_and_changes_window():
+    import numpy as np
+
+    from gan.data import AugmentedBatcher, jitter_intensity
+
+    ref = torch.linspace(0, 1, 32 * 32).reshape(1, 32, 32)
+    rng = np.random.default_rng(0)
+    outs = [jitter_intensity(ref.clone(), rng) for _ in range(20)]
+    assert all(float(o.min()) >= 0.0 and float(o.max()) <= 1.0 for o in outs)
+    assert max(float((o - ref).abs().max()) for o in outs) > 0.02
+    for o in outs:  # monotone: the window changes, the order of grey values does not
+        assert bool((o.flatten().diff() >= -1e-6).all())
+    img = (np.linspace(0, 255, 64 * 64).reshape(64, 64)).astype(np.uint8)
+    batch = AugmentedBatcher(32, intensity=True).batch([img, img], np.array([0, 1]), rng)
+    assert batch.shape == (2, 1, 32, 32) and 0.0 <= float(batch.min()) and float(batch.max()) <= 1.0
