@@ -100,9 +100,10 @@ def main() -> int:
         print(f"  per slice, batched over {a.slices}: {r['shipped_per_slice_batched'] * 1000:8.1f} ms "
               "(window + body crop + resize + G + smoothing + put back)")
         print(f"  one slice alone:              {r['shipped_single_slice'] * 1000:8.1f} ms")
-        print(f"  (the weights average {r['tta']} flips/turns per slice; a single pass, tta=1: "
-              f"{r['single_pass_per_slice'] * 1000:.1f} ms per slice batched, "
-              f"{r['shipped_per_slice_batched'] / r['single_pass_per_slice']:.1f}x less)")
+        if r["tta"] > 1:
+            print(f"  (the weights average {r['tta']} flips/turns per slice; a single pass, tta=1: "
+                  f"{r['single_pass_per_slice'] * 1000:.1f} ms per slice batched, "
+                  f"{r['shipped_per_slice_batched'] / r['single_pass_per_slice']:.1f}x less)")
         print(f"  bare paper-size G forward (256x256, width 1.0): {r['paper_G_bare_forward'] * 1000:8.1f} ms")
         print(f"  ratio paper-G-forward / shipped-per-slice: {r['paper_G_bare_forward'] / r['shipped_per_slice_batched']:.1f}x")
     if not a.skip_train:

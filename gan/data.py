@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as Fnn
 from PIL import Image, UnidentifiedImageError
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 COVID_DIR_NAMES = ("COVID",)
 NORMAL_DIR_NAMES = ("non-COVID", "NonCOVID", "non-covid", "normal")
 

@@ -19,8 +19,8 @@ from tqdm import tqdm
 from .data import AugmentedBatcher, load_class_folders, resize_unit, seeded_split
 from .inference import Localizer
 from .networks import build_resnet18
-from .train_common import (autocast_for, device_for, load_checkpoint, resolve_precision, save_checkpoint,
-                           seed_everything, setup_distributed, teardown_distributed, unwrap)
+from .train_common import (autocast_for, device_for, grad_scaler_for, load_checkpoint, resolve_precision,
+                           save_checkpoint, scaled_step, seed_everything, setup_distributed, teardown_distributed, unwrap)
 from .weights import save_weights
 
 
@@ -108,6 +108,7 @@ def train_classifier(cfg: ClassifierConfig, log: Callable[[str], None] = print) 
         net = torch.nn.parallel.DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
     # maps are already per-image min-max; no flips of the class evidence are lost by augmenting
     batcher = AugmentedBatcher(cfg.image_size, rot90=True)
+    scaler = grad_scaler_for(device, precision)
     t0 = time.time()
     for epoch in range(start_epoch, cfg.epochs):
         net.train()
@@ -123,9 +124,7 @@ def train_classifier(cfg: ClassifierConfig, log: Callable[[str], None] = print) 
             yb = torch.from_numpy(labels[idx]).to(device)
             with autocast_for(device, precision):
                 loss = Fnn.cross_entropy(net(x).float(), yb)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            scaled_step(scaler, loss, opt)
             sched.step()
             bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
         if dd.is_main:

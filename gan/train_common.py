@@ -78,6 +78,21 @@ def autocast_for(device: torch.device, precision: str):
     raise ValueError(f"precision {precision!r}: use fp32, bf16 or fp16")
 
 
+def grad_scaler_for(device: torch.device, precision: str) -> "torch.amp.GradScaler":
+    """Loss scaler, active only for fp16 on CUDA (bf16 and fp32 need none)."""
+    return torch.amp.GradScaler("cuda", enabled=precision == "fp16" and device.type == "cuda")
+
+
+def scaled_step(scaler: "torch.amp.GradScaler", loss: torch.Tensor, opt: torch.optim.Optimizer) -> None:
+    """zero_grad, backward, step and scale update for one optimizer (a plain step when the scaler
+    is disabled). Updating after every step lets one scaler serve several optimizers and an
+    optimizer stepped twice per iteration."""
+    opt.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    scaler.step(opt)
+    scaler.update()
+
+
 def resolve_precision(precision: str, device: torch.device) -> str:
     """'auto' -> bf16 mixed precision on CUDA, fp32 on the CPU."""
     if precision == "auto":

@@ -23,8 +23,8 @@ from tqdm import tqdm
 from . import losses
 from .data import AugmentedBatcher, load_class_folders, load_mask_folders, resize_unit
 from .networks import Discriminator, Generator, build_resnet18, resnet18_taps
-from .train_common import (Dist, autocast_for, device_for, load_checkpoint, resolve_precision,
-                           save_checkpoint, seed_everything, setup_distributed, teardown_distributed,
+from .train_common import (Dist, autocast_for, device_for, grad_scaler_for, load_checkpoint,
+                           resolve_precision, save_checkpoint, scaled_step, seed_everything, setup_distributed, teardown_distributed,
                            unwrap)
 from .validation import validate_generator
 from .weights import read_weights, save_weights
@@ -94,7 +94,7 @@ def load_feature_extractor(path: str) -> tuple[FeatureExtractor, dict]:
     return FeatureExtractor(net), meta
 
 
-def warmup_discriminator(D, opt_d, train, batcher, rng, device, amp, cfg: "GanConfig", show: bool) -> None:
+def warmup_discriminator(D, opt_d, train, batcher, rng, device, amp, scaler, cfg: "GanConfig", show: bool) -> None:
     """Not in the paper: D-only steps that teach D to tell normal slices (real) from COVID slices
     (fake) before G is trained, so that G gets a lesion-aware adversarial signal from its first
     iterations instead of after thousands (the CPU preset has only a few thousand)."""
@@ -108,9 +108,7 @@ def warmup_discriminator(D, opt_d, train, batcher, rng, device, amp, cfg: "GanCo
             d_fake = D(x).float()
             target = torch.empty_like(d_real).uniform_(0.8, 1.0) if cfg.label_smoothing else 1.0
             loss = losses.lsgan_d_loss(d_real, d_fake, target, halve=cfg.halve_d_loss)
-        opt_d.zero_grad(set_to_none=True)
-        loss.backward()
-        opt_d.step()
+        scaled_step(scaler, loss, opt_d)
 
 
 def _rng_state(rng: np.random.Generator) -> dict:
@@ -149,6 +147,7 @@ def train_gan(cfg: GanConfig, log: Callable[[str], None] = print) -> dict:
     G_ema = copy.deepcopy(G).eval().requires_grad_(False) if cfg.ema > 0 else None
 
     start_iter, best, history, elapsed_before = 0, {"auc": -1.0}, [], 0.0
+    scaler_state = None
     if cfg.resume and ckpt_path.exists():
         ck = load_checkpoint(ckpt_path)
         G.load_state_dict(ck["G"]); D.load_state_dict(ck["D"])
@@ -159,6 +158,7 @@ def train_gan(cfg: GanConfig, log: Callable[[str], None] = print) -> dict:
             C.load_state_dict(ck["C"]); opt_c.load_state_dict(ck["opt_c"])
         start_iter, best, history = ck["iteration"], ck["best"], ck["history"]
         elapsed_before = ck.get("elapsed", 0.0)
+        scaler_state = ck.get("scaler")
         rs = ck["rng"][str(dd.rank)] if str(dd.rank) in ck["rng"] else None
         if rs is not None:
             rng.bit_generator.state = json.loads(rs["np"])
@@ -176,6 +176,9 @@ def train_gan(cfg: GanConfig, log: Callable[[str], None] = print) -> dict:
     batcher = AugmentedBatcher(cfg.image_size, rot90=cfg.rot90, intensity=cfg.intensity_aug)
     covid_idx = np.flatnonzero(train.labels == 1)
     amp = lambda: autocast_for(device, precision)  # noqa: E731
+    scaler = grad_scaler_for(device, precision)
+    if scaler_state and scaler.is_enabled():
+        scaler.load_state_dict(scaler_state)
     budget_s = cfg.time_budget_hours * 3600.0
     t0 = time.time()
     last_ckpt = t0
@@ -194,10 +197,12 @@ def train_gan(cfg: GanConfig, log: Callable[[str], None] = print) -> dict:
             payload["C"] = unwrap(C).state_dict(); payload["opt_c"] = opt_c.state_dict()
         if G_ema is not None:
             payload["G_ema"] = G_ema.state_dict()
+        if scaler.is_enabled():
+            payload["scaler"] = scaler.state_dict()
         save_checkpoint(ckpt_path, payload)
 
     if start_iter == 0 and cfg.d_warmup > 0:
-        warmup_discriminator(D, opt_d, train, batcher, rng, device, amp, cfg, dd.is_main)
+        warmup_discriminator(D, opt_d, train, batcher, rng, device, amp, scaler, cfg, dd.is_main)
 
     bar = tqdm(range(start_iter, cfg.iterations), initial=start_iter, total=cfg.iterations,
                desc="train gan", disable=not dd.is_main, dynamic_ncols=True)
@@ -219,9 +224,7 @@ def train_gan(cfg: GanConfig, log: Callable[[str], None] = print) -> dict:
             if cfg.joint_g_step:
                 fm = losses.feature_match_loss(feat(gx.float()), feat(x))
                 g_loss = g_loss + cfg.beta * fm
-        opt_g.zero_grad(set_to_none=True)
-        g_loss.backward()
-        opt_g.step()
+        scaled_step(scaler, g_loss, opt_g)
 
         # (2) D: real normal slices vs the fake from before step 1
         with amp():
@@ -235,9 +238,7 @@ def train_gan(cfg: GanConfig, log: Callable[[str], None] = print) -> dict:
                 xc = batcher.batch(train.images, covid_idx[rng.integers(0, len(covid_idx), cfg.batch_size)], rng)
                 d_anchor = D(xc.to(device)).float()
                 d_loss = d_loss + cfg.d_anchor * (0.5 if cfg.halve_d_loss else 1.0) * (d_anchor ** 2).mean()
-        opt_d.zero_grad(set_to_none=True)
-        d_loss.backward()
-        opt_d.step()
+        scaled_step(scaler, d_loss, opt_d)
 
         # (3) G again on the feature-match loss alone
         if not cfg.joint_g_step:
@@ -247,9 +248,7 @@ def train_gan(cfg: GanConfig, log: Callable[[str], None] = print) -> dict:
                     fx = feat(x)
                 fm = losses.feature_match_loss(feat(gx2.float()), fx)
                 g2 = cfg.beta * fm
-            opt_g.zero_grad(set_to_none=True)
-            g2.backward()
-            opt_g.step()
+            scaled_step(scaler, g2, opt_g)
 
         if G_ema is not None:  # average after both G steps of this iteration
             with torch.no_grad():
@@ -262,9 +261,7 @@ def train_gan(cfg: GanConfig, log: Callable[[str], None] = print) -> dict:
             with amp():
                 m = losses.localization_map(x, gx.detach())
                 c_loss = cfg.gamma * losses.classifier_loss(C(m).float(), labels)
-            opt_c.zero_grad(set_to_none=True)
-            c_loss.backward()
-            opt_c.step()
+            scaled_step(scaler, c_loss, opt_c)
 
         done = it + 1
         if dd.is_main:

@@ -131,6 +131,9 @@ def test_presets_fill_every_config_field():
     for name, p in GAN_PRESETS.items():
         assert set(p) <= fields, name
     assert GAN_PRESETS["paper"]["lr_g"] == 5e-6 and GAN_PRESETS["paper"]["image_size"] == 256
+    # the paper preset keeps the paper's losses; the CPU recipe adds the D anchor and window jitter
+    assert GAN_PRESETS["paper"]["d_anchor"] == 0.0 and not GAN_PRESETS["paper"]["intensity_aug"]
+    assert GAN_PRESETS["cpu"]["d_anchor"] == 1.0 and GAN_PRESETS["cpu"]["intensity_aug"]
 
 
 def test_mask_folders_skip_bad_pairs(tmp_path, mask_folders):

@@ -119,6 +119,10 @@ def test_severity_numbers_on_phantom(qtbot, make_window, phantom):
     assert s["cons_share"] == pytest.approx(0.0)  # nothing denser than -300 HU in the lesion
     ser = win.counts.series_summary(win._series_voxel_ml)
     assert ser["lung_ml"] == pytest.approx(np.nansum(win.counts.lung) * 0.7 * 0.7 * 2.5 / 1000)
+    # the panel says, always, that the percentage is not calibrated on CT series
+    from viewer.ui.severity_panel import CALIBRATION_NOTE
+
+    assert win.severity.caution_label.text() == CALIBRATION_NOTE and not win.severity.caution_label.isHidden()
 
 
 def test_cancel_stops_the_worker(qtbot, make_window, tmp_path):

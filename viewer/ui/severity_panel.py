@@ -7,6 +7,8 @@ import pyqtgraph as pg
 from PyQt6 import QtCore, QtWidgets
 
 RESTRICT_NOTE = "Lesion map restricted to the lungs (automatic lung segmentation)."
+CALIBRATION_NOTE = ("Research model: the lesion % is calibrated on 8-bit pictures and over-estimates "
+                    "on CT series, normal lungs included (see MODEL_CARD.md). Read the map's pattern.")
 
 
 def _pct(v) -> str:
@@ -23,7 +25,9 @@ class SeverityPanel(QtWidgets.QWidget):
         self.slice_label = QtWidgets.QLabel(self)
         self.series_label = QtWidgets.QLabel(self)
         self.note_label = QtWidgets.QLabel(RESTRICT_NOTE, self)
-        for lab in (self.slice_label, self.series_label, self.note_label):
+        self.caution_label = QtWidgets.QLabel(CALIBRATION_NOTE, self)
+        self.caution_label.setStyleSheet("color: #808080; font-size: 11px;")
+        for lab in (self.slice_label, self.series_label, self.note_label, self.caution_label):
             lab.setWordWrap(True)
             lab.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
         self.note_label.setStyleSheet("color: #b06000;")
@@ -45,6 +49,7 @@ class SeverityPanel(QtWidgets.QWidget):
         lay.addWidget(self.series_label)
         lay.addWidget(self.plot, 1)
         lay.addWidget(self.note_label)
+        lay.addWidget(self.caution_label)
         lay.addStretch(0)  # takes the room when the plot is hidden (one-slice series)
         self._n = 0
         self.show_message("No lesion map yet.")
