@@ -196,3 +196,20 @@ def test_intensity_jitter_stays_in_unit_range_and_changes_window():
     img = (np.linspace(0, 255, 64 * 64).reshape(64, 64)).astype(np.uint8)
     batch = AugmentedBatcher(32, intensity=True).batch([img, img], np.array([0, 1]), rng)
     assert batch.shape == (2, 1, 32, 32) and 0.0 <= float(batch.min()) and float(batch.max()) <= 1.0
+
+
+def test_class_folders_read_webp(tmp_path):
+    """Training pictures may be WebP (lossless or not) beside PNG/JPEG."""
+    import numpy as np
+    from PIL import Image
+
+    from gan.data import load_class_folders
+
+    rng = np.random.default_rng(0)
+    for name in ("COVID", "non-COVID"):
+        (tmp_path / name).mkdir()
+        Image.fromarray(rng.integers(0, 255, (40, 50), dtype=np.uint8)).save(tmp_path / name / "a.webp", lossless=True)
+        Image.fromarray(rng.integers(0, 255, (40, 50), dtype=np.uint8)).save(tmp_path / name / "b.png")
+    data = load_class_folders(tmp_path)
+    assert len(data) == 4 and sorted(data.labels.tolist()) == [0, 0, 1, 1]
+    assert all(im.shape == (40, 50) and im.dtype == np.uint8 for im in data.images)

@@ -30,10 +30,11 @@ def test_folder_is_a_pseudo_series_in_natural_order(tmp_path):
     assert list(vol.voxels[:, 0, 0]) == [1, 2, 10]
 
 
-@pytest.mark.parametrize("suffix", ["png", "jpg", "bmp", "tif"])
+@pytest.mark.parametrize("suffix", ["png", "jpg", "bmp", "tif", "webp"])
 def test_formats_and_rgb_with_equal_channels_become_grey(tmp_path, suffix):
     grey = np.tile(np.arange(0, 240, 30, dtype=np.uint8), (5, 1))  # (5, 8)
-    Image.fromarray(np.stack([grey] * 3, axis=-1), "RGB").save(tmp_path / f"a.{suffix}")
+    Image.fromarray(np.stack([grey] * 3, axis=-1), "RGB").save(tmp_path / f"a.{suffix}",
+                                                              **({"lossless": True} if suffix == "webp" else {}))
     (info,) = scan_path(tmp_path / f"a.{suffix}").series
     vol = load_series(info)
     assert vol.voxels.shape == (1, 5, 8)

@@ -21,7 +21,7 @@ from PIL import Image, UnidentifiedImageError
 
 from viewer.io.series import IDENTITY_DIRECTION, SeriesInfo, SkippedFile, SliceRef
 
-PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 NO_GEOMETRY = "pictures carry no geometry: 1 mm spacing assumed; values are 8-bit display grey, not HU"
 _DIGITS = re.compile(r"(\d+)")
 
