@@ -20,7 +20,8 @@ from .data import AugmentedBatcher, load_class_folders, resize_unit, seeded_spli
 from .inference import Localizer
 from .networks import build_resnet18
 from .train_common import (autocast_for, device_for, grad_scaler_for, load_checkpoint, resolve_precision,
-                           save_checkpoint, scaled_step, seed_everything, setup_distributed, teardown_distributed, unwrap)
+                           save_checkpoint, scaled_step, seed_everything, setup_distributed,
+                           teardown_distributed, unwrap)
 from .weights import save_weights
 
 

@@ -24,8 +24,8 @@ from . import losses
 from .data import AugmentedBatcher, load_class_folders, load_mask_folders, resize_unit
 from .networks import Discriminator, Generator, build_resnet18, resnet18_taps
 from .train_common import (Dist, autocast_for, device_for, grad_scaler_for, load_checkpoint,
-                           resolve_precision, save_checkpoint, scaled_step, seed_everything, setup_distributed, teardown_distributed,
-                           unwrap)
+                           resolve_precision, save_checkpoint, scaled_step, seed_everything,
+                           setup_distributed, teardown_distributed, unwrap)
 from .validation import validate_generator
 from .weights import read_weights, save_weights
 
