@@ -15,6 +15,7 @@ SUBCOMMAND_MODULES = (
     "viewer.cli.view",
     "viewer.cli.info",
     "viewer.cli.localize",
+    "viewer.cli.calibrate",
     "gan.cli.train",
     "gan.cli.evaluate",
     "viewer.cli.scores",

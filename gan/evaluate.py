@@ -29,6 +29,8 @@ from .data import MaskSet, list_images, load_class_folders, load_grey, resize_un
 METHODS = ("gan", "gradcam", "msgradcam", "smoothgrad")
 CAM_METHODS = ("gradcam", "msgradcam", "smoothgrad")
 LUNG_SUFFIX = "+lung"
+#: The product's GAN maps on the absolute scale, scored beside the paper's min-max maps.
+ABSOLUTE_GAN = "gan-abs"
 
 # Yang et al., IEEE JBHI 2021, Testing Set 1 (48 MedSeg slices), and Inf-Net on the same slices.
 PAPER_LOCALIZATION = {
@@ -84,6 +86,7 @@ class MapMaker:
         self.setup, self.log = setup, log
         self._localizer = None
         self._explainer = None
+        self._plan_cache: dict = {}
 
     def localizer(self):
         if self._localizer is None:
@@ -100,10 +103,26 @@ class MapMaker:
                                                   smoothgrad_samples=self.setup.smoothgrad_samples)
         return self._explainer
 
-    def maps(self, method: str, images: list[np.ndarray]) -> list[np.ndarray]:
-        if method == "gan":
+    def _plans(self, images: list[np.ndarray]) -> list:
+        """Each picture's input plan, with ONE display-window estimate for the whole folder (the
+        pictures of one set come from one source; a per-picture estimate is too noisy)."""
+        from .inference import folder_window
+
+        key = id(images)
+        if key not in self._plan_cache:
             loc = self.localizer()
-            return [loc.apply(im, is_hu=False) for im in images]
+            window = folder_window(images)
+            self.log(f"display window of the set: {window.describe()}")
+            self._plan_cache[key] = (images, [loc.plan(im, False, window=window) for im in images])
+        return self._plan_cache[key][1]
+
+    def maps(self, method: str, images: list[np.ndarray]) -> list[np.ndarray]:
+        """The paper's maps (per-image min-max for the GAN, as in its comparison table)."""
+        if method in ("gan", ABSOLUTE_GAN):
+            loc = self.localizer()
+            norm = "minmax" if method == "gan" else "absolute"
+            return [loc.apply(im, is_hu=False, plan=p, normalise=norm)
+                    for im, p in zip(images, self._plans(images))]
         return self.explainer().maps(images, is_hu=False, method=method)
 
 
@@ -201,7 +220,10 @@ def run_localization(s: LocalizationSetup, log: Log = print) -> tuple[dict, dict
         fields_val = fields_test if shared else [lung_field(im, is_hu=False) for im in val.images]
     results: dict[str, dict] = {}
     curves: dict[str, M.RocCurve] = {}
-    for method in s.methods:
+    methods = list(s.methods)
+    if "gan" in methods:  # the product's maps (absolute scale) beside the paper's (min-max)
+        methods.insert(methods.index("gan") + 1, ABSOLUTE_GAN)
+    for method in methods:
         t0 = time.time()
         test_maps = maker.maps(method, test.images)
         val_maps = test_maps if shared else maker.maps(method, val.images)
@@ -217,7 +239,7 @@ def run_localization(s: LocalizationSetup, log: Log = print) -> tuple[dict, dict
         for name, tm, vm in variants:
             r, curve = score_method(tm, test, vm, val)
             r["map_seconds"] = seconds
-            if method == "gan":
+            if method in ("gan", ABSOLUTE_GAN):
                 r["weights_threshold"] = maker.localizer().threshold  # from the weights metadata
                 r["tta"] = maker.localizer().tta
             thin = curve.thinned(200)
@@ -240,6 +262,8 @@ def run_localization(s: LocalizationSetup, log: Log = print) -> tuple[dict, dict
             "accuracy/sensitivity/specificity/precision/f1": "confusion counts pooled over all test pixels",
             "infnet_protocol": "per-image Dice/sensitivity/specificity at linspace(0,1,256), mean over images then thresholds",
             "prediction": "map >= threshold",
+            "gan": "the paper's per-image min-max maps; 'gan-abs': the product's absolute-scale maps "
+                   "(map_scale from the weights), on which the weights' severity threshold is set",
             "lung": "'+lung' variants multiply maps by gan.lung_field" if s.lung_only else None,
         },
         "paper": {"localization": PAPER_LOCALIZATION, "infnet": PAPER_INFNET},
@@ -353,7 +377,7 @@ def lm_inputs(images: list[np.ndarray], generator_weights: Path, size: int, mode
 
     loc = Localizer(generator_weights, device=device)
     if mode == "localizer":
-        return [resize_unit(np.round(loc.apply(im, is_hu=False) * 255).astype(np.uint8), size) for im in images]
+        return [resize_unit(np.round(loc.apply(im, is_hu=False, normalise="minmax") * 255).astype(np.uint8), size) for im in images]
     out = []
     with torch.no_grad():
         for im in images:

@@ -1,13 +1,21 @@
 """Inference: one object from a weights path and a device, one call from slices to lesion maps.
 
     loc = Localizer("resources/weights/localizer.safetensors", device="auto")
-    maps = loc.apply(volume, is_hu=True)   # (z, y, x) or (y, x) -> float32 in [0, 1], same shape
+    maps = loc.apply(volume, is_hu=True, lungs=lungs)   # (z, y, x) or (y, x) -> float32 [0, 1]
 
-Map = ReLU(x - G(x)), Gaussian sigma = 4.5 px on the paper's 256 x 256 grid, per-slice min-max to
-[0, 1], put back at the slice's own size and position (zeros outside the body crop).
+The input is brought to the canonical grey scale and framing (``gan.canonical``): HU through one
+fixed window, pictures remapped by their estimated display window, the model's field of view the
+series' lung bounding box. Map = ReLU(x - G(x)), Gaussian sigma = 4.5 px on the paper's 256 x 256
+grid, then on ONE ABSOLUTE SCALE: ``clip(residual / map_scale, 0, 1)`` with ``map_scale`` stored
+in the weights' metadata, so a normal slice gives a cold map and the operating threshold means
+the same on every slice and every kind of input. The paper's per-slice min-max normalisation is
+kept for ``evaluate``'s comparison table (``normalise="minmax"``). The map is put back at the
+slice's own size and position (zeros outside the model's field of view).
 """
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -16,12 +24,18 @@ import torch
 import torch.nn.functional as Fnn
 
 from .networks import Generator
-from .preprocess import Crop, body_crop, to_unit
+from .canonical import (IDENTITY_WINDOW, WindowEstimate, estimate_picture_window, fallback_frame,
+                        lung_frame, to_canonical)
+from .lung_field import lung_field
+from .preprocess import Crop
 from .weights import file_sha256, meta_float, read_weights
 
 DEFAULT_WEIGHTS = Path(__file__).resolve().parents[1] / "resources" / "weights" / "localizer.safetensors"
 PAPER_GRID = 256
 PAPER_SIGMA = 4.5
+#: Raw residual (canonical grey units) that maps to 1.0 when the weights carry no ``map_scale``.
+DEFAULT_MAP_SCALE = 0.1
+NORMALISATIONS = ("absolute", "minmax")
 
 ProgressFn = Callable[[int, int], object]
 
@@ -45,15 +59,30 @@ def _gaussian_kernel(sigma: float) -> torch.Tensor:
     return k / k.sum()
 
 
-def smooth_and_normalise(raw: torch.Tensor, sigma: float = PAPER_SIGMA, grid: int = PAPER_GRID) -> torch.Tensor:
+def smooth(raw: torch.Tensor, sigma: float = PAPER_SIGMA, grid: int = PAPER_GRID) -> torch.Tensor:
     """(N, 1, h, w) raw maps -> (N, 1, grid, grid): resize to the paper grid, separable Gaussian
-    (reflect padding), per-image min-max to [0, 1] (all-zero maps stay zero)."""
+    (reflect padding). Values stay in the residual's own units."""
     m = Fnn.interpolate(raw.float(), size=(grid, grid), mode="bilinear", align_corners=False)
     if sigma > 0:
         k = _gaussian_kernel(sigma).to(m.device)
         r = (k.numel() - 1) // 2
         m = Fnn.conv2d(Fnn.pad(m, (r, r, 0, 0), mode="reflect"), k.view(1, 1, 1, -1))
         m = Fnn.conv2d(Fnn.pad(m, (0, 0, r, r), mode="reflect"), k.view(1, 1, -1, 1))
+    return m
+
+
+def absolute_scale(m: torch.Tensor, map_scale: float) -> torch.Tensor:
+    """Smoothed residuals -> [0, 1] on one fixed scale: ``clip(m / map_scale, 0, 1)``."""
+    if not (math.isfinite(map_scale) and map_scale > 0):
+        raise ValueError(f"map scale must be a positive number, got {map_scale!r}")
+    return (m / map_scale).clamp(0.0, 1.0)
+
+
+def smooth_and_normalise(raw: torch.Tensor, sigma: float = PAPER_SIGMA, grid: int = PAPER_GRID) -> torch.Tensor:
+    """The paper's maps: :func:`smooth`, then per-image min-max to [0, 1] (all-zero maps stay
+    zero). Every slice, normal or not, then has a pixel at 1.0: use it for comparisons with the
+    paper only, never for severity."""
+    m = smooth(raw, sigma, grid)
     lo = m.amin(dim=(2, 3), keepdim=True)
     hi = m.amax(dim=(2, 3), keepdim=True)
     span = hi - lo
@@ -88,11 +117,14 @@ def raw_map(gen: torch.nn.Module, x: torch.Tensor, tta: int = 1) -> torch.Tensor
 @torch.no_grad()
 def generator_maps(gen: torch.nn.Module, units: list[np.ndarray], image_size: int,
                    device: torch.device, crops: list[Crop] | None = None, batch_size: int = 8,
-                   progress: ProgressFn | None = None, tta: int = 1) -> list[np.ndarray]:
-    """Maps for [0, 1] slices (y, x) with a loaded generator; each map has its slice's shape.
+                   progress: ProgressFn | None = None, tta: int = 1,
+                   map_scale: float | None = None) -> list[np.ndarray]:
+    """Maps for canonical [0, 1] slices (y, x) with a loaded generator; each map has its slice's
+    shape, zero outside its crop.
 
-    ``crops``: body boxes per slice (None = whole slice). ``tta``: see :func:`raw_map`.
-    Deterministic for fixed weights.
+    ``crops``: the model's field of view per slice (None = whole slice). ``tta``: see
+    :func:`raw_map`. ``map_scale``: None = the paper's per-slice min-max; a number = the absolute
+    scale (:func:`absolute_scale`). Deterministic for fixed weights.
     """
     out: list[np.ndarray] = []
     total = len(units)
@@ -105,7 +137,9 @@ def generator_maps(gen: torch.nn.Module, units: list[np.ndarray], image_size: in
             xs.append(Fnn.interpolate(t, size=(image_size, image_size), mode="bilinear",
                                       align_corners=False, antialias=True))
         x = torch.cat(xs).to(device)
-        maps = smooth_and_normalise(raw_map(gen, x, tta)).cpu()
+        raw = raw_map(gen, x, tta)
+        maps = (smooth_and_normalise(raw) if map_scale is None
+                else absolute_scale(smooth(raw), map_scale)).cpu()
         for m, u, c in zip(maps, chunk, boxes):
             full = np.zeros(u.shape, dtype=np.float32)
             full[c.y0:c.y1, c.x0:c.x1] = Fnn.interpolate(m[None], size=c.shape, mode="bilinear",
@@ -116,6 +150,64 @@ def generator_maps(gen: torch.nn.Module, units: list[np.ndarray], image_size: in
     return out
 
 
+@dataclass
+class InputPlan:
+    """How one series is shown to the model: its framing, its grey-scale mapping and the notes
+    for an honest readout (empty when the input is within what the model knows).
+
+    ``frame``: the field of view for every slice (None: per-slice body boxes, when no lung was
+    found); ``window``: the picture display-window estimate (None for HU input)."""
+
+    is_hu: bool
+    frame: Crop | None
+    window: WindowEstimate | None
+    notes: list[str] = field(default_factory=list)
+
+
+def plan_input(slices: np.ndarray, is_hu: bool, lungs: np.ndarray | None = None,
+               window: WindowEstimate | None = None) -> InputPlan:
+    """The :class:`InputPlan` of a slice (y, x) or a whole series (z, y, x).
+
+    ``lungs``: bool lung masks of the same shape (the product passes its one lung segmentation
+    of the series); None = :func:`gan.lung_field.lung_field` per slice. The frame is the lungs'
+    bounding box over the whole stack (``gan.canonical.lung_frame``). ``window``: pictures only,
+    a display-window estimate made over more slices of the same source (e.g. a whole folder,
+    :func:`folder_window`); None = estimated from these slices when there are enough."""
+    arr = np.asarray(slices)
+    stack = arr[None] if arr.ndim == 2 else arr
+    if stack.ndim != 3:
+        raise ValueError(f"slices must be (y, x) or (z, y, x), got shape {arr.shape}")
+    if lungs is None:
+        lung_stack = np.stack([lung_field(s, is_hu) for s in stack])
+    else:
+        lung_stack = np.asarray(lungs, dtype=bool)
+        lung_stack = lung_stack[None] if lung_stack.ndim == 2 else lung_stack
+        if lung_stack.shape != stack.shape:
+            raise ValueError(f"lung mask shape {np.shape(lungs)} != slices shape {arr.shape}")
+    notes: list[str] = []
+    frame = lung_frame(lung_stack)
+    if frame is None:
+        notes.append("no lungs found: the model saw the whole body, its map is not calibrated here")
+    if is_hu:
+        window = None
+    elif window is None:
+        units = [to_canonical(s, False) for s in stack]
+        window = estimate_picture_window(units, list(lung_stack)) if frame is not None else \
+            WindowEstimate(IDENTITY_WINDOW.air, IDENTITY_WINDOW.tissue, False,
+                           "display window could not be estimated (no lungs found); picture used as it is")
+    if window is not None and window.note:
+        notes.append(window.note)
+    return InputPlan(bool(is_hu), frame, window, notes)
+
+
+def folder_window(images: list[np.ndarray], lungs: list[np.ndarray] | None = None) -> WindowEstimate:
+    """One display-window estimate for a folder of pictures from one source (uint8 or [0, 1]
+    (y, x) each; lungs: bool masks, None = :func:`gan.lung_field.lung_field`)."""
+    units = [to_canonical(im, False) for im in images]
+    lung_list = [lung_field(im, False) for im in images] if lungs is None else list(lungs)
+    return estimate_picture_window(units, lung_list)
+
+
 class Localizer:
     """The GAN lesion localizer behind one call.
 
@@ -124,7 +216,8 @@ class Localizer:
         device: "auto" (CUDA when present), "cpu" or "cuda[:N]".
         tta: maps averaged over 1, 2 or 4 flips/turns of each slice (see :func:`raw_map`);
             None = the value the weights were validated with (metadata ``tta``, else 1).
-    Attributes: ``threshold`` (operating threshold on the [0, 1] map, from validation),
+    Attributes: ``threshold`` (operating threshold on the absolute [0, 1] map, calibrated so that
+    normal lungs read about 0 %), ``map_scale`` (raw residual that maps to 1.0),
     ``weights_hash`` (sha256 hex of the file), ``model_name``, ``device``, ``image_size``.
     """
 
@@ -139,6 +232,10 @@ class Localizer:
         self.image_size = int(meta_float(meta, "image_size", 256))
         self.width = meta_float(meta, "width", 1.0)
         self.threshold = meta_float(meta, "threshold", 0.5)
+        self.map_scale = meta_float(meta, "map_scale", DEFAULT_MAP_SCALE)
+        if not (math.isfinite(self.map_scale) and self.map_scale > 0):
+            raise ValueError(f"{path}: map_scale in the metadata must be a positive number, "
+                             f"got {meta.get('map_scale')!r}")
         self.tta = int(meta_float(meta, "tta", 1)) if tta is None else int(tta)
         if self.tta not in TTA_CHOICES:
             raise ValueError(f"test-time augmentation must be one of {TTA_CHOICES}, got {self.tta}")
@@ -155,32 +252,62 @@ class Localizer:
 
     def __repr__(self) -> str:
         return (f"Localizer({str(self.path)!r}, device={str(self.device)!r}, threshold={self.threshold:.3f}, "
-                f"tta={self.tta})")
+                f"map_scale={self.map_scale:.4g}, tta={self.tta})")
+
+    def plan(self, slices: np.ndarray, is_hu: bool, lungs: np.ndarray | None = None,
+             window: WindowEstimate | None = None) -> InputPlan:
+        """:func:`plan_input` for a whole series; pass the result to every :meth:`apply` call of
+        that series so that all its slices share one framing and one grey-scale mapping."""
+        return plan_input(slices, is_hu, lungs, window)
 
     def apply(self, slices: np.ndarray | Iterable[np.ndarray], is_hu: bool,
-              progress: ProgressFn | None = None, crop_to_body: bool = True) -> np.ndarray:
+              progress: ProgressFn | None = None, crop_to_body: bool = True,
+              lungs: np.ndarray | None = None, plan: InputPlan | None = None,
+              normalise: str = "absolute") -> np.ndarray:
         """Lesion maps for one slice (y, x) or a stack (z, y, x).
 
         ``slices``: HU (float, ``is_hu=True``) or 8-bit pictures (uint8 0-255 or float 0-1).
+        ``plan``: the series' :class:`InputPlan` (see :meth:`plan`); None = planned from these
+        slices (and ``lungs``, bool of the same shape, when given). ``crop_to_body=False`` shows
+        the model the whole slice. ``normalise``: "absolute" (default; the product's scale) or
+        "minmax" (the paper's per-slice normalisation, for comparisons only).
         Returns float32 maps in [0, 1] of the input's shape. ``progress(done, total)`` may return
         False to cancel; the maps not computed then stay zero.
         """
+        if normalise not in NORMALISATIONS:
+            raise ValueError(f"normalise must be one of {NORMALISATIONS}, got {normalise!r}")
         arr = np.asarray(slices) if not isinstance(slices, np.ndarray) else slices
         if arr.ndim not in (2, 3):
             raise ValueError(f"slices must be (y, x) or (z, y, x), got shape {arr.shape}")
         if min(arr.shape[-2:]) < 8:
             raise ValueError(f"slice size {arr.shape[-2:]} is too small (at least 8 x 8 pixels)")
         stack = arr[None] if arr.ndim == 2 else arr
-        units = [to_unit(s, is_hu) for s in stack]
-        crops = [body_crop(u, is_hu) for u in units] if crop_to_body else None
+        if plan is None:
+            plan = self.plan(stack, is_hu, lungs) if crop_to_body else InputPlan(is_hu, None, None)
+        elif plan.is_hu != bool(is_hu):
+            raise ValueError("the input plan was made for "
+                             f"{'HU' if plan.is_hu else 'picture'} input, these slices are "
+                             f"{'HU' if is_hu else 'pictures'}")
+        units = [to_canonical(s, is_hu, plan.window) for s in stack]
+        if plan.frame is not None:
+            f = plan.frame
+            if f.y1 > stack.shape[1] or f.x1 > stack.shape[2]:
+                raise ValueError(f"input plan frame {f} does not fit slices of shape {stack.shape[1:]}")
+            crops = [f] * len(units)
+        elif crop_to_body:
+            crops = [fallback_frame(u, is_hu) for u in units]
+        else:
+            crops = None
         maps = generator_maps(self.generator, units, self.image_size, self.device, crops,
-                              self.batch_size, progress, tta=self.tta)
+                              self.batch_size, progress, tta=self.tta,
+                              map_scale=None if normalise == "minmax" else self.map_scale)
         out = np.zeros(stack.shape, dtype=np.float32)
         for i, m in enumerate(maps):
             out[i] = m
         return out[0] if arr.ndim == 2 else out
 
-    def iter_apply(self, slices: Iterable[np.ndarray], is_hu: bool, crop_to_body: bool = True):
+    def iter_apply(self, slices: Iterable[np.ndarray], is_hu: bool, crop_to_body: bool = True,
+                   plan: InputPlan | None = None):
         """Generator over maps, one slice at a time (for streaming viewers and exports)."""
         for s in slices:
-            yield self.apply(np.asarray(s), is_hu, crop_to_body=crop_to_body)
+            yield self.apply(np.asarray(s), is_hu, crop_to_body=crop_to_body, plan=plan)

@@ -63,7 +63,7 @@ def _inputs(images: list[np.ndarray], localizer: Localizer | None) -> list[np.nd
     if localizer is None:
         return images
     maps = localizer.apply_list(images) if hasattr(localizer, "apply_list") else [
-        localizer.apply(im, is_hu=False) for im in tqdm(images, desc="maps", leave=False)]
+        localizer.apply(im, is_hu=False, normalise="minmax") for im in tqdm(images, desc="maps", leave=False)]
     return [np.round(m * 255).astype(np.uint8) for m in maps]
 
 

@@ -7,8 +7,7 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from .data import MaskSet
-from .inference import generator_maps
-from .preprocess import body_crop
+from .inference import folder_window, generator_maps, plan_input
 
 
 def pixel_auc_and_threshold(maps: list[np.ndarray], masks: list[np.ndarray],
@@ -33,8 +32,21 @@ def pixel_auc_and_threshold(maps: list[np.ndarray], masks: list[np.ndarray],
 def validate_generator(gen: torch.nn.Module, val: MaskSet, image_size: int, device: torch.device) -> dict:
     was_training = gen.training
     gen.eval()
-    units = [im.astype(np.float32) / 255.0 for im in val.images]
-    crops = [body_crop(u, is_hu=False) for u in units]  # the same pipeline as Localizer.apply
+    # the same canonical input as Localizer.apply: each picture's lung frame and display window
+    plans = getattr(val, "_plans", None)
+    if plans is None:
+        window = folder_window(val.images)
+        plans = [plan_input(im, False, window=window) for im in val.images]
+        try:
+            val._plans = plans  # the validation set does not change during a run
+        except AttributeError:
+            pass
+    units = [(im.astype(np.float32) / 255.0) if p.window is None else p.window.apply(im.astype(np.float32) / 255.0)
+             for im, p in zip(val.images, plans)]
+    crops = [p.frame for p in plans]
+    if any(c is None for c in crops):
+        from .canonical import fallback_frame
+        crops = [c if c is not None else fallback_frame(u, False) for c, u in zip(crops, units)]
     maps = generator_maps(gen, units, image_size, device, crops=crops, batch_size=8)
     gen.train(was_training)
     auc, thr, dice = pixel_auc_and_threshold(maps, val.masks)
