@@ -83,8 +83,8 @@ class SeverityMixin:
         w.start()
 
     def _refresh_series_numbers(self) -> None:
-        if self.counts is None or self.voxels is None:
-            return
+        if self.counts is None or self.voxels is None or not self._alive():
+            return  # (a debounce timer may fire after the window closed)
         self.severity.set_curve(self.counts.lesion_pct())
         p = self.pipeline
         s = None if p is None else p.severity(self.counts)
