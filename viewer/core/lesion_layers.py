@@ -40,8 +40,44 @@ from viewer.core import severity
 
 NO_LUNGS_NOTE = "no lungs found in this series"
 
-__all__ = ["NO_LUNGS_NOTE", "LesionLayers", "SeriesCounts", "localizer_notes",
+__all__ = ["NO_LUNGS_NOTE", "LesionLayers", "SeriesCounts", "layer_slice", "localizer_notes",
            "physical_spacing", "series_lungs", "slice_counts"]
+
+
+# --------------------------------------------------------------------------- the rule
+
+
+def layer_slice(index: int, lesion_map: np.ndarray, threshold: float,
+                lungs: np.ndarray | None = None, edits=None) -> tuple[np.ndarray, np.ndarray]:
+    """The rule for one slice: ``(shown map float32 (y, x), mask bool (y, x))``.
+
+    ``lesion_map``: ``float (y, x)`` in [0, 1]; ``threshold`` in [0, 1]; ``lungs``: ``bool
+    (y, x)`` to restrict to (None: no restriction); ``edits``: ``MaskEdits`` (slice ``index``'s
+    strokes) or None. mask = map >= threshold, then the edits, then ``& lungs`` (so nothing
+    outside the lungs, painted or at threshold 0, survives the restriction)."""
+    t = _check_threshold(threshold)
+    m = np.asarray(lesion_map)
+    mask = m >= t
+    if edits is not None:
+        mask = edits.apply(index, mask)
+    if lungs is not None:
+        lungs = np.asarray(lungs) != 0
+        if lungs.shape != m.shape:
+            raise ValueError(f"lesion layers: lung mask of slice {index} has shape "
+                             f"{lungs.shape}, map {m.shape}")
+        m = m * lungs
+        mask = mask & lungs
+    return m.astype(np.float32, copy=False), mask
+
+
+def _check_threshold(value) -> float:
+    try:
+        t = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"lesion layers: threshold must be a number, got {value!r}")
+    if not math.isfinite(t) or not 0.0 <= t <= 1.0:
+        raise ValueError(f"lesion layers: threshold must lie in [0, 1], got {value!r}")
+    return t
 
 
 # --------------------------------------------------------------------------- lungs
@@ -259,13 +295,7 @@ class LesionLayers:
 
     @threshold.setter
     def threshold(self, value: float) -> None:
-        try:
-            t = float(value)
-        except (TypeError, ValueError):
-            raise ValueError(f"lesion layers: threshold must be a number, got {value!r}")
-        if not math.isfinite(t) or not 0.0 <= t <= 1.0:
-            raise ValueError(f"lesion layers: threshold must lie in [0, 1], got {value!r}")
-        self._threshold = t
+        self._threshold = _check_threshold(value)
 
     @property
     def lungs_only(self) -> bool:
@@ -350,14 +380,8 @@ class LesionLayers:
         if m.shape != self.shape[1:]:
             raise ValueError(f"lesion layers: map of slice {i} has shape {m.shape}, expected "
                              f"{self.shape[1:]}")
-        mask = m >= self._threshold
-        if with_edits and self._edits is not None:
-            mask = self._edits.apply(i, mask)
-        if self._lungs_only:
-            lungs = self.lungs(i)
-            m = m * lungs
-            mask &= lungs
-        return m.astype(np.float32, copy=False), mask
+        return layer_slice(i, m, self._threshold, self.lungs(i) if self._lungs_only else None,
+                           self._edits if with_edits else None)
 
     def layers(self, i: int) -> tuple:
         """``(shown map float32 (y, x), mask bool (y, x))`` of slice ``i``; ``(None, None)``

@@ -1,13 +1,15 @@
 """The reading-room main window: browser, slice view, overlay, severity, refine tools.
 
 Flow: ``open_path`` scans in a worker thread and fills the series browser; ``open_series`` reads
-the pixels in a worker; once they are in, the current slice is localized first and the rest of
-the series in the background (``LocalizeWorker``: the series' lung mask once, in 3-D with the
-real spacing, then the maps), with a progress bar and Cancel in the status bar. Masks and
-severity come from ``viewer.core.lesion_layers.LesionLayers`` (``SeverityMixin``), the same
-pipeline as ``main.py localize``. Maps and the lung mask are cached per series in memory and on disk (``viewer.core.map_cache``). The overlay
-RGBA is computed for the displayed slice only. The localizer itself is built in a worker at start;
-without weights the window says "no localizer weights: overlay off" and works as a plain viewer.
+the pixels in a worker; once they are in, ``LocalizeWorker`` segments the series' lungs once (in
+3-D with the real spacing, ``viewer.core.lesion_layers.series_lungs``), then localizes the
+current slice first and the rest of the series in the background, with a progress bar and
+Cancel in the status bar. Masks and severity come from
+``viewer.core.lesion_layers.LesionLayers`` (``SeverityMixin``), the same pipeline as
+``main.py localize``. Maps and the lung mask are cached per series in memory and on disk
+(``viewer.core.map_cache``). The overlay RGBA is computed for the displayed slice only. The
+localizer itself is built in a worker at start; without weights the window says "no localizer
+weights: overlay off" and works as a plain viewer.
 """
 from __future__ import annotations
 
