@@ -87,6 +87,11 @@ class SeverityMixin:
             return  # (a debounce timer may fire after the window closed)
         self.severity.set_curve(self.counts.lesion_pct())
         p = self.pipeline
+        if p is not None:  # the localizer's notes about this series' input, once it has run
+            n = len(p.notes)
+            p.add_notes(localizer_notes(self.localizer))
+            if len(p.notes) != n:
+                self.severity.set_notes(p.notes)
         s = None if p is None else p.severity(self.counts)
         total = self.voxels.shape[0]
         done = self.store.n_done() if self.store is not None else 0
