@@ -19,10 +19,10 @@ from typing import Callable
 import numpy as np
 from PyQt6 import QtCore, QtGui, QtWidgets, sip
 
+from viewer.core.lesion_layers import SeriesCounts
 from viewer.core.map_cache import MapCache
 from viewer.core.windowing import PRESETS
 from viewer.ui.help_dialog import HelpDialog
-from viewer.core.lesion_layers import SeriesCounts
 from viewer.ui.overlay import overlay_rgba
 from viewer.ui.overlay_controls import OverlayControls
 from viewer.ui.reader_study_mixin import ReaderStudyMixin
