@@ -13,21 +13,39 @@ def test_put_get_and_reopen_from_disk(tmp_path):
     cache = MapCache(tmp_path)
     st = cache.store("1.2.3", "abc", (3, 8, 6))
     assert st.on_disk and st.n_done() == 0 and st.get_map(1) is None
-    lungs = np.zeros((8, 6), bool)
-    lungs[2:5, 1:4] = True
-    st.put(1, _slice(0.25), lungs)
-    assert st.has(1) and not st.has(0)
+    lungs = np.zeros((3, 8, 6), bool)
+    lungs[:, 2:5, 1:4] = True
+    st.put(1, _slice(0.25))
+    assert st.has_map(1) and not st.has(1) and st.get_map(1) is None  # lungs not in yet
+    st.put_lungs(lungs)
+    assert st.has(1) and not st.has(0) and st.has_lungs()
     np.testing.assert_allclose(st.get_map(1), 0.25)
-    np.testing.assert_array_equal(st.get_lungs(1), lungs)
+    np.testing.assert_array_equal(st.get_lungs(1), lungs[1])
+    np.testing.assert_array_equal(st.lungs() != 0, lungs)
     # a fresh cache object (new session) finds the slice on disk
     again = MapCache(tmp_path).store("1.2.3", "abc", (3, 8, 6))
     assert again.has(1) and again.n_done() == 1
     np.testing.assert_allclose(again.get_map(1), 0.25)
+    np.testing.assert_array_equal(again.get_lungs(2), lungs[2])
+
+
+def test_store_of_an_older_version_is_recomputed(tmp_path):
+    import json
+
+    st = MapCache(tmp_path).store("s", "w", (2, 4, 4))
+    st.put_lungs(np.ones((2, 4, 4), bool))
+    st.put(0, _slice(0.5, (4, 4)))
+    meta = st.folder / "meta.json"
+    old = json.loads(meta.read_text())
+    del old["lungs"]  # written before lungs were segmented once per series
+    meta.write_text(json.dumps(old))
+    again = MapCache(tmp_path).store("s", "w", (2, 4, 4))
+    assert again.n_done() == 0 and not again.has_lungs()
 
 
 def test_other_weights_do_not_reuse_maps(tmp_path):
     cache = MapCache(tmp_path)
-    cache.store("s", "w1", (2, 4, 4)).put(0, _slice(1.0, (4, 4)), np.ones((4, 4), bool))
+    cache.store("s", "w1", (2, 4, 4)).put(0, _slice(1.0, (4, 4)))
     other = MapCache(tmp_path).store("s", "w2", (2, 4, 4))
     assert other.n_done() == 0
     assert cache_key("s", "w1") != cache_key("s", "w2")
@@ -37,8 +55,10 @@ def test_bad_inputs_are_named(tmp_path):
     st = MapCache(tmp_path).store("s", "w", (2, 4, 4))
     with pytest.raises(ValueError, match="slice index 5"):
         st.get_map(5)
-    with pytest.raises(ValueError, match="shapes"):
-        st.put(0, _slice(0.1, (3, 3)), np.ones((3, 3), bool))
+    with pytest.raises(ValueError, match="shape"):
+        st.put(0, _slice(0.1, (3, 3)))
+    with pytest.raises(ValueError, match="lung mask has shape"):
+        st.put_lungs(np.ones((1, 4, 4), bool))
     with pytest.raises(ValueError, match="shape"):
         MapCache(tmp_path).store("s", "w", (0, 4, 4))
     with pytest.raises(ValueError, match="series key"):
@@ -50,5 +70,6 @@ def test_unwritable_cache_falls_back_to_memory(tmp_path):
     blocker.write_text("not a folder")
     st = MapCache(blocker).store("s", "w", (1, 4, 4))
     assert not st.on_disk and "memory only" in st.warning
-    st.put(0, _slice(0.5, (4, 4)), np.ones((4, 4), bool))
+    st.put_lungs(np.ones((1, 4, 4), bool))
+    st.put(0, _slice(0.5, (4, 4)))
     assert st.has(0)

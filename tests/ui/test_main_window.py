@@ -118,11 +118,9 @@ def test_severity_numbers_on_phantom(qtbot, make_window, phantom):
     assert s["ggo_share"] == pytest.approx(100.0 * np.mean((hu >= -750) & (hu < -300)))
     assert s["cons_share"] == pytest.approx(0.0)  # nothing denser than -300 HU in the lesion
     ser = win.counts.series_summary(win._series_voxel_ml)
-    assert ser["lung_ml"] == pytest.approx(np.nansum(win.counts.lung) * 0.7 * 0.7 * 2.5 / 1000)
-    # the panel says, always, that the percentage is not calibrated on CT series
-    from viewer.ui.severity_panel import CALIBRATION_NOTE
-
-    assert win.severity.caution_label.text() == CALIBRATION_NOTE and not win.severity.caution_label.isHidden()
+    assert ser["lung_ml"] == pytest.approx(np.nansum(win.counts.lung) * 3.0 * 3.0 * 2.5 / 1000)
+    # lungs found and no localizer notes: no note line under the numbers
+    assert win.pipeline.notes == [] and win.severity.notes_label.isHidden()
 
 
 def test_cancel_stops_the_worker(qtbot, make_window, tmp_path):
@@ -352,7 +350,7 @@ def test_export_current_slice_and_whole_series(qtbot, make_window, phantom, tmp_
     img = sitk.ReadImage(str(out / "all" / "mask.nii.gz"))
     arr = sitk.GetArrayFromImage(img)
     assert arr.shape == (8, 64, 64) and arr[i, 30, 40] == 1
-    assert img.GetSpacing() == pytest.approx((0.7, 0.7, 2.5))
+    assert img.GetSpacing() == pytest.approx((3.0, 3.0, 2.5))
 
 
 def test_whole_series_export_waits_for_localization(qtbot, make_window, tmp_path):

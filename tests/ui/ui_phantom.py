@@ -2,6 +2,11 @@
 
 Phantom (HU): air -1000 outside an elliptic body of 40 HU; two elliptic lungs of -850 HU; in the
 right lung (image left) a round lesion of -500 HU (ground glass) on every slice.
+
+Pixels are ``PIXEL_MM`` = 3 mm (a 192 mm field of view), so each lung holds more than the 20 ml
+the 3-D lung segmentation keeps even in a three-slice series (at the 0.7 mm pixels of an adult
+chest CT, a 64-pixel slice would show a 45 mm "chest" whose lungs the series segmentation
+rightly drops as too small).
 """
 from __future__ import annotations
 
@@ -16,6 +21,8 @@ from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
 
 LESION_CENTRE = (30, 22)  # (row, col)
 LESION_RADIUS = 5
+PIXEL_MM = 3.0
+SLICE_MM = 2.5
 
 
 def phantom_slice(rows: int = 64, cols: int = 64) -> np.ndarray:
@@ -32,7 +39,7 @@ def phantom_slice(rows: int = 64, cols: int = 64) -> np.ndarray:
 
 
 def write_phantom(folder: Path, n: int = 8, rows: int = 64, cols: int = 64) -> Path:
-    """Write ``n`` axial slices (2.5 mm apart, 0.7 mm pixels) as one DICOM series; returns folder."""
+    """Write ``n`` axial slices (2.5 mm apart, 3 mm pixels) as one DICOM series; returns folder."""
     folder.mkdir(parents=True, exist_ok=True)
     study, series, frame = generate_uid(), generate_uid(), generate_uid()
     sl = phantom_slice(rows, cols)
@@ -50,10 +57,11 @@ def write_phantom(folder: Path, n: int = 8, rows: int = 64, cols: int = 64) -> P
         ds.StudyDescription, ds.SeriesDescription = "phantom chest", "phantom axial"
         ds.Modality = "CT"
         ds.InstanceNumber = k + 1
-        ds.ImagePositionPatient = [-22.4, -22.4, -100.0 + 2.5 * k]
+        ds.ImagePositionPatient = [-PIXEL_MM * cols / 2, -PIXEL_MM * rows / 2,
+                                   -100.0 + SLICE_MM * k]
         ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
-        ds.PixelSpacing = [0.7, 0.7]
-        ds.SliceThickness = 2.5
+        ds.PixelSpacing = [PIXEL_MM, PIXEL_MM]
+        ds.SliceThickness = SLICE_MM
         ds.Rows, ds.Columns = rows, cols
         ds.SamplesPerPixel = 1
         ds.PhotometricInterpretation = "MONOCHROME2"

@@ -1,5 +1,10 @@
 """The work behind `main.py localize`: per series load -> localize -> mask -> export -> summary.
 
+Masks and numbers come from ``viewer.core.lesion_layers.LesionLayers`` (the viewer's pipeline:
+one lung mask per series, map >= threshold, & lungs with --lung-only), so the viewer and
+`localize` give the same masks and severity for the same series. The series' notes (e.g. "no
+lungs found in this series") go to summary.json / summary.csv and to stderr as `warning:` lines.
+
 Qt-free; progress is shown with tqdm on stderr. Each failure is one `error:` line on stderr and
 the run goes on with the next format or series.
 """
@@ -57,14 +62,6 @@ def _bar_callback(bar: tqdm):
         return True
 
     return update
-
-
-def _lungs(segment_lungs, volume) -> np.ndarray:
-    """bool (z, y, x) lung mask. A one-slice series is segmented as a 2-D slice: the 3-D path
-    drops lung components under its minimum volume, which a single thin slice never reaches."""
-    if volume.voxels.shape[0] == 1:
-        return segment_lungs(volume.voxels[0], volume.is_hu, spacing=volume.spacing[1:])[None]
-    return segment_lungs(volume.voxels, volume.is_hu, spacing=volume.spacing)
 
 
 class BatchRun:
@@ -126,7 +123,7 @@ class BatchRun:
 
     def run_series(self, info) -> int:
         """Load, localize, mask and export one series; returns its number of failures."""
-        from viewer.core.lung_mask import segment_lungs
+        from viewer.core.lesion_layers import LesionLayers, localizer_notes
         from viewer.io import load_series
 
         src = ExportSource.of(info)
@@ -136,14 +133,16 @@ class BatchRun:
                 volume = load_series(info, progress=_bar_callback(bar))
             with self._bar(f"{name} localize", info.n_slices) as bar:
                 maps = self._localize(volume, _bar_callback(bar))
-            lungs = _lungs(segment_lungs, volume)
+            layers = LesionLayers.for_volume(volume, maps, threshold=self.threshold,
+                                             lungs_only=self.lung_only,
+                                             notes=localizer_notes(self.localizer))
+            masks = layers.volume_mask()
         except (ValueError, OSError, RuntimeError, MemoryError) as exc:
             _error(f"series {name}: {exc}")
             return 1
+        for note in layers.notes:
+            print(f"warning: {name}: {note}", file=sys.stderr)
         src = ExportSource.of(volume)
-        masks = maps >= self.threshold
-        if self.lung_only:
-            masks &= lungs
         self.n_slices += src.shape[0]
         formats = self.formats
         if "seg" in formats and not src.has_dicom_instances:
@@ -155,8 +154,7 @@ class BatchRun:
                 except ValueError as exc:
                     _error(f"{name}: seg: {exc}")
         if not formats:
-            self.summary.add_series(name, src, masks, lungs,
-                                    volume.voxels if volume.is_hu else None)
+            self.summary.add_series(name, src, layers)
             return 1
         request = ExportRequest(
             self.out / name, formats, model_name=self.summary.model_name or "GAN localizer",
@@ -168,7 +166,7 @@ class BatchRun:
         self.next_medseg = report.next_medseg
         for message in report.errors:
             _error(f"{name}: {message}")
-        self.summary.add_series(name, src, masks, lungs, volume.voxels if volume.is_hu else None)
+        self.summary.add_series(name, src, layers)
         return len(report.errors) + (formats is not self.formats)
 
     def _localize(self, volume, progress) -> np.ndarray:

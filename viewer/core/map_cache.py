@@ -4,15 +4,18 @@ A series' maps are keyed by its series key (the Series Instance UID for DICOM, a
 otherwise) and the localizer's weights hash, so a reopened series is shown at once and a new set
 of weights never reuses stale maps.
 
-On disk (``<root>/<key digest>/``) a store holds three ``.npy`` files opened as memory maps, so a
+On disk (``<root>/<key digest>/``) a store holds four ``.npy`` files opened as memory maps, so a
 1000-slice series never sits in process memory as a whole:
 
 - ``maps.npy``: ``float16 (z, y, x)``, the localizer's lesion map in [0, 1] (not yet restricted
   to the lungs);
-- ``lungs.npy``: ``uint8 (z, y, x)``, the lung mask (1 inside the lungs);
-- ``done.npy``: ``uint8 (z,)``, 1 once slice ``z`` is written (set after its pixels are flushed,
-  so a run cut off half way never marks a half-written slice as done);
-- ``meta.json``: series key, weights hash and shape, checked on reopening.
+- ``lungs.npy``: ``uint8 (z, y, x)``, the series' lung mask (1 inside the lungs), segmented once
+  for the whole series (``viewer.core.lesion_layers.series_lungs``) and written at once;
+- ``done.npy``: ``uint8 (z,)``, 1 once the map of slice ``z`` is written (set after its pixels
+  are flushed, so a run cut off half way never marks a half-written slice as done);
+- ``lungs_done.npy``: ``uint8 (1,)``, 1 once the lung mask is written;
+- ``meta.json``: series key, weights hash, shape and the lung-mask kind, checked on reopening
+  (stores of older versions, with lungs segmented slice by slice, are recomputed).
 
 If the cache folder cannot be written, the store falls back to plain in-memory arrays and says
 why in ``SeriesMapStore.warning``; nothing fails.
@@ -30,7 +33,9 @@ import numpy as np
 
 APP_NAME = "covid-ct-reading-room"
 MAP_DTYPE = np.float16
-_FILES = ("maps.npy", "lungs.npy", "done.npy")
+_FILES = ("maps.npy", "lungs.npy", "done.npy", "lungs_done.npy")
+#: Recorded in meta.json: how the lung mask was made (a change invalidates old stores).
+LUNGS_KIND = "series"
 
 
 def default_cache_root() -> Path:
@@ -64,10 +69,12 @@ def _check_shape(shape) -> tuple[int, int, int]:
 
 
 class SeriesMapStore:
-    """Maps and lung masks of one series, filled slice by slice (thread-safe writes).
+    """Maps of one series, filled slice by slice, and its lung mask, written once (thread-safe
+    writes).
 
     ``shape`` is the volume's ``(z, y, x)``. Slices are read back as ``float32 (y, x)`` maps in
-    [0, 1] and ``bool (y, x)`` lung masks.
+    [0, 1] and ``bool (y, x)`` lung masks. A slice counts as done (``has``) once its map and the
+    series' lung mask are both written.
     """
 
     def __init__(self, shape, series_key: str, weights_hash: str, folder: Path | None):
@@ -77,7 +84,7 @@ class SeriesMapStore:
         self.folder = folder
         self.warning = ""
         self._lock = threading.Lock()
-        self._maps = self._lungs = self._done = None
+        self._maps = self._lungs = self._done = self._lungs_done = None
         if folder is not None:
             try:
                 self._open_on_disk(folder)
@@ -89,11 +96,13 @@ class SeriesMapStore:
             self._maps = np.zeros((z, y, x), MAP_DTYPE)
             self._lungs = np.zeros((z, y, x), np.uint8)
             self._done = np.zeros(z, np.uint8)
+            self._lungs_done = np.zeros(1, np.uint8)
 
     # -- disk ---------------------------------------------------------------------------------
     def _meta(self) -> dict:
         return {"series_key": self.series_key, "weights_hash": self.weights_hash,
-                "shape": list(self.shape), "map_dtype": np.dtype(MAP_DTYPE).name}
+                "shape": list(self.shape), "map_dtype": np.dtype(MAP_DTYPE).name,
+                "lungs": LUNGS_KIND}
 
     def _open_on_disk(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
@@ -112,15 +121,18 @@ class SeriesMapStore:
                 self._maps = open_memmap(folder / "maps.npy", mode="r+")
                 self._lungs = open_memmap(folder / "lungs.npy", mode="r+")
                 self._done = open_memmap(folder / "done.npy", mode="r+")
+                self._lungs_done = open_memmap(folder / "lungs_done.npy", mode="r+")
                 if (self._maps.shape != (z, y, x) or self._lungs.shape != (z, y, x)
-                        or self._done.shape != (z,)):
+                        or self._done.shape != (z,) or self._lungs_done.shape != (1,)):
                     raise ValueError("cached arrays have the wrong shape")
                 return
             except (OSError, ValueError):
-                self._maps = self._lungs = self._done = None
+                self._maps = self._lungs = self._done = self._lungs_done = None
         self._maps = open_memmap(folder / "maps.npy", mode="w+", dtype=MAP_DTYPE, shape=(z, y, x))
         self._lungs = open_memmap(folder / "lungs.npy", mode="w+", dtype=np.uint8, shape=(z, y, x))
         self._done = open_memmap(folder / "done.npy", mode="w+", dtype=np.uint8, shape=(z,))
+        self._lungs_done = open_memmap(folder / "lungs_done.npy", mode="w+", dtype=np.uint8,
+                                       shape=(1,))
         meta_path.write_text(json.dumps(self._meta()))
 
     # -- access -------------------------------------------------------------------------------
@@ -134,49 +146,75 @@ class SeriesMapStore:
             raise ValueError(f"map cache: slice index {i} outside 0..{self.shape[0] - 1}")
         return i
 
-    def has(self, i: int) -> bool:
-        """True once slice ``i`` holds a map and a lung mask."""
+    def has_lungs(self) -> bool:
+        """True once the series' lung mask is written."""
+        return bool(self._lungs_done[0])
+
+    def has_map(self, i: int) -> bool:
+        """True once slice ``i`` holds a map."""
         return bool(self._done[self._index(i)])
 
+    def has(self, i: int) -> bool:
+        """True once slice ``i`` holds a map and the series' lung mask is written."""
+        return self.has_map(i) and self.has_lungs()
+
     def done_mask(self) -> np.ndarray:
-        """``bool (z,)`` copy: which slices are done."""
-        return np.asarray(self._done, dtype=bool).copy()
+        """``bool (z,)`` copy: which slices are done (map and lungs)."""
+        return np.asarray(self._done, dtype=bool) & self.has_lungs()
 
     def n_done(self) -> int:
+        """Slices whose map is written."""
         return int(np.count_nonzero(self._done))
 
     def is_complete(self) -> bool:
-        return self.n_done() == self.shape[0]
+        return self.has_lungs() and self.n_done() == self.shape[0]
 
     def get_map(self, i: int) -> np.ndarray | None:
         """Lesion map of slice ``i``: ``float32 (y, x)`` in [0, 1], or None when not done."""
         i = self._index(i)
-        if not self._done[i]:
+        if not self._done[i] or not self._lungs_done[0]:
             return None
         return np.asarray(self._maps[i], dtype=np.float32)
 
+    def lungs(self) -> np.ndarray | None:
+        """The series' lung mask as stored, ``uint8 (z, y, x)`` 0/1 (a read-only view, a memory
+        map on disk), or None before it is written."""
+        if not self._lungs_done[0]:
+            return None
+        view = self._lungs.view()
+        view.flags.writeable = False
+        return view
+
     def get_lungs(self, i: int) -> np.ndarray | None:
-        """Lung mask of slice ``i``: ``bool (y, x)``, or None when not done."""
+        """Lung mask of slice ``i``: ``bool (y, x)``, or None before the series' mask is in."""
         i = self._index(i)
-        if not self._done[i]:
+        if not self._lungs_done[0]:
             return None
         return np.asarray(self._lungs[i]) != 0
 
-    def put(self, i: int, lesion_map: np.ndarray, lungs: np.ndarray) -> None:
-        """Store slice ``i``: ``lesion_map`` ``(y, x)`` in [0, 1] and ``lungs`` ``bool (y, x)``."""
+    def put_lungs(self, lungs: np.ndarray) -> None:
+        """Store the series' lung mask, ``bool (z, y, x)``."""
+        lm = np.asarray(lungs)
+        if lm.shape != self.shape:
+            raise ValueError(f"map cache: lung mask has shape {lm.shape}, expected {self.shape}")
+        with self._lock:
+            self._lungs[:] = lm.astype(bool)
+            self._flush(self._lungs)
+            self._lungs_done[0] = 1
+            self._flush(self._lungs_done)
+
+    def put(self, i: int, lesion_map: np.ndarray) -> None:
+        """Store the map of slice ``i``: ``lesion_map`` ``float (y, x)`` in [0, 1]."""
         i = self._index(i)
         m = np.asarray(lesion_map)
-        lm = np.asarray(lungs)
-        if m.shape != self.shape[1:] or lm.shape != self.shape[1:]:
-            raise ValueError(f"map cache: slice {i} arrays have shapes {m.shape}, {lm.shape}, "
-                             f"expected {self.shape[1:]}")
+        if m.shape != self.shape[1:]:
+            raise ValueError(f"map cache: slice {i} map has shape {m.shape}, expected "
+                             f"{self.shape[1:]}")
         if m.dtype.kind != "f":
             raise ValueError(f"map cache: lesion map must be floating point, got {m.dtype}")
         with self._lock:
             self._maps[i] = np.clip(np.nan_to_num(m, nan=0.0), 0.0, 1.0).astype(MAP_DTYPE)
-            self._lungs[i] = lm.astype(bool).astype(np.uint8)
             self._flush(self._maps)
-            self._flush(self._lungs)
             self._done[i] = 1
             self._flush(self._done)
 
@@ -186,10 +224,12 @@ class SeriesMapStore:
             arr.flush()
 
     def clear(self) -> None:
-        """Forget every slice (the maps will be recomputed)."""
+        """Forget every slice and the lung mask (they will be recomputed)."""
         with self._lock:
             self._done[:] = 0
+            self._lungs_done[:] = 0
             self._flush(self._done)
+            self._flush(self._lungs_done)
 
 
 class MapCache:

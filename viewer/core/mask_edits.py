@@ -124,14 +124,18 @@ class MaskEdits:
     def slice_mask(self, index: int, lesion_map: np.ndarray, threshold: float,
                    lungs: np.ndarray | None = None) -> np.ndarray:
         """Refined mask of slice ``index``: ``lesion_map`` (float (y, x) in [0, 1]) ``>=
-        threshold``, the edits, then ``& lungs`` when a lung mask (bool (y, x)) is given."""
+        threshold``, the edits, then ``& lungs`` when a lung mask (bool (y, x)) is given (the
+        rule of ``viewer.core.lesion_layers.layer_slice``, which the application uses)."""
+        from viewer.core.lesion_layers import layer_slice
+
         t = float(threshold)
         if not math.isfinite(t) or not 0.0 <= t <= 1.0:
             raise ValueError(f"mask edits: threshold must lie in [0, 1], got {threshold!r}")
-        out = self.apply(index, np.asarray(lesion_map) >= t)
-        if lungs is not None:
-            out &= np.asarray(lungs, dtype=bool)
-        return out
+        i = self._check_index(index)
+        m = np.asarray(lesion_map)
+        if m.shape != self.shape[1:]:
+            raise ValueError(f"mask edits: slice mask shape {m.shape} != {self.shape[1:]}")
+        return layer_slice(i, m, t, lungs, self)[1]
 
     def volume_mask(self, maps: np.ndarray, threshold: float,
                     lungs: np.ndarray | None = None) -> np.ndarray:

@@ -11,11 +11,15 @@ Per slice (z in the volume's sorted order):
                 severe 30–50 %, critical > 50 % (empty for a slice without lung).
 Per series: the same over all slices (lesion % of lung volume), plus volumes in ml
 (voxel count × spacing product / 1000): lung_ml, lesion_ml (inside the lungs), mask_ml (the
-whole exported mask), ggo_ml, consolidation_ml, and the slice count with any lesion.
+whole exported mask), ggo_ml, consolidation_ml, the slice count with any lesion, and
+``notes``: one-line remarks about the numbers (viewer.core.lesion_layers.LesionLayers.notes, e.g.
+"no lungs found in this series"; a list in the JSON, joined with "; " in the CSV).
 
-Counting runs slice by slice through viewer.core.severity.slice_severity (no full-volume
-temporaries); the series figures are sums of the slice counts. The CSV has one row per slice and
-one row per series (``level`` = slice / series); the JSON nests slices under their series.
+The masks and counts come slice by slice from the series' ``LesionLayers`` (the pipeline the
+viewer uses: map -> lungs -> threshold -> edits -> severity, counted with
+viewer.core.severity.slice_severity; no full-volume temporaries); the series figures are sums of
+the slice counts. The CSV has one row per slice and one row per series (``level`` = slice /
+series); the JSON nests slices under their series.
 """
 from __future__ import annotations
 
@@ -28,12 +32,13 @@ from pathlib import Path
 import numpy as np
 
 from viewer.core import severity
+from viewer.core.lesion_layers import LesionLayers
 from viewer.export.source import ExportSource, check_mask, ensure_dir
 
 CSV_FIELDS = (
     "level", "series", "z", "slice_z_mm", "source_file", "lung_pct", "lesion_pct", "ggo_share",
     "consolidation_share", "category", "lung_ml", "lesion_ml", "mask_ml", "ggo_ml",
-    "consolidation_ml", "slices_with_lesion", "n_slices",
+    "consolidation_ml", "slices_with_lesion", "n_slices", "notes",
 )
 
 
@@ -67,14 +72,30 @@ class SummaryBuilder:
         self.weights_hash = weights_hash
         self.series: list[SeriesSummary] = []
 
-    def add_series(self, name: str, source: ExportSource | object, masks: np.ndarray,
-                   lungs: np.ndarray, hu: np.ndarray | None) -> SeriesSummary:
-        """Summarise one series. masks, lungs: bool (z, y, x); hu: float HU (z, y, x) or None."""
+    def add_series(self, name: str, source: ExportSource | object,
+                   masks: np.ndarray | LesionLayers, lungs: np.ndarray | None = None,
+                   hu: np.ndarray | None = None, notes=()) -> SeriesSummary:
+        """Summarise one series. ``masks``: the series' ``LesionLayers`` (then ``lungs`` and
+        ``hu`` are its own), or final masks bool (z, y, x) with ``lungs`` bool (z, y, x) and
+        ``hu`` float HU (z, y, x) or None. ``notes``: further one-line notes."""
         src = ExportSource.of(source)
-        check_mask(masks, src.shape)
-        check_mask(lungs, src.shape, "lung mask")
-        if hu is not None and np.shape(hu) != src.shape:
-            raise ValueError(f"summary: HU volume shape {np.shape(hu)} differs from {src.shape}")
+        if isinstance(masks, LesionLayers):
+            layers = masks
+            if layers.shape != src.shape:
+                raise ValueError(f"summary: lesion layers shape {layers.shape} differs from "
+                                 f"{src.shape}")
+        else:
+            check_mask(masks, src.shape)
+            check_mask(lungs, src.shape, "lung mask")
+            if hu is not None and np.shape(hu) != src.shape:
+                raise ValueError(f"summary: HU volume shape {np.shape(hu)} differs from "
+                                 f"{src.shape}")
+            # final masks: taken as they are (threshold 0.5 on 0/1, no restriction, no edits)
+            is_hu = bool(src.is_hu) or hu is not None
+            layers = LesionLayers(src.shape, src.spacing, is_hu, lungs, masks, threshold=0.5,
+                                  lungs_only=False, hu=hu)
+        layers.add_notes(notes)
+        hu = layers.hu
         ml = src.voxel_volume_ml()
         area = src.shape[1] * src.shape[2]
         positions = src.slice_positions()
@@ -82,9 +103,11 @@ class SummaryBuilder:
         lung = lesion = mask_px = with_lesion = 0
         ggo = cons = None if hu is None else 0
         for z in range(src.shape[0]):
-            sev = severity.slice_severity(masks[z], lungs[z], None if hu is None else hu[z],
-                                          src.spacing, index=z)
-            n_mask = int(np.count_nonzero(masks[z]))
+            mask = layers.mask(z)
+            if mask is None:
+                raise ValueError(f"summary: slice {z} has no lesion map")
+            sev = layers.slice_severity(z, mask)
+            n_mask = int(np.count_nonzero(mask))
             lung, lesion, mask_px = lung + sev.lung_px, lesion + sev.lesion_px, mask_px + n_mask
             with_lesion += sev.lesion_px > 0
             if hu is not None:
@@ -124,6 +147,7 @@ class SummaryBuilder:
             "ggo_ml": None if ggo is None else ggo * ml,
             "consolidation_ml": None if cons is None else cons * ml,
             "slices_with_lesion": int(with_lesion),
+            "notes": list(layers.notes),
         }
         summary = SeriesSummary(name, totals, rows)
         self.series.append(summary)
@@ -156,10 +180,12 @@ class SummaryBuilder:
 
 
 def _csv_row(row: dict) -> dict:
-    """Floats to 4 decimals, None to empty."""
+    """Floats to 4 decimals, None to empty, lists joined with "; "."""
     out = {}
     for k, v in row.items():
-        if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        if isinstance(v, (list, tuple)):
+            out[k] = "; ".join(str(x) for x in v)
+        elif v is None or (isinstance(v, float) and not math.isfinite(v)):
             out[k] = ""
         elif isinstance(v, float):
             out[k] = f"{v:.4f}"

@@ -1,11 +1,15 @@
 """The reading-room main window: browser, slice view, overlay, severity, refine tools.
 
 Flow: ``open_path`` scans in a worker thread and fills the series browser; ``open_series`` reads
-the pixels in a worker; once they are in, the current slice is localized first and the rest of
-the series in the background (``LocalizeWorker``), with a progress bar and Cancel in the status
-bar. Maps are cached per series in memory and on disk (``viewer.core.map_cache``). The overlay
-RGBA is computed for the displayed slice only. The localizer itself is built in a worker at start;
-without weights the window says "no localizer weights: overlay off" and works as a plain viewer.
+the pixels in a worker; once they are in, ``LocalizeWorker`` segments the series' lungs once (in
+3-D with the real spacing, ``viewer.core.lesion_layers.series_lungs``), then localizes the
+current slice first and the rest of the series in the background, with a progress bar and
+Cancel in the status bar. Masks and severity come from
+``viewer.core.lesion_layers.LesionLayers`` (``SeverityMixin``), the same pipeline as
+``main.py localize``. Maps and the lung mask are cached per series in memory and on disk
+(``viewer.core.map_cache``). The overlay RGBA is computed for the displayed slice only. The
+localizer itself is built in a worker at start; without weights the window says "no localizer
+weights: overlay off" and works as a plain viewer.
 """
 from __future__ import annotations
 
@@ -15,10 +19,10 @@ from typing import Callable
 import numpy as np
 from PyQt6 import QtCore, QtGui, QtWidgets, sip
 
+from viewer.core.lesion_layers import SeriesCounts
 from viewer.core.map_cache import MapCache
 from viewer.core.windowing import PRESETS
 from viewer.ui.help_dialog import HelpDialog
-from viewer.ui.lesion_stats import SeriesCounts
 from viewer.ui.overlay import overlay_rgba
 from viewer.ui.overlay_controls import OverlayControls
 from viewer.ui.reader_study_mixin import ReaderStudyMixin
@@ -345,6 +349,8 @@ class MainWindow(ReaderStudyMixin, RefineMixin, SeverityMixin, QtWidgets.QMainWi
         self._hide_progress()
         self.info, self.voxels = info, voxels
         self.store = None
+        self.pipeline = None
+        self.severity.set_notes([])
         self.counts = SeriesCounts.empty(voxels.shape[0])
         pictures = info.source_kind == "pictures"  # no physical geometry: no mm, no ml
         self._series_voxel_ml = None if pictures else float(np.prod(info.spacing)) / 1000.0
@@ -387,26 +393,28 @@ class MainWindow(ReaderStudyMixin, RefineMixin, SeverityMixin, QtWidgets.QMainWi
         self.store = self.cache.store(info.key, str(loc.weights_hash)[:16], vox.shape)
         if self.store.warning:
             self.statusBar().showMessage(self.store.warning, 15000)
+        self._build_pipeline()  # None until the worker has segmented the series' lungs
         self._recount_all()
         self.refresh_overlay()
         self._refresh_score_panel()
         if self.store.is_complete():
             self.statusBar().showMessage("lesion maps from the cache", 5000)
             return
+        from viewer.core.lesion_layers import physical_spacing, series_lungs
+
         is_hu = info.is_hu
-        # pictures carry no pixel size: let the lung segmentation assume a typical field of view
-        spacing = None if info.source_kind == "pictures" else tuple(info.spacing)
+        # one lung mask per series, as `localize` makes it (pictures: no physical spacing)
+        spacing = physical_spacing(info)
 
         def localize(sl):
             return loc.apply(sl, is_hu=is_hu)
 
-        def segment(sl):
-            from viewer.core.lung_mask import segment_lungs
-
-            return segment_lungs(sl, is_hu, spacing=None if spacing is None else spacing[1:])
+        def segment(volume):
+            return series_lungs(volume, is_hu, spacing)
 
         w = LocalizeWorker(vox, self.store, localize, segment, start=self.view.index, parent=self)
         store = self.store  # a worker cancelled by a series switch must not touch the new one
+        self._on(w.lungsReady, lambda: self._lungs_ready() if store is self.store else None)
         self._on(w.sliceReady, lambda i: self._slice_ready(i) if store is self.store else None)
         self._on(w.progressed, lambda d, t: self._show_progress(f"Localizing on {loc.device}", d, t)
                              if store is self.store else None)
@@ -416,6 +424,12 @@ class MainWindow(ReaderStudyMixin, RefineMixin, SeverityMixin, QtWidgets.QMainWi
         self.loc_worker = self._keep(w)
         self.view.set_overlay_note("localizing…")
         w.start()
+
+    def _lungs_ready(self) -> None:
+        if self.pipeline is None:
+            self._build_pipeline()
+            self._recount_all()
+            self.refresh_overlay()
 
     def _slice_ready(self, i: int) -> None:
         if self.store is None or self.voxels is None or i >= self.voxels.shape[0]:
@@ -441,14 +455,15 @@ class MainWindow(ReaderStudyMixin, RefineMixin, SeverityMixin, QtWidgets.QMainWi
         if lesion_map is None:
             self.view.set_overlay(None)
             if self.localizer is not None:
-                self.view.set_overlay_note("localizing this slice…")
+                self.view.set_overlay_note("localizing this slice…" if self.pipeline is not None
+                                           or self.store is None else "segmenting the lungs…")
                 if self.loc_worker is not None:
                     self.loc_worker.prioritize(i)
             self._show_slice_numbers()
             return
         if self.overlay_visible:
             style = self.overlay_controls.style()
-            lungs = self.store.get_lungs(i) if style.show_lungs else None
+            lungs = self.pipeline.lungs(i) if style.show_lungs else None
             self.view.set_overlay(overlay_rgba(lesion_map, mask, style, lungs))
             note = (f"{self.map_note()}, " + ("lungs only" if self.restrict_to_lungs
                                                else "whole slice")

@@ -235,20 +235,19 @@ class ReaderStudyMixin:
             self.map_method = "gan"
 
     def shown_layers(self, i: int):
-        """``(map, mask)`` drawn for slice ``i``: the item's map when one is shown (restricted
-        to the lungs when asked, mask = map >= threshold), else the GAN's ``lesion_layers``."""
+        """``(map, mask)`` drawn for slice ``i``: the item's map when one is shown, through the
+        series' ``LesionLayers`` without the edits (made on the GAN mask), else the GAN's
+        ``lesion_layers``; ``(None, None)`` until the series' lungs are in."""
         r = self._cam_request
         if r is not None and self.info is not None and r[0] == self.info.key and r[1] == i:
             return None, None  # the item's map is being computed: nothing drawn meanwhile
         e = self._method_map
         if e is None or self.info is None or e[0] != self.info.key or e[1] != i:
             return self.lesion_layers(i)
-        m = e[3]
-        if self.restrict_to_lungs and self.store is not None:
-            lungs = self.store.get_lungs(i)
-            if lungs is not None:
-                m = m * lungs
-        return m, m >= self.threshold
+        p = self._pipeline()
+        if p is None:
+            return None, None
+        return p.apply(i, e[3], with_edits=False)
 
     def map_note(self) -> str:
         """The map's name for the overlay note ("map" when blinded)."""

@@ -1,41 +1,63 @@
 """Lesion masks and severity numbers of the main window, per slice and for the series.
 
-A mixin of ``MainWindow``: it reads the window's ``store`` (maps, lungs), ``edits``,
-``threshold``, ``restrict_to_lungs`` and ``voxels``, keeps ``counts`` (``SeriesCounts``) and
-feeds the severity panel. Recounting the whole series runs in a worker thread.
+A mixin of ``MainWindow``. The rule (map -> lungs -> threshold -> edits -> severity) lives in
+``viewer.core.lesion_layers.LesionLayers`` (the same object ``main.py localize`` uses); this
+mixin builds it over the window's map ``store`` once the series' lung mask is in
+(``_build_pipeline``), keeps it in step with the window's ``threshold``, ``restrict_to_lungs``
+and ``edits``, keeps ``counts`` (``SeriesCounts``) and feeds the severity panel. Recounting the
+whole series runs in a worker thread.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from viewer.ui.lesion_stats import SeriesCounts, slice_counts
+from viewer.core.lesion_layers import (LesionLayers, SeriesCounts, localizer_notes,
+                                       physical_spacing)
 from viewer.ui.workers import CallWorker
 
 
 class SeverityMixin:
+    pipeline: LesionLayers | None = None  # the open series' lesion pipeline (once lungs are in)
+
+    def _build_pipeline(self) -> None:
+        """The series' ``LesionLayers`` over the map store; None until the store holds the
+        series' lung mask. Its notes go to the severity panel."""
+        st, info = self.store, self.info
+        self.pipeline = None
+        if st is None or info is None or not st.has_lungs():
+            return
+        self.pipeline = LesionLayers(
+            self.voxels.shape, physical_spacing(info), info.is_hu, st.lungs(), st,
+            threshold=self.threshold, lungs_only=self.restrict_to_lungs, edits=self.edits,
+            hu=self.voxels if info.is_hu else None, notes=localizer_notes(self.localizer))
+        self.severity.set_notes(self.pipeline.notes)
+
+    def _pipeline(self) -> LesionLayers | None:
+        """The pipeline with the window's current threshold, restriction and edits."""
+        p = self.pipeline
+        if p is not None:
+            p.threshold = self.threshold
+            p.lungs_only = self.restrict_to_lungs
+            if p.edits is not self.edits:
+                p.edits = self.edits
+        return p
+
     def lesion_layers(self, i: int):
-        """``(map, mask)`` of slice ``i`` as shown: the map restricted to the lungs when asked
-        (float32 (y, x) in [0, 1]) and the binary mask (map >= threshold, then the edits)."""
-        if self.store is None:
+        """``(map, mask)`` of slice ``i`` as shown (``LesionLayers.layers``): the map restricted
+        to the lungs when asked (float32 (y, x) in [0, 1]) and the binary mask (map >= threshold,
+        the edits, then the lungs); ``(None, None)`` while the slice or the lungs are not in."""
+        p = self._pipeline()
+        if p is None:
             return None, None
-        m = self.store.get_map(i)
-        if m is None:
-            return None, None
-        if self.restrict_to_lungs:
-            m = m * self.store.get_lungs(i)
-        mask = m >= self.threshold
-        if self.edits is not None:
-            mask = self.edits.apply(i, mask)
-            if self.restrict_to_lungs:
-                mask &= self.store.get_lungs(i)
-        return m, mask
+        return p.layers(i)
 
     def _count_slice(self, i: int) -> None:
-        _, mask = self.lesion_layers(i)
-        if mask is None:
+        p = self._pipeline()
+        if p is None or self.counts is None:
             return
-        hu = self.voxels[i] if self.info.is_hu else None
-        self.counts.set(i, slice_counts(mask, self.store.get_lungs(i), hu))
+        c = p.count_slice(i)
+        if c is not None:
+            self.counts.set(i, c)
 
     def _recount_all(self) -> None:
         """Recount every localized slice (threshold or restriction changed) in a worker."""
@@ -43,21 +65,17 @@ class SeverityMixin:
             return
         self._cancel_worker("stats_worker")
         self.counts = SeriesCounts.empty(self.voxels.shape[0])
+        p = self._pipeline()
+        if p is None:
+            return
         self._count_slice(self.view.index)
-        done = np.flatnonzero(self.store.done_mask())
+        done = [int(i) for i in np.flatnonzero(self.store.done_mask())]
         counts = self.counts
 
         def job(progress):
-            for k, i in enumerate(done):
-                if self.counts is not counts:
-                    return None
-                _, mask = self.lesion_layers(int(i))
-                if mask is not None:
-                    hu = self.voxels[i] if self.info.is_hu else None
-                    counts.set(int(i), slice_counts(mask, self.store.get_lungs(int(i)), hu))
-                if progress(k + 1, len(done)) is False:
-                    return None
-            return counts
+            # stops once a newer recount replaced these counts
+            return p.count(done, counts,
+                           progress=lambda d, t: self.counts is counts and progress(d, t))
 
         w = CallWorker(job, "stats", self)
         self._on(w.succeeded, lambda _c: self._refresh_series_numbers())
@@ -65,14 +83,21 @@ class SeverityMixin:
         w.start()
 
     def _refresh_series_numbers(self) -> None:
-        if self.counts is None or self.voxels is None:
-            return
+        if self.counts is None or self.voxels is None or not self._alive():
+            return  # (a debounce timer may fire after the window closed)
         self.severity.set_curve(self.counts.lesion_pct())
-        s = self.counts.series_summary(self._series_voxel_ml)
+        p = self.pipeline
+        if p is not None:  # the localizer's notes about this series' input, once it has run
+            n = len(p.notes)
+            p.add_notes(localizer_notes(self.localizer))
+            if len(p.notes) != n:
+                self.severity.set_notes(p.notes)
+        s = None if p is None else p.severity(self.counts)
         total = self.voxels.shape[0]
         done = self.store.n_done() if self.store is not None else 0
         if s is None:
-            self.severity.set_series(None, None, None, None, done, total)
+            self.severity.set_series(None, None, None, None, done, total,
+                                     lung_found=p is None or p.lung_found)
         else:
             self.severity.set_series(s["lesion_pct"], s["lesion_ml"], s["lung_ml"], s["category"],
                                      done, total, s["ggo_share"], s["cons_share"])
@@ -80,7 +105,7 @@ class SeverityMixin:
 
     def _show_slice_numbers(self) -> None:
         i = self.view.index
-        if self.store is None or not self.store.has(i):
+        if self.pipeline is None or self.store is None or not self.store.has(i):
             self.severity.set_slice(i, None, None)
             return
         if not np.isfinite(self.counts.lung[i]):

@@ -7,8 +7,6 @@ import pyqtgraph as pg
 from PyQt6 import QtCore, QtWidgets
 
 RESTRICT_NOTE = "Lesion map restricted to the lungs (automatic lung segmentation)."
-CALIBRATION_NOTE = ("Research model: the lesion % is calibrated on 8-bit pictures and over-estimates "
-                    "on CT series, normal lungs included (see MODEL_CARD.md). Read the map's pattern.")
 
 
 def _pct(v) -> str:
@@ -25,9 +23,12 @@ class SeverityPanel(QtWidgets.QWidget):
         self.slice_label = QtWidgets.QLabel(self)
         self.series_label = QtWidgets.QLabel(self)
         self.note_label = QtWidgets.QLabel(RESTRICT_NOTE, self)
-        self.caution_label = QtWidgets.QLabel(CALIBRATION_NOTE, self)
-        self.caution_label.setStyleSheet("color: #808080; font-size: 11px;")
-        for lab in (self.slice_label, self.series_label, self.note_label, self.caution_label):
+        # the series' notes (viewer.core.lesion_layers.LesionLayers.notes), hidden when none
+        self.notes_label = QtWidgets.QLabel("", self)
+        self.notes_label.setStyleSheet("color: #808080; font-size: 11px;")
+        self.notes_label.hide()
+        self.caution_label = self.notes_label  # its former name
+        for lab in (self.slice_label, self.series_label, self.note_label, self.notes_label):
             lab.setWordWrap(True)
             lab.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
         self.note_label.setStyleSheet("color: #b06000;")
@@ -49,10 +50,17 @@ class SeverityPanel(QtWidgets.QWidget):
         lay.addWidget(self.series_label)
         lay.addWidget(self.plot, 1)
         lay.addWidget(self.note_label)
-        lay.addWidget(self.caution_label)
+        lay.addWidget(self.notes_label)
         lay.addStretch(0)  # takes the room when the plot is hidden (one-slice series)
         self._n = 0
         self.show_message("No lesion map yet.")
+
+    def set_notes(self, notes) -> None:
+        """One-line notes about the numbers (e.g. "no lungs found in this series"), one per
+        line; hidden when there is none."""
+        lines = [str(n) for n in (notes or ()) if str(n).strip()]
+        self.notes_label.setText("\n".join(f"Note: {n}" for n in lines))
+        self.notes_label.setVisible(bool(lines))
 
     def show_message(self, text: str) -> None:
         self.slice_label.setText(f"<b>This slice</b>: {text}")
@@ -75,10 +83,14 @@ class SeverityPanel(QtWidgets.QWidget):
 
     def set_series(self, lesion_pct: float | None, lesion_ml: float | None,
                    lung_ml: float | None, category: str | None, done: int, total: int,
-                   ggo_share: float | None = None, cons_share: float | None = None) -> None:
-        """Series totals over the localized slices (``done`` of ``total``)."""
+                   ggo_share: float | None = None, cons_share: float | None = None,
+                   lung_found: bool = True) -> None:
+        """Series totals over the localized slices (``done`` of ``total``); ``lung_found``
+        False: the series' lung mask is empty (no severity, never 0 %)."""
         if lesion_pct is None:
             text = f"{done}/{total} slices localized"
+            if not lung_found:
+                text = f"no lungs found in this series ({text})"
         else:
             text = f"lesion {_pct(lesion_pct)} of lung volume — <b>{category or '–'}</b>"
             if lesion_ml is not None:

@@ -7,9 +7,9 @@ or localized. Each has ``cancel()``; cancelling is checked between slices.
 - ``CallWorker``: ``fn(progress)`` -> result, for ``scan_path`` and building the ``Localizer``.
 - ``LoadWorker``: reads a series' pixels slice by slice (``SeriesInfo.iter_slices``) into one
   ``(z, y, x)`` array.
-- ``LocalizeWorker``: lesion map + lung mask per slice into a ``SeriesMapStore``, the current
-  slice first, then outwards from it; ``prioritize(i)`` moves a slice the reader scrolled to
-  to the front of the queue.
+- ``LocalizeWorker``: the series' lung mask (once, for the whole series), then the lesion map
+  per slice into a ``SeriesMapStore``, the current slice first, then outwards from it;
+  ``prioritize(i)`` moves a slice the reader scrolled to to the front of the queue.
 """
 from __future__ import annotations
 
@@ -124,14 +124,17 @@ def outward_order(n: int, start: int) -> list[int]:
 
 
 class LocalizeWorker(QtCore.QThread):
-    """Fills ``store`` with ``localize(slice) -> map (y, x) in [0, 1]`` and
-    ``segment(slice) -> bool (y, x)`` lung masks for each slice of ``voxels`` ``(z, y, x)``.
+    """Fills ``store`` with the series' lung mask ``segment(voxels) -> bool (z, y, x)`` (first,
+    once; ``viewer.core.lesion_layers.series_lungs``) and ``localize(slice) -> map (y, x) in
+    [0, 1]`` for each slice of ``voxels`` ``(z, y, x)``.
 
-    Slices already in the store are skipped (a reopened series costs nothing). Emits
-    ``sliceReady(i)`` after each slice, ``progressed(done, total)``, and at the end
-    ``completed()``, ``cancelled()`` or ``failed(msg)``.
+    What the store already holds is skipped (a reopened series costs nothing). Emits
+    ``lungsReady()`` once the lung mask is in, ``sliceReady(i)`` after each slice,
+    ``progressed(done, total)``, and at the end ``completed()``, ``cancelled()`` or
+    ``failed(msg)``.
     """
 
+    lungsReady = QtCore.pyqtSignal()
     sliceReady = QtCore.pyqtSignal(int)
     progressed = QtCore.pyqtSignal(int, int)
     completed = QtCore.pyqtSignal()
@@ -150,7 +153,7 @@ class LocalizeWorker(QtCore.QThread):
         self._segment = segment
         self._cancel = threading.Event()
         self._lock = threading.Lock()
-        self._queue = [i for i in outward_order(voxels.shape[0], start) if not store.has(i)]
+        self._queue = [i for i in outward_order(voxels.shape[0], start) if not store.has_map(i)]
         self._priority: list[int] = []
 
     def cancel(self) -> None:
@@ -159,34 +162,39 @@ class LocalizeWorker(QtCore.QThread):
     def prioritize(self, i: int) -> None:
         """Compute slice ``i`` next (when not done yet)."""
         with self._lock:
-            if 0 <= i < self.voxels.shape[0] and not self.store.has(i):
+            if 0 <= i < self.voxels.shape[0] and not self.store.has_map(i):
                 self._priority = [i]
 
     def _next(self) -> int | None:
         with self._lock:
             while self._priority:
                 i = self._priority.pop()
-                if not self.store.has(i):
+                if not self.store.has_map(i):
                     return i
             while self._queue:
                 i = self._queue.pop(0)
-                if not self.store.has(i):
+                if not self.store.has_map(i):
                     return i
         return None
 
     def run(self) -> None:
         total = self.voxels.shape[0]
         try:
+            if not self.store.has_lungs():
+                lungs = np.asarray(self._segment(self.voxels), dtype=bool)
+                if self._cancel.is_set():
+                    self.cancelled.emit()
+                    return
+                self.store.put_lungs(lungs)
+            self.lungsReady.emit()
             while not self._cancel.is_set():
                 i = self._next()
                 if i is None:
                     break
-                sl = self.voxels[i]
-                lesion_map = np.asarray(self._localize(sl), dtype=np.float32)
-                lungs = np.asarray(self._segment(sl), dtype=bool)
+                lesion_map = np.asarray(self._localize(self.voxels[i]), dtype=np.float32)
                 if self._cancel.is_set():
                     break
-                self.store.put(i, lesion_map, lungs)
+                self.store.put(i, lesion_map)
                 self.sliceReady.emit(i)
                 self.progressed.emit(self.store.n_done(), total)
         except Exception as exc:
