@@ -162,3 +162,47 @@ def test_series_without_lungs_says_so_in_both(qtbot, make_window, tmp_path, monk
     assert cli["notes"] == ["no lungs found in this series"] and cli["lesion_pct"] is None
     assert "warning:" in err and "no lungs found in this series" in err
     assert not mask.any()
+
+
+def test_real_localizer_gets_the_same_series_plan_in_both(qtbot, make_window, tmp_path,
+                                                          monkeypatch, capsys):
+    """The real gan.inference.Localizer (tiny random generator): the viewer (slice by slice)
+    and `localize` (in chunks) give it the same input plan (one lung frame for the series), so
+    the maps agree to float rounding, the masks and the numbers exactly."""
+    import torch
+
+    from gan.canonical import lung_frame
+    from gan.inference import Localizer
+    from gan.networks import Generator
+    from gan.weights import save_weights
+
+    torch.manual_seed(3)
+    w = save_weights(Generator(0.125), tmp_path / "g.safetensors",
+                     {"kind": "generator", "width": 0.125, "image_size": 64,
+                      "threshold": "0.3", "map_scale": "0.02"})
+    loc = Localizer(w, device="cpu")
+    hu = _series_with_an_apex_pocket()
+    ct = synthetic_ct.write_ct_series(tmp_path / "ct", hu=hu, spacing=(5.0, 5.0, 5.0))
+    win = make_window(loc)
+    _open_in_viewer(qtbot, win, ct.folder)
+    view_maps = np.stack([win.store.get_map(i) for i in range(hu.shape[0])])
+    view_mask = _viewer_export(qtbot, win, tmp_path / "viewer")
+    view = win.pipeline.severity(win.counts)
+    lungs = win.store.lungs() != 0
+    frame = lung_frame(lungs)
+    assert frame is not None
+    outside = np.ones(hu.shape[1:], bool)
+    outside[frame.y0:frame.y1, frame.x0:frame.x1] = False
+    assert not view_maps[:, outside].any()  # every slice framed by the series' lungs
+
+    cli, cli_mask, _ = _run_localize(ct.folder, tmp_path / "cli", loc, monkeypatch, capsys)
+    with np.load(next((tmp_path / "cli").rglob("localization.npz"))) as z:
+        cli_maps = z["map"].astype(np.float32)
+    # batched vs one slice at a time differs by float rounding only, below the float16 step
+    # both paths store the maps in; the masks and numbers are then identical
+    np.testing.assert_allclose(view_maps, cli_maps, atol=1e-3)
+    assert ((view_maps >= loc.threshold) & lungs).any()
+    np.testing.assert_array_equal(view_mask, cli_mask)
+    assert view["lesion_pct"] == pytest.approx(cli["lesion_pct"], rel=1e-12)
+    assert view["lung_ml"] == pytest.approx(cli["lung_ml"], rel=1e-12)
+    assert win.series_notes == cli["notes"] == []

@@ -123,7 +123,8 @@ class BatchRun:
 
     def run_series(self, info) -> int:
         """Load, localize, mask and export one series; returns its number of failures."""
-        from viewer.core.lesion_layers import LesionLayers, localizer_notes
+        from viewer.core.lesion_layers import (LesionLayers, localizer_notes, localizer_plan,
+                                               physical_spacing, plan_notes, series_lungs)
         from viewer.io import load_series
 
         src = ExportSource.of(info)
@@ -131,11 +132,14 @@ class BatchRun:
         try:
             with self._bar(f"{name} load", info.n_slices) as bar:
                 volume = load_series(info, progress=_bar_callback(bar))
+            # one lung mask per series (as the viewer), then the model's input plan from it
+            lungs = series_lungs(volume.voxels, volume.is_hu, physical_spacing(volume))
+            plan = localizer_plan(self.localizer, volume.voxels, volume.is_hu, lungs)
             with self._bar(f"{name} localize", info.n_slices) as bar:
-                maps = self._localize(volume, _bar_callback(bar))
+                maps = self._localize(volume, _bar_callback(bar), plan)
             layers = LesionLayers.for_volume(volume, maps, threshold=self.threshold,
-                                             lungs_only=self.lung_only,
-                                             notes=localizer_notes(self.localizer))
+                                             lungs_only=self.lung_only, lungs=lungs,
+                                             notes=localizer_notes(self.localizer) + plan_notes(plan))
             masks = layers.volume_mask()
         except (ValueError, OSError, RuntimeError, MemoryError) as exc:
             _error(f"series {name}: {exc}")
@@ -169,16 +173,20 @@ class BatchRun:
         self.summary.add_series(name, src, layers)
         return len(report.errors) + (formats is not self.formats)
 
-    def _localize(self, volume, progress) -> np.ndarray:
+    def _localize(self, volume, progress, plan=None) -> np.ndarray:
         """float32 (z, y, x) maps, computed CHUNK slices at a time into one array, so the
         localizer's own per-call copies stay small (maps are per slice, chunking changes
         nothing in the result)."""
+        from viewer.core.lesion_layers import localize_with_plan
+
         n = volume.voxels.shape[0]
         maps = np.empty(volume.voxels.shape, np.float32)
         for start in range(0, n, CHUNK):
             stop = min(n, start + CHUNK)
-            part = self.localizer.apply(
-                volume.voxels[start:stop], is_hu=volume.is_hu,
+            part = localize_with_plan(
+                self.localizer, volume.voxels[start:stop], volume.is_hu, plan,
                 progress=lambda done, total, s=start: progress(s + done, n))
-            maps[start:stop] = part
+            # rounded to float16 as the viewer's map cache stores them, so the viewer and
+            # `localize` threshold the very same values (identical masks and numbers)
+            maps[start:stop] = np.asarray(part, dtype=np.float16)
         return maps

@@ -143,6 +143,31 @@ def localizer_notes(localizer) -> list[str]:
     return [str(n) for n in notes if str(n).strip()]
 
 
+def localizer_plan(localizer, voxels: np.ndarray, is_hu: bool, lungs: np.ndarray):
+    """The localizer's input plan for a whole series (``gan.inference.InputPlan``: one framing
+    from the series' lungs, one grey-scale mapping), or None for a localizer without plans.
+    ``voxels`` (z, y, x) HU or pictures, ``lungs`` bool (z, y, x) from :func:`series_lungs`.
+    Pass it to every ``localize_with_plan`` call of the series: the viewer and ``localize`` both
+    do, so their maps are the same."""
+    make = getattr(localizer, "plan", None)
+    if not callable(make):
+        return None
+    return make(voxels, is_hu, np.asarray(lungs, dtype=bool))
+
+
+def localize_with_plan(localizer, slices: np.ndarray, is_hu: bool, plan, progress=None) -> np.ndarray:
+    """``localizer.apply`` for slices of a series with its plan (None: the localizer's own)."""
+    kwargs = {} if plan is None else {"plan": plan}
+    if progress is not None:
+        kwargs["progress"] = progress
+    return localizer.apply(slices, is_hu=is_hu, **kwargs)
+
+
+def plan_notes(plan) -> list[str]:
+    """The one-line notes of an input plan ([] for None)."""
+    return [str(n) for n in getattr(plan, "notes", None) or [] if str(n).strip()]
+
+
 # --------------------------------------------------------------------------- counts
 
 

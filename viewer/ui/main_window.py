@@ -390,6 +390,7 @@ class MainWindow(ReaderStudyMixin, RefineMixin, SeverityMixin, QtWidgets.QMainWi
     # =========================================================================== localization
     def _start_localization(self) -> None:
         info, loc, vox = self.info, self.localizer, self.voxels
+        self.series_notes = []
         self.store = self.cache.store(info.key, str(loc.weights_hash)[:16], vox.shape)
         if self.store.warning:
             self.statusBar().showMessage(self.store.warning, 15000)
@@ -398,16 +399,30 @@ class MainWindow(ReaderStudyMixin, RefineMixin, SeverityMixin, QtWidgets.QMainWi
         self.refresh_overlay()
         self._refresh_score_panel()
         if self.store.is_complete():
+            from viewer.core.lesion_layers import localizer_plan, plan_notes
+
+            # the maps are cached; the notes about the input are cheap to make again
+            self.series_notes = plan_notes(localizer_plan(loc, vox, info.is_hu, self.store.lungs()))
+            if self.pipeline is not None:
+                self.pipeline.add_notes(self.series_notes)
+                self.severity.set_notes(self.pipeline.notes)
             self.statusBar().showMessage("lesion maps from the cache", 5000)
             return
-        from viewer.core.lesion_layers import physical_spacing, series_lungs
+        from viewer.core.lesion_layers import (localize_with_plan, localizer_plan, physical_spacing,
+                                               plan_notes, series_lungs)
 
         is_hu = info.is_hu
         # one lung mask per series, as `localize` makes it (pictures: no physical spacing)
         spacing = physical_spacing(info)
+        store_now = self.store
+        plan_box: dict = {}
+        notes = self.series_notes = []  # the model's notes about this series' input
 
-        def localize(sl):
-            return loc.apply(sl, is_hu=is_hu)
+        def localize(sl):  # worker thread; the plan is made once, from the series' lungs
+            if "plan" not in plan_box:
+                plan_box["plan"] = localizer_plan(loc, vox, is_hu, store_now.lungs())
+                notes.extend(plan_notes(plan_box["plan"]))
+            return localize_with_plan(loc, sl, is_hu, plan_box["plan"])
 
         def segment(volume):
             return series_lungs(volume, is_hu, spacing)

@@ -29,8 +29,12 @@ class SeverityMixin:
         self.pipeline = LesionLayers(
             self.voxels.shape, physical_spacing(info), info.is_hu, st.lungs(), st,
             threshold=self.threshold, lungs_only=self.restrict_to_lungs, edits=self.edits,
-            hu=self.voxels if info.is_hu else None, notes=localizer_notes(self.localizer))
+            hu=self.voxels if info.is_hu else None, notes=self._input_notes())
         self.severity.set_notes(self.pipeline.notes)
+
+    def _input_notes(self) -> list[str]:
+        """The localizer's notes and those of this series' input plan (made by the worker)."""
+        return localizer_notes(self.localizer) + list(getattr(self, "series_notes", None) or [])
 
     def _pipeline(self) -> LesionLayers | None:
         """The pipeline with the window's current threshold, restriction and edits."""
@@ -89,7 +93,7 @@ class SeverityMixin:
         p = self.pipeline
         if p is not None:  # the localizer's notes about this series' input, once it has run
             n = len(p.notes)
-            p.add_notes(localizer_notes(self.localizer))
+            p.add_notes(self._input_notes())
             if len(p.notes) != n:
                 self.severity.set_notes(p.notes)
         s = None if p is None else p.severity(self.counts)
