@@ -6,6 +6,7 @@ the run goes on with the next format or series.
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -67,11 +68,29 @@ def _lungs(segment_lungs, volume) -> np.ndarray:
     return segment_lungs(volume.voxels, volume.is_hu, spacing=volume.spacing)
 
 
+@dataclass
+class SeriesOutcome:
+    """What processing one series gave: its summary rows, its one-line messages (without the
+    `error: ` prefix), its failures; picklable, so Dask workers return it to the driver."""
+
+    name: str
+    summary: object = None  # viewer.export.summary.SeriesSummary
+    errors: list[str] = field(default_factory=list)
+    failures: int = 0
+    n_slices: int = 0
+    series_failed: bool = False  # load / localize failed (retried once on Dask)
+    seg_skipped: bool = False
+    seg_reason: str = ""
+    next_medseg: int | None = None
+    sent: list[str] = field(default_factory=list)
+
+
 class BatchRun:
     """Localize and export series one by one into `out`; collects the summary."""
 
     def __init__(self, localizer, out: Path, formats: list[str], threshold: float | None,
-                 lung_only: bool, show_progress: bool = True, seg_compression: str = "none"):
+                 lung_only: bool, show_progress: bool = True, seg_compression: str = "none",
+                 send_to: str | None = None):
         from viewer.export.summary import SummaryBuilder
 
         self.localizer = localizer
@@ -88,6 +107,8 @@ class BatchRun:
         self.n_slices = 0
         self.seg_skipped: list[str] = []
         self._names: set[str] = set()
+        self.send_to = send_to
+        self._client = None
 
     def _bar(self, desc: str, total: int, unit: str = "slice") -> tqdm:
         return tqdm(total=total, desc=desc, unit=unit, disable=not self.show_progress,
@@ -111,10 +132,21 @@ class BatchRun:
                 bar.update(1)
                 # rewritten after every series, so an interrupted run keeps what it finished
                 summary_ok = self._write_summary()
-        if len(self.seg_skipped) > 1:
-            _error(f"seg: not written for {len(self.seg_skipped)} series without a DICOM source "
-                   f"(first: {self.seg_skipped[0]}); the other formats were written")
+        self.report_seg_skipped()
         return failures + (not summary_ok)
+
+    def report_seg_skipped(self) -> None:
+        if len(self.seg_skipped) > 1:
+            kinds = "/".join(f for f in self.formats if f in ("seg", "sr"))
+            _error(f"{kinds}: not written for {len(self.seg_skipped)} series without a DICOM "
+                   f"source (first: {self.seg_skipped[0]}); the other formats were written")
+
+    def unique_names(self, series: list) -> list[str]:
+        """The output folder name of each series, in order (as run_series would give)."""
+        return [self._unique_name(ExportSource.of(info)) for info in series]
+
+    def write_summary(self) -> bool:
+        return self._write_summary()
 
     def _write_summary(self) -> bool:
         try:
@@ -126,11 +158,34 @@ class BatchRun:
 
     def run_series(self, info) -> int:
         """Load, localize, mask and export one series; returns its number of failures."""
-        from viewer.core.lung_mask import segment_lungs
-        from viewer.io import load_series
-
         src = ExportSource.of(info)
         name = self._unique_name(src)
+        return self.absorb(self.process_series(info, name, medseg_start=self.next_medseg))
+
+    def absorb(self, outcome: SeriesOutcome) -> int:
+        """Take one series' outcome into this run (messages, summary, counters); returns its
+        number of failures. The batch driver on Dask calls this with the workers' outcomes."""
+        for message in outcome.errors:
+            _error(message)
+        if outcome.seg_skipped:
+            self.seg_skipped.append(outcome.name)
+            if len(self.seg_skipped) == 1 and outcome.seg_reason:  # the reason once
+                _error(outcome.seg_reason)
+        if outcome.summary is not None:
+            self.summary.series.append(outcome.summary)
+        self.n_slices += outcome.n_slices
+        if outcome.next_medseg is not None:
+            self.next_medseg = outcome.next_medseg
+        return outcome.failures
+
+    def process_series(self, info, name: str, medseg_start: int = 1) -> SeriesOutcome:
+        """The work on one series, without touching the run's shared state: load, localize,
+        mask, export, summarise (and send when asked). Messages are returned, not printed."""
+        from viewer.core.lung_mask import segment_lungs
+        from viewer.export.summary import SummaryBuilder
+        from viewer.io import load_series
+
+        outcome = SeriesOutcome(name)
         try:
             with self._bar(f"{name} load", info.n_slices) as bar:
                 volume = load_series(info, progress=_bar_callback(bar))
@@ -138,38 +193,69 @@ class BatchRun:
                 maps = self._localize(volume, _bar_callback(bar))
             lungs = _lungs(segment_lungs, volume)
         except (ValueError, OSError, RuntimeError, MemoryError) as exc:
-            _error(f"series {name}: {exc}")
-            return 1
+            outcome.errors.append(f"series {name}: {exc}")
+            outcome.series_failed = True
+            outcome.failures = 1
+            return outcome
         src = ExportSource.of(volume)
         masks = maps >= self.threshold
         if self.lung_only:
             masks &= lungs
-        self.n_slices += src.shape[0]
+        outcome.n_slices = src.shape[0]
+        summary = SummaryBuilder(threshold=self.threshold, lung_only=self.lung_only,
+                                 model_name=self.summary.model_name,
+                                 weights_hash=self.summary.weights_hash)
         formats = self.formats
-        if "seg" in formats and not src.has_dicom_instances:
-            formats = [f for f in formats if f != "seg"]
-            self.seg_skipped.append(name)
-            if len(self.seg_skipped) == 1:  # the reason once; the count at the end
-                try:
-                    require_dicom_source(src)
-                except ValueError as exc:
-                    _error(f"{name}: seg: {exc}")
+        if ("seg" in formats or "sr" in formats) and not src.has_dicom_instances:
+            formats = [f for f in formats if f not in ("seg", "sr")]
+            outcome.seg_skipped = True
+            try:
+                require_dicom_source(src)
+            except ValueError as exc:
+                kinds = "/".join(f for f in self.formats if f in ("seg", "sr"))
+                outcome.seg_reason = f"{name}: {kinds}: {exc}"
         if not formats:
-            self.summary.add_series(name, src, masks, lungs,
-                                    volume.voxels if volume.is_hu else None)
-            return 1
+            outcome.summary = summary.add_series(name, src, masks, lungs,
+                                                 volume.voxels if volume.is_hu else None)
+            outcome.failures = 1
+            return outcome
         request = ExportRequest(
             self.out / name, formats, model_name=self.summary.model_name or "GAN localizer",
             weights_hash=self.summary.weights_hash or "unknown", threshold=self.threshold,
-            medseg_dir=self.out / "medseg", medseg_start=self.next_medseg,
+            medseg_dir=self.out / "medseg", medseg_start=medseg_start,
             seg_compression=self.seg_compression)
         with self._bar(f"{name} export {','.join(self.formats)}", 1, unit="step") as bar:
-            report = export_formats(request, volume, maps, masks, progress=_bar_callback(bar))
-        self.next_medseg = report.next_medseg
-        for message in report.errors:
-            _error(f"{name}: {message}")
-        self.summary.add_series(name, src, masks, lungs, volume.voxels if volume.is_hu else None)
-        return len(report.errors) + (formats is not self.formats)
+            report = export_formats(request, volume, maps, masks, progress=_bar_callback(bar),
+                                    lungs=lungs)
+        outcome.next_medseg = report.next_medseg
+        outcome.errors += [f"{name}: {message}" for message in report.errors]
+        outcome.summary = summary.add_series(name, src, masks, lungs,
+                                             volume.voxels if volume.is_hu else None)
+        outcome.failures = len(report.errors) + (formats is not self.formats)
+        if self.send_to:
+            outcome.failures += self._send(name, report, outcome)
+        return outcome
+
+    def _send(self, name: str, report, outcome: SeriesOutcome) -> int:
+        """STOW-RS the DICOM objects written for this series (SEG, SR); returns failures."""
+        from viewer.pacs.client import PacsClient
+        from viewer.pacs.config import resolve_server
+
+        files = [p for p in report.written if str(p).endswith(".dcm")]
+        if not files:
+            return 0
+        try:
+            if self._client is None:
+                self._client = PacsClient(resolve_server(self.send_to))
+            result = self._client.store(files)
+        except ValueError as exc:
+            outcome.errors.append(f"{name}: send: {exc}")
+            return 1
+        outcome.errors += [f"{name}: send: {reason}" for _n, reason in result.failed]
+        outcome.errors += [f"{name}: send: {sop}: already on the PACS (duplicate STOW); not "
+                           "sent again" for sop in result.duplicates]
+        outcome.sent = list(result.stored)
+        return len(result.failed) + len(result.duplicates)
 
     def _localize(self, volume, progress) -> np.ndarray:
         """float32 (z, y, x) maps, computed CHUNK slices at a time into one array, so the
