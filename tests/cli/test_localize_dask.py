@@ -36,16 +36,12 @@ def _studies(root: Path, n: int = 3) -> Path:
     return root
 
 
-def _strip(summary: dict) -> dict:
-    return summary
-
-
 def test_two_workers_identical_to_single_process(tmp_path, capsys):
-    data = _studies(tmp_path / "in")
+    _studies(tmp_path / "in")
     listing = tmp_path / "studies.txt"
     listing.write_text("# the three studies\n" + "\n".join(f"in/study{k}" for k in range(3)))
     common = ["--format", "npy,nifti,seg,sr", "--no-progress", "--device", "cpu"]
-    assert main.main(["localize", str(data), "--out", str(tmp_path / "one"), *common]) == 0
+    assert main.main(["localize", str(listing), "--out", str(tmp_path / "one"), *common]) == 0
     assert _errors(capsys)[0] == []
     code = main.main(["localize", str(listing), "--out", str(tmp_path / "two"),
                       "--workers", "2", *common])
