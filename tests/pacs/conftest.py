@@ -18,7 +18,7 @@ synthetic_ct = sys.modules.setdefault("export_synthetic_ct",
                                       importlib.util.module_from_spec(_spec))
 _spec.loader.exec_module(synthetic_ct)
 
-USER, PASSWORD = "reader", "s3cret-pass"
+from orthanc_server import PASSWORD, USER  # noqa: E402,F401
 
 
 def _need_orthanc():

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import requests
 
+USER, PASSWORD = "reader", "s3cret-pass"  # the authenticated test server's account
 ORTHANC_NAMES = ("Orthanc", "orthanc")
 PLUGIN_CANDIDATES = ("/usr/share/orthanc/plugins/libOrthancDicomWeb.so",)
 START_TIMEOUT_S = 60.0

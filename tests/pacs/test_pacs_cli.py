@@ -9,7 +9,7 @@ import threading
 
 import numpy as np
 import pytest
-from conftest import PASSWORD, USER
+from orthanc_server import PASSWORD, USER
 
 import main
 from viewer.io import load_series, scan_path

@@ -81,6 +81,19 @@ def test_search_retrieve_open(qtbot, window, fresh_orthanc, tmp_path):
     assert str(tmp_path / "pacs-cache") in str(window.opened_path)
     qtbot.waitUntil(lambda: window.store is not None and window.store.is_complete(),
                     timeout=30000)
+    # results back to the PACS from the viewer: SEG + SR of the whole series, sent by STOW-RS
+    from viewer.export.series_export import ExportRequest
+
+    request = ExportRequest(tmp_path / "export", ["seg", "sr"], model_name="fake-gan",
+                            weights_hash="feed" * 16, threshold=window.threshold,
+                            send_to="test orthanc")
+    with qtbot.waitSignal(window.exportFinished, timeout=60000) as blocker:
+        window.run_export(request)
+    report = blocker.args[0]
+    assert report.errors == [] and len(report.sent) == 3
+    modalities = sorted(fresh_orthanc.rest("GET", f"/series/{sid}")["MainDicomTags"]["Modality"]
+                        for sid in fresh_orthanc.rest("GET", "/series"))
+    assert modalities == ["CT", "SEG", "SEG", "SR"]
 
 
 def test_cancel_and_errors(qtbot, window, orthanc, monkeypatch):

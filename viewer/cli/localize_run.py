@@ -108,7 +108,6 @@ class BatchRun:
         self.seg_skipped: list[str] = []
         self._names: set[str] = set()
         self.send_to = send_to
-        self._client = None
 
     def _bar(self, desc: str, total: int, unit: str = "slice") -> tqdm:
         return tqdm(total=total, desc=desc, unit=unit, disable=not self.show_progress,
@@ -223,7 +222,7 @@ class BatchRun:
             self.out / name, formats, model_name=self.summary.model_name or "GAN localizer",
             weights_hash=self.summary.weights_hash or "unknown", threshold=self.threshold,
             medseg_dir=self.out / "medseg", medseg_start=medseg_start,
-            seg_compression=self.seg_compression)
+            seg_compression=self.seg_compression, send_to=self.send_to)
         with self._bar(f"{name} export {','.join(self.formats)}", 1, unit="step") as bar:
             report = export_formats(request, volume, maps, masks, progress=_bar_callback(bar),
                                     lungs=lungs)
@@ -232,30 +231,8 @@ class BatchRun:
         outcome.summary = summary.add_series(name, src, masks, lungs,
                                              volume.voxels if volume.is_hu else None)
         outcome.failures = len(report.errors) + (formats is not self.formats)
-        if self.send_to:
-            outcome.failures += self._send(name, report, outcome)
+        outcome.sent = list(report.sent)
         return outcome
-
-    def _send(self, name: str, report, outcome: SeriesOutcome) -> int:
-        """STOW-RS the DICOM objects written for this series (SEG, SR); returns failures."""
-        from viewer.pacs.client import PacsClient
-        from viewer.pacs.config import resolve_server
-
-        files = [p for p in report.written if str(p).endswith(".dcm")]
-        if not files:
-            return 0
-        try:
-            if self._client is None:
-                self._client = PacsClient(resolve_server(self.send_to))
-            result = self._client.store(files)
-        except ValueError as exc:
-            outcome.errors.append(f"{name}: send: {exc}")
-            return 1
-        outcome.errors += [f"{name}: send: {reason}" for _n, reason in result.failed]
-        outcome.errors += [f"{name}: send: {sop}: already on the PACS (duplicate STOW); not "
-                           "sent again" for sop in result.duplicates]
-        outcome.sent = list(result.stored)
-        return len(result.failed) + len(result.duplicates)
 
     def _localize(self, volume, progress) -> np.ndarray:
         """float32 (z, y, x) maps, computed CHUNK slices at a time into one array, so the

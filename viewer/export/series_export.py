@@ -50,6 +50,9 @@ class ExportRequest:
     medseg_dir: Path | None = None
     medseg_start: int = 1
     seg_compression: str = "none"
+    #: DICOMweb URL or configured server name: the DICOM objects written (SEG, SR) are then
+    #: stored there (STOW-RS); failures are reported as "send: ..." errors
+    send_to: str | None = None
 
     def __post_init__(self) -> None:
         self.out_dir = Path(self.out_dir)
@@ -74,6 +77,7 @@ class ExportReport:
     written: list[Path] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     next_medseg: int = 1
+    sent: list[str] = field(default_factory=list)  # SOP Instance UIDs stored on the PACS
 
 
 def _suffix(zs: list[int], whole: bool) -> str:
@@ -157,7 +161,30 @@ def export_formats(
                 report.written.append(request.medseg_dir or out / "medseg")
         except (ValueError, OSError) as exc:
             report.errors.append(f"{fmt}: {exc}")
+    if request.send_to:
+        report.errors += send_written(report.written, request.send_to, report)
     return report
+
+
+def send_written(written: Sequence[Path], target: str, report: ExportReport | None = None
+                 ) -> list[str]:
+    """STOW-RS the DICOM files among `written` to `target` (URL or configured server name);
+    returns one "send: ..." line per failure (a duplicate counts as one)."""
+    from viewer.pacs.client import PacsClient
+    from viewer.pacs.config import resolve_server
+
+    files = [Path(p) for p in written if str(p).endswith(".dcm")]
+    if not files:
+        return []
+    try:
+        result = PacsClient(resolve_server(target)).store(files)
+    except ValueError as exc:
+        return [f"send: {exc}"]
+    if report is not None:
+        report.sent = list(result.stored)
+    return ([f"send: {reason}" for _n, reason in result.failed]
+            + [f"send: {sop}: already on the PACS (duplicate STOW); not sent again"
+               for sop in result.duplicates])
 
 
 def _medseg(request, src, source, masks, slices, zs, progress, start) -> int:
