@@ -212,7 +212,8 @@ class BatchRun:
                 require_dicom_source(src)
             except ValueError as exc:
                 kinds = "/".join(f for f in self.formats if f in ("seg", "sr"))
-                outcome.seg_reason = f"{name}: {kinds}: {exc}"
+                text = str(exc) if "seg" in kinds else str(exc).replace("DICOM SEG", "DICOM SR")
+                outcome.seg_reason = f"{name}: {kinds}: {text}"
         if not formats:
             outcome.summary = summary.add_series(name, src, masks, lungs,
                                                  volume.voxels if volume.is_hu else None)
