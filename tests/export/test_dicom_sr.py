@@ -7,7 +7,6 @@ import highdicom as hd
 import numpy as np
 import pydicom
 import pytest
-from pydicom.sr.codedict import codes
 from synthetic_ct import write_ct_series
 
 from viewer.export.dicom_sr import export_measurement_sr

@@ -13,7 +13,7 @@ from orthanc_server import PASSWORD, USER
 
 import main
 from viewer.io import load_series, scan_path
-from viewer.pacs.client import PacsClient, PacsError
+from viewer.pacs.client import PacsClient
 from viewer.pacs.config import PacsServer, load_servers, save_servers
 
 

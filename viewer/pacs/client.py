@@ -457,13 +457,6 @@ def _write_atomic(ds: pydicom.Dataset, target: Path) -> None:
     os.replace(tmp, target)
 
 
-def sop_class_name(uid: str) -> str:
-    try:
-        return pydicom.uid.UID(uid).name
-    except Exception:  # noqa: BLE001
-        return uid
-
-
 def as_table(studies: Sequence[StudyRow]) -> str:
     """A plain-text table: one line per study, its series indented below."""
     lines = []
