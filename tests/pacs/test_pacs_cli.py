@@ -206,3 +206,44 @@ def test_bad_config(pacs_config, capsys):
     with pytest.raises(ValueError, match="auth 'kerberos'"):
         load_servers()
 
+
+
+def test_get_partial_then_resume_cli(uploaded, capsys, tmp_path, monkeypatch, pacs_config):
+    """The command's messages for an interrupted retrieve, then the rerun that completes it."""
+    from viewer.cli import pacs as pacs_cli
+
+    server, study = uploaded
+    real_make = pacs_cli.make_client
+
+    def flaky_client(target, timeout=None):
+        client = real_make(target, timeout)
+        real = client._client.retrieve_instance
+        calls = []
+
+        def retrieve_instance(**kw):
+            calls.append(1)
+            if len(calls) == 3:
+                import requests
+
+                raise requests.exceptions.ConnectionError("Connection reset by peer")
+            return real(**kw)
+
+        client._client.retrieve_instance = retrieve_instance
+        return client
+
+    monkeypatch.setattr(pacs_cli, "make_client", flaky_client)
+    out = tmp_path / "cache"
+    code, _, errors, err = run(["get", server.dicomweb, study.study_uid, "--out", out,
+                                "--no-progress"], capsys)
+    assert code == 1, err
+    assert len(errors) == 2
+    assert errors[0].startswith("error: instance ") and "cannot connect: Connection reset" \
+        in errors[0]
+    assert errors[1] == (f"error: retrieve {study.study_uid}: partial, 3 fetched, 0 already "
+                         "present, 1 failed of 4 instances; run the same command again to "
+                         "fetch the rest")
+    monkeypatch.setattr(pacs_cli, "make_client", real_make)
+    code, _, errors, err = run(["get", server.dicomweb, study.study_uid, "--out", out,
+                                "--no-progress"], capsys)
+    assert code == 0 and not errors and "1 fetched, 3 already present" in err
+    np.testing.assert_array_equal(_voxels(out / study.study_uid / study.series_uid), study.hu)
