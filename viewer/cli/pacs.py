@@ -101,15 +101,21 @@ def get_handler(args: argparse.Namespace) -> int:
         client = make_client(args.url, args.timeout)
         if out.exists() and not out.is_dir():
             raise ValueError(f"--out {out}: exists and is not a folder")
-        with tqdm(desc="retrieve", unit="inst", disable=args.no_progress,
-                  file=sys.stderr) as bar:
-            def progress(done, total):
-                bar.total = total
-                bar.n = done
-                bar.refresh()
-                return True
+        bars = []
 
+        def progress(done, total):
+            if not bars:  # only once the instances are known (no bar before an error)
+                bars.append(tqdm(total=total, desc="retrieve", unit="inst",
+                                 disable=args.no_progress, file=sys.stderr))
+            bars[0].n = done
+            bars[0].refresh()
+            return True
+
+        try:
             result = client.retrieve(args.study, args.series, out, progress=progress)
+        finally:
+            for bar in bars:
+                bar.close()
     except RetrieveCancelled as exc:
         error(str(exc))
         return 1

@@ -207,13 +207,18 @@ class PacsClient:
         self._client.set_http_retry_params(retry=False)
 
     # ------------------------------------------------------------------ plumbing
-    def _call(self, what: str, fn, *args, **kwargs):
+    def _call(self, what: str, fn, *args, _server_on_network_error: bool = True, **kwargs):
+        """fn(*args, **kwargs); a failure becomes a one-line PacsError naming `what` (or the
+        server, when the server could not be reached at all)."""
         import requests
 
         try:
             return fn(*args, **kwargs)
         except (requests.exceptions.RequestException, OSError) as exc:
-            raise PacsError(f"{what}: {describe_http_error(exc, self.timeout_s)}") from None
+            network = isinstance(exc, (requests.exceptions.ConnectionError,
+                                       requests.exceptions.Timeout))
+            thing = self.where if network and _server_on_network_error else what
+            raise PacsError(f"{thing}: {describe_http_error(exc, self.timeout_s)}") from None
         except (ValueError, TypeError, KeyError) as exc:
             raise PacsError(f"{what}: the answer is not DICOMweb ({_innermost(exc)}; is the "
                             "URL the DICOMweb root, e.g. .../dicom-web?)") from None
@@ -352,7 +357,7 @@ class PacsClient:
                 try:
                     ds = self._call(f"instance {sop}", self._client.retrieve_instance,
                                     study_instance_uid=st, series_instance_uid=se,
-                                    sop_instance_uid=sop)
+                                    sop_instance_uid=sop, _server_on_network_error=False)
                     _write_atomic(ds, target)
                     result.fetched.append(target)
                 except PacsError as exc:
