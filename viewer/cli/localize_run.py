@@ -164,12 +164,12 @@ class BatchRun:
     def absorb(self, outcome: SeriesOutcome) -> int:
         """Take one series' outcome into this run (messages, summary, counters); returns its
         number of failures. The batch driver on Dask calls this with the workers' outcomes."""
-        for message in outcome.errors:
-            _error(message)
         if outcome.seg_skipped:
             self.seg_skipped.append(outcome.name)
             if len(self.seg_skipped) == 1 and outcome.seg_reason:  # the reason once
                 _error(outcome.seg_reason)
+        for message in outcome.errors:
+            _error(message)
         if outcome.summary is not None:
             self.summary.series.append(outcome.summary)
         self.n_slices += outcome.n_slices
