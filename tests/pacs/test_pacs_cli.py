@@ -77,18 +77,17 @@ def test_partial_retrieve_is_reported_and_resumable(uploaded, tmp_path, pacs_con
     server, study = uploaded
     client = PacsClient(server.dicomweb)
     real = client._client.retrieve_instance
-    calls = []
+    victim = study.refs[1].sop_instance_uid
 
     def flaky(**kw):
-        calls.append(kw["sop_instance_uid"])
-        if len(calls) == 2:
+        if kw["sop_instance_uid"] == victim:
             raise OSError("connection reset by peer")
         return real(**kw)
 
     client._client.retrieve_instance = flaky
     result = client.retrieve(study.study_uid, None, tmp_path / "c")
     assert len(result.fetched) == 3 and len(result.failed) == 1
-    assert result.failed[0][1].startswith(f"instance {calls[1]}: ")
+    assert result.failed[0] == (victim, f"instance {victim}: connection reset by peer")
     again = PacsClient(server.dicomweb).retrieve(study.study_uid, None, tmp_path / "c")
     assert len(again.fetched) == 1 and len(again.present) == 3 and again.complete
     assert not list((tmp_path / "c").rglob("*.part"))
@@ -98,9 +97,13 @@ def test_cancel_retrieve(uploaded, tmp_path):
     from viewer.pacs.client import RetrieveCancelled
 
     server, study = uploaded
-    with pytest.raises(RetrieveCancelled):
+    with pytest.raises(RetrieveCancelled, match="rerun to resume"):
         PacsClient(server.dicomweb).retrieve(study.study_uid, None, tmp_path / "c",
-                                             progress=lambda d, t: d < 2)
+                                             progress=lambda d, t: d < 1, parallel=1)
+    files = list((tmp_path / "c").rglob("*.dcm"))
+    assert len(files) == 1 and not list((tmp_path / "c").rglob("*.part"))
+    again = PacsClient(server.dicomweb).retrieve(study.study_uid, None, tmp_path / "c")
+    assert (len(again.present), len(again.fetched)) == (1, 3)
 
 
 def test_send_and_duplicate(fresh_orthanc, ct_study, capsys, pacs_config):
@@ -218,11 +221,9 @@ def test_get_partial_then_resume_cli(uploaded, capsys, tmp_path, monkeypatch, pa
     def flaky_client(target, timeout=None):
         client = real_make(target, timeout)
         real = client._client.retrieve_instance
-        calls = []
 
         def retrieve_instance(**kw):
-            calls.append(1)
-            if len(calls) == 3:
+            if kw["sop_instance_uid"] == study.refs[2].sop_instance_uid:
                 import requests
 
                 raise requests.exceptions.ConnectionError("Connection reset by peer")
