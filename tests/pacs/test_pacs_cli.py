@@ -248,3 +248,50 @@ def test_get_partial_then_resume_cli(uploaded, capsys, tmp_path, monkeypatch, pa
                                 "--no-progress"], capsys)
     assert code == 0 and not errors and "1 fetched, 3 already present" in err
     np.testing.assert_array_equal(_voxels(out / study.study_uid / study.series_uid), study.hu)
+
+
+@pytest.fixture()
+def self_signed_https(tmp_path):
+    """An HTTPS server on 127.0.0.1 with a self-signed certificate (openssl), answering 404."""
+    import http.server
+    import shutil
+    import ssl
+    import subprocess
+
+    if not shutil.which("openssl"):
+        pytest.skip("openssl is not installed")
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+                    str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True, timeout=60)
+    server = http.server.HTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(str(cert), str(key))
+    server.socket = ctx.wrap_socket(server.socket, server_side=True)
+    server.timeout = 0.2
+    t = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
+                         daemon=True)
+    t.start()
+    yield f"https://127.0.0.1:{server.server_address[1]}/dicom-web", cert
+    server.shutdown()
+    server.server_close()
+    t.join(5)
+
+
+def test_tls_certificate_errors(self_signed_https, capsys, pacs_config):
+    url, cert = self_signed_https
+    msg = _one_error(["search", url, "--timeout", "10"], capsys)
+    assert msg.startswith(f"error: PACS {url}: TLS error: certificate verify failed")
+    # a server whose certificate the user chose not to check ("verify_tls": false)
+    save_servers([PacsServer("lab", url, verify_tls=False)], pacs_config)
+    msg = _one_error(["search", "lab", "--timeout", "10"], capsys)
+    assert "TLS error" not in msg and "HTTP 501" in msg
+    # the hospital's own CA: the certificate is checked against it, and passes
+    save_servers([PacsServer("hospital", url, ca_bundle=str(cert))], pacs_config)
+    msg = _one_error(["search", "hospital", "--timeout", "10"], capsys)
+    assert "TLS error" not in msg and "HTTP 501" in msg
+    pacs_config.write_text(json.dumps({"servers": [{"name": "h", "url": url,
+                                                    "ca_bundle": "/no/such.pem"}]}))
+    msg = _one_error(["search", "h"], capsys)
+    assert msg.endswith("server h: ca_bundle /no/such.pem: file not found")

@@ -123,7 +123,7 @@ def describe_http_error(exc: BaseException, timeout_s: float | None = None) -> s
 
     if isinstance(exc, requests.exceptions.SSLError):
         reason = _innermost(exc)
-        reason = re.sub(r"\s*\(_ssl\.c:\d+\)\)?$", "", reason)
+        reason = re.sub(r"\s*\(_ssl\.c:\d+\)?\)?$", "", reason)
         return f"TLS error: {reason}"
     if isinstance(exc, requests.exceptions.Timeout):
         after = f" after {timeout_s:g} s" if timeout_s else ""
@@ -204,7 +204,15 @@ class PacsClient:
             session = create_session_from_user_pass(server.username, server.password)
         else:
             session = create_session()
-        session.verify = bool(server.verify_tls)
+        if server.ca_bundle or not server.verify_tls:
+            # requests lets $REQUESTS_CA_BUNDLE / $CURL_CA_BUNDLE override a session's own
+            # setting; a server configured otherwise must not be overridden by them
+            session.trust_env = False
+            session.verify = str(server.ca_bundle) if server.verify_tls else False
+            if not server.verify_tls:  # the user's choice for this server: no warning per request
+                import urllib3
+
+                urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
         self._client = DICOMwebClient(self.url, session=session, timeout=self.timeout_s)
         # one attempt per request: the caller decides about retrying
         self._client.set_http_retry_params(retry=False)

@@ -4,7 +4,8 @@
                   "auth": "basic", "username": "reader", "password": "..."},
                  {"name": "test", "url": "http://127.0.0.1:8042/dicom-web"}]}
 
-``auth`` is "none" (default) or "basic". Passwords live only in this file (created with mode
+``auth`` is "none" (default) or "basic"; ``verify_tls`` (default true) checks the server's
+certificate, against ``ca_bundle`` (a PEM file, e.g. the hospital's own CA) when given. Passwords live only in this file (created with mode
 0600); they are never taken from the command line and never printed: ``PacsServer.__repr__`` and
 ``describe()`` leave them out. ``$COVID_CT_PACS_CONFIG`` points to another file (tests).
 """
@@ -33,6 +34,7 @@ class PacsServer:
     password: str = ""
     timeout_s: float = 30.0
     verify_tls: bool = True
+    ca_bundle: str = ""  # a PEM file of CA certificates (hospital CA) instead of the system's
 
     def __repr__(self) -> str:  # never show the password
         return (f"PacsServer(name={self.name!r}, url={self.url!r}, auth={self.auth!r}, "
@@ -88,7 +90,17 @@ def _server(entry, where: str) -> PacsServer:
     return PacsServer(name=name or check_url(url), url=check_url(url), auth=auth,
                       username=str(entry.get("username", "")),
                       password=str(entry.get("password", "")), timeout_s=timeout,
-                      verify_tls=bool(entry.get("verify_tls", True)))
+                      verify_tls=bool(entry.get("verify_tls", True)),
+                      ca_bundle=_ca_bundle(entry.get("ca_bundle"), where, name))
+
+
+def _ca_bundle(value, where: str, name: str) -> str:
+    if not value:
+        return ""
+    path = Path(str(value)).expanduser()
+    if not path.is_file():
+        raise ConfigError(f"{where}: server {name}: ca_bundle {path}: file not found")
+    return str(path)
 
 
 def load_servers(path: Path | None = None) -> list[PacsServer]:
