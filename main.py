@@ -1,6 +1,6 @@
 """Command-line entry point of the COVID-19 CT reading room.
 
-Subcommands: view, info, localize, train, evaluate, scores. A bare ``python main.py`` opens the
+Subcommands: view, info, localize, pacs, train, evaluate, scores. A bare ``python main.py`` opens the
 viewer on the bundled sample. Each subcommand lives in its own module that exposes
 ``register(subparsers)``; heavy imports happen inside the handlers so ``--help`` stays fast.
 """
@@ -16,6 +16,7 @@ SUBCOMMAND_MODULES = (
     "viewer.cli.info",
     "viewer.cli.localize",
     "viewer.cli.calibrate",
+    "viewer.cli.pacs",
     "gan.cli.train",
     "gan.cli.evaluate",
     "viewer.cli.scores",

@@ -148,6 +148,39 @@ def estimate_picture_window(units: list[np.ndarray] | np.ndarray,
     return WindowEstimate(air, tissue, True, note)
 
 
+#: Plausible HU of the references in a chest CT: the darkest 2 % of the lungs (near air; normal
+#: lung -950, LIDC-IDRI-0001 -955) and the soft-tissue peak of the body (muscle, blood: 30-60).
+HU_AIR_RANGE = (-1100.0, -820.0)
+HU_TISSUE_RANGE = (-60.0, 120.0)
+
+
+def hu_reference_notes(voxels: np.ndarray, lungs: np.ndarray) -> list[str]:
+    """Notes when a HU series' references are far from a chest CT's (a wrong rescale, a
+    non-CT series, lungs filled from wall to wall): [] when they look right.
+
+    ``voxels`` HU (y, x) or (z, y, x); ``lungs`` bool of the same shape."""
+    hu = np.asarray(voxels)
+    lg = np.asarray(lungs, dtype=bool)
+    notes = []
+    step = max(1, hu.shape[0] // 24) if hu.ndim == 3 else 1
+    sub, sub_l = (hu[::step], lg[::step]) if hu.ndim == 3 else (hu, lg)
+    lung_vals = sub[sub_l]
+    if lung_vals.size >= 200:
+        air = float(np.percentile(lung_vals, 2))
+        if not (HU_AIR_RANGE[0] <= air <= HU_AIR_RANGE[1]):
+            notes.append(f"the darkest lung reads {air:.0f} HU, not near air (-1000 to -900 HU): "
+                         "check the rescale; the lesion numbers may be wrong")
+    tissue = sub[(sub > -200) & (sub < 300)]
+    if tissue.size >= 1000:
+        hist, edges = np.histogram(tissue, bins=50, range=(-200, 300))
+        k = int(np.argmax(ndimage.uniform_filter1d(hist.astype(np.float64), 3)))
+        peak = float((edges[k] + edges[k + 1]) / 2)
+        if not (HU_TISSUE_RANGE[0] <= peak <= HU_TISSUE_RANGE[1]):
+            notes.append(f"soft tissue peaks at {peak:.0f} HU, not near muscle and blood "
+                         "(0-60 HU): check the rescale; the lesion numbers may be wrong")
+    return notes
+
+
 def hu_to_canonical(hu: np.ndarray) -> np.ndarray:
     """HU array (any shape) -> float32 [0, 1] through ``HU_WINDOW``."""
     width, level = HU_WINDOW

@@ -25,7 +25,7 @@ import torch.nn.functional as Fnn
 
 from .networks import Generator
 from .canonical import (IDENTITY_WINDOW, WindowEstimate, estimate_picture_window, fallback_frame,
-                        lung_frame, to_canonical)
+                        hu_reference_notes, lung_frame, to_canonical)
 from .lung_field import lung_field
 from .preprocess import Crop
 from .weights import file_sha256, meta_float, read_weights
@@ -190,6 +190,8 @@ def plan_input(slices: np.ndarray, is_hu: bool, lungs: np.ndarray | None = None,
         notes.append("no lungs found: the model saw the whole body, its map is not calibrated here")
     if is_hu:
         window = None
+        if frame is not None:
+            notes.extend(hu_reference_notes(stack, lung_stack))
     elif window is None:
         units = [to_canonical(s, False) for s in stack]
         window = estimate_picture_window(units, list(lung_stack)) if frame is not None else \

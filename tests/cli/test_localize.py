@@ -70,7 +70,8 @@ def test_dicom_series_all_formats(tmp_path, fake, capsys):
     (folder,) = [p for p in out.iterdir() if p.is_dir() and p.name != "medseg"]
     assert len(list((folder / "png").glob("mask_*.png"))) == 4
     with np.load(folder / "localization.npz") as z:
-        expected = FakeLocalizer().apply(series.hu, True)
+        # maps are stored at the viewer cache's float16 precision (identical masks in both)
+        expected = FakeLocalizer().apply(series.hu, True).astype(np.float16).astype(np.float32)
         np.testing.assert_array_equal(z["map"], expected)
         np.testing.assert_array_equal(z["mask"], expected >= 0.5)
     img = sitk.ReadImage(str(folder / "mask.nii.gz"))
@@ -208,3 +209,24 @@ def test_cuda_without_gpu(tmp_path, fake, capsys):
     code, errors = run([ct, "--out", tmp_path / "out", "--weights", fake, "--device", "cuda",
                         "--no-progress"], capsys)
     assert code == 2 and errors == ["error: --device cuda: CUDA is not available on this machine"]
+
+
+def test_sr_format_dicom_and_pictures(tmp_path, fake, capsys):
+    series = synthetic_ct.write_ct_series(tmp_path / "ct", n=3, rows=40, cols=48)
+    out = tmp_path / "out"
+    code, errors = run([series.folder, "--out", out, "--weights", fake, "--format", "seg,sr"],
+                       capsys)
+    assert code == 0 and errors == []
+    (folder,) = [p for p in out.iterdir() if p.is_dir()]
+    sr = hd.sr.srread(folder / "sr.dcm")
+    (group,) = sr.content.get_volumetric_roi_measurement_groups()
+    summary = json.loads((out / "summary.json").read_text())["series"][0]
+    volume = {m.name.meaning: m.value for m in group.get_measurements()}["Volume"]
+    assert float(volume) == pytest.approx(summary["lesion_ml"])
+    pics = tmp_path / "pics"
+    pics.mkdir()
+    Image.fromarray(np.full((20, 24), 90, np.uint8)).save(pics / "1.png")
+    code, errors = run([pics, "--out", tmp_path / "o2", "--weights", fake, "--format",
+                        "png,sr"], capsys)
+    assert code == 1 and len(errors) == 1
+    assert ": sr: DICOM SR for " in errors[0] and "8-bit picture input" in errors[0]

@@ -140,3 +140,17 @@ def test_bad_map_scale_in_weights(tmp_path):
                      {"kind": "generator", "width": 0.125, "image_size": 64, "map_scale": "-1"})
     with pytest.raises(ValueError, match="map_scale"):
         Localizer(p, device="cpu")
+
+
+def test_hu_references_off_make_a_note():
+    from gan.canonical import hu_reference_notes
+
+    hu, lungs = chest()
+    hu = hu.copy()
+    hu[lungs] = np.linspace(-1000, -800, lungs.sum())
+    assert hu_reference_notes(hu, lungs) == []
+    shifted = hu + 1024.0  # a missing rescale intercept: air at +24 HU
+    notes = hu_reference_notes(shifted, lungs)
+    assert any("darkest lung" in n and "rescale" in n for n in notes)
+    assert any(n.startswith("soft tissue peaks") for n in hu_reference_notes(hu + 150.0, lungs))
+    assert hu_reference_notes(np.stack([hu, hu]), np.stack([lungs, lungs])) == []

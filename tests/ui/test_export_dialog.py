@@ -46,3 +46,26 @@ def test_export_arrays_fill_only_the_chosen_slices():
     assert masks[2].all() and not masks[3].any()
     with pytest.raises(ValueError, match="slice 1 has no lesion map"):
         export_arrays(3, (4, 5), None, lambda i: (None, None) if i == 1 else layers(i))
+
+
+def test_dialog_sr_and_send(qtbot, tmp_path, monkeypatch):
+    monkeypatch.setenv("COVID_CT_PACS_CONFIG", str(tmp_path / "pacs.json"))
+    d = ExportDialog(tmp_path / "out", dicom_source=True, series_complete=True)
+    qtbot.addWidget(d)
+    d.format_boxes["sr"].setChecked(True)
+    d.format_boxes["seg"].setChecked(True)
+    d.whole.setChecked(True)
+    d.send_edit.setCurrentText("http://127.0.0.1:8042/dicom-web")
+    req = d.request(0, model_name="m", weights_hash="abc", threshold=0.4)
+    assert "sr" in req.formats and req.send_to == "http://127.0.0.1:8042/dicom-web"
+    d.send_edit.setCurrentText("nowhere")
+    with pytest.raises(ValueError, match="PACS nowhere: not a URL and not a configured server"):
+        d.request(0)
+    d.format_boxes["sr"].setChecked(False)
+    d.format_boxes["seg"].setChecked(False)
+    d.send_edit.setCurrentText("http://127.0.0.1:8042/dicom-web")
+    with pytest.raises(ValueError, match="send to PACS: nothing to send"):
+        d.request(0)
+    pictures = ExportDialog(tmp_path, dicom_source=False, series_complete=True)
+    qtbot.addWidget(pictures)
+    assert not pictures.format_boxes["sr"].isEnabled()

@@ -11,6 +11,7 @@ the run goes on with the next format or series.
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -64,11 +65,30 @@ def _bar_callback(bar: tqdm):
     return update
 
 
+@dataclass
+class SeriesOutcome:
+    """What processing one series gave: its summary rows, its one-line messages (without the
+    `error: ` prefix), its failures; picklable, so Dask workers return it to the driver."""
+
+    name: str
+    summary: object = None  # viewer.export.summary.SeriesSummary
+    errors: list[str] = field(default_factory=list)
+    failures: int = 0
+    n_slices: int = 0
+    series_failed: bool = False  # load / localize failed (retried once on Dask)
+    seg_skipped: bool = False
+    seg_reason: str = ""
+    next_medseg: int | None = None
+    sent: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # the series' notes, `warning:` lines
+
+
 class BatchRun:
     """Localize and export series one by one into `out`; collects the summary."""
 
     def __init__(self, localizer, out: Path, formats: list[str], threshold: float | None,
-                 lung_only: bool, show_progress: bool = True, seg_compression: str = "none"):
+                 lung_only: bool, show_progress: bool = True, seg_compression: str = "none",
+                 send_to: str | None = None):
         from viewer.export.summary import SummaryBuilder
 
         self.localizer = localizer
@@ -85,6 +105,7 @@ class BatchRun:
         self.n_slices = 0
         self.seg_skipped: list[str] = []
         self._names: set[str] = set()
+        self.send_to = send_to
 
     def _bar(self, desc: str, total: int, unit: str = "slice") -> tqdm:
         return tqdm(total=total, desc=desc, unit=unit, disable=not self.show_progress,
@@ -108,10 +129,21 @@ class BatchRun:
                 bar.update(1)
                 # rewritten after every series, so an interrupted run keeps what it finished
                 summary_ok = self._write_summary()
-        if len(self.seg_skipped) > 1:
-            _error(f"seg: not written for {len(self.seg_skipped)} series without a DICOM source "
-                   f"(first: {self.seg_skipped[0]}); the other formats were written")
+        self.report_seg_skipped()
         return failures + (not summary_ok)
+
+    def report_seg_skipped(self) -> None:
+        if len(self.seg_skipped) > 1:
+            kinds = "/".join(f for f in self.formats if f in ("seg", "sr"))
+            _error(f"{kinds}: not written for {len(self.seg_skipped)} series without a DICOM "
+                   f"source (first: {self.seg_skipped[0]}); the other formats were written")
+
+    def unique_names(self, series: list) -> list[str]:
+        """The output folder name of each series, in order (as run_series would give)."""
+        return [self._unique_name(ExportSource.of(info)) for info in series]
+
+    def write_summary(self) -> bool:
+        return self._write_summary()
 
     def _write_summary(self) -> bool:
         try:
@@ -123,12 +155,37 @@ class BatchRun:
 
     def run_series(self, info) -> int:
         """Load, localize, mask and export one series; returns its number of failures."""
-        from viewer.core.lesion_layers import (LesionLayers, localizer_notes, localizer_plan,
-                                               physical_spacing, plan_notes, series_lungs)
-        from viewer.io import load_series
-
         src = ExportSource.of(info)
         name = self._unique_name(src)
+        return self.absorb(self.process_series(info, name, medseg_start=self.next_medseg))
+
+    def absorb(self, outcome: SeriesOutcome) -> int:
+        """Take one series' outcome into this run (messages, summary, counters); returns its
+        number of failures. The batch driver on Dask calls this with the workers' outcomes."""
+        if outcome.seg_skipped:
+            self.seg_skipped.append(outcome.name)
+            if len(self.seg_skipped) == 1 and outcome.seg_reason:  # the reason once
+                _error(outcome.seg_reason)
+        for message in outcome.warnings:
+            print(f"warning: {message}", file=sys.stderr)
+        for message in outcome.errors:
+            _error(message)
+        if outcome.summary is not None:
+            self.summary.series.append(outcome.summary)
+        self.n_slices += outcome.n_slices
+        if outcome.next_medseg is not None:
+            self.next_medseg = outcome.next_medseg
+        return outcome.failures
+
+    def process_series(self, info, name: str, medseg_start: int = 1) -> SeriesOutcome:
+        """The work on one series, without touching the run's shared state: load, localize,
+        mask, export, summarise (and send when asked). Messages are returned, not printed."""
+        from viewer.core.lesion_layers import (LesionLayers, localizer_notes, localizer_plan,
+                                               physical_spacing, plan_notes, series_lungs)
+        from viewer.export.summary import SummaryBuilder
+        from viewer.io import load_series
+
+        outcome = SeriesOutcome(name)
         try:
             with self._bar(f"{name} load", info.n_slices) as bar:
                 volume = load_series(info, progress=_bar_callback(bar))
@@ -142,36 +199,44 @@ class BatchRun:
                                              notes=localizer_notes(self.localizer) + plan_notes(plan))
             masks = layers.volume_mask()
         except (ValueError, OSError, RuntimeError, MemoryError) as exc:
-            _error(f"series {name}: {exc}")
-            return 1
-        for note in layers.notes:
-            print(f"warning: {name}: {note}", file=sys.stderr)
+            outcome.errors.append(f"series {name}: {exc}")
+            outcome.series_failed = True
+            outcome.failures = 1
+            return outcome
+        outcome.warnings = [f"{name}: {note}" for note in layers.notes]
         src = ExportSource.of(volume)
-        self.n_slices += src.shape[0]
+        outcome.n_slices = src.shape[0]
+        summary = SummaryBuilder(threshold=self.threshold, lung_only=self.lung_only,
+                                 model_name=self.summary.model_name,
+                                 weights_hash=self.summary.weights_hash)
         formats = self.formats
-        if "seg" in formats and not src.has_dicom_instances:
-            formats = [f for f in formats if f != "seg"]
-            self.seg_skipped.append(name)
-            if len(self.seg_skipped) == 1:  # the reason once; the count at the end
-                try:
-                    require_dicom_source(src)
-                except ValueError as exc:
-                    _error(f"{name}: seg: {exc}")
+        if ("seg" in formats or "sr" in formats) and not src.has_dicom_instances:
+            formats = [f for f in formats if f not in ("seg", "sr")]
+            outcome.seg_skipped = True
+            try:
+                require_dicom_source(src)
+            except ValueError as exc:
+                kinds = "/".join(f for f in self.formats if f in ("seg", "sr"))
+                text = str(exc) if "seg" in kinds else str(exc).replace("DICOM SEG", "DICOM SR")
+                outcome.seg_reason = f"{name}: {kinds}: {text}"
         if not formats:
-            self.summary.add_series(name, src, layers)
-            return 1
+            outcome.summary = summary.add_series(name, src, layers)
+            outcome.failures = 1
+            return outcome
         request = ExportRequest(
             self.out / name, formats, model_name=self.summary.model_name or "GAN localizer",
             weights_hash=self.summary.weights_hash or "unknown", threshold=self.threshold,
-            medseg_dir=self.out / "medseg", medseg_start=self.next_medseg,
-            seg_compression=self.seg_compression)
+            medseg_dir=self.out / "medseg", medseg_start=medseg_start,
+            seg_compression=self.seg_compression, send_to=self.send_to)
         with self._bar(f"{name} export {','.join(self.formats)}", 1, unit="step") as bar:
-            report = export_formats(request, volume, maps, masks, progress=_bar_callback(bar))
-        self.next_medseg = report.next_medseg
-        for message in report.errors:
-            _error(f"{name}: {message}")
-        self.summary.add_series(name, src, layers)
-        return len(report.errors) + (formats is not self.formats)
+            report = export_formats(request, volume, maps, masks, progress=_bar_callback(bar),
+                                    lungs=lungs)
+        outcome.next_medseg = report.next_medseg
+        outcome.errors += [f"{name}: {message}" for message in report.errors]
+        outcome.summary = summary.add_series(name, src, layers)
+        outcome.failures = len(report.errors) + (formats is not self.formats)
+        outcome.sent = list(report.sent)
+        return outcome
 
     def _localize(self, volume, progress, plan=None) -> np.ndarray:
         """float32 (z, y, x) maps, computed CHUNK slices at a time into one array, so the

@@ -13,6 +13,8 @@ Layout inside ``out_dir`` (``S`` = "" for the whole series, "_zNNNN" for one sli
     mapS.npy, maskS.npy, localizationS.npz  (npz with geometry)
     mapS.nii.gz, maskS.nii.gz               source geometry
     seg_maskS.dcm, seg_mapS.dcm             DICOM SEG BINARY / FRACTIONAL (DICOM sources only)
+    sr.dcm                                  DICOM SR (TID 1500) of the series' measurements,
+                                            referencing seg_mask.dcm when written (whole series)
     medseg/images/N.png, masks/N.png, index.csv   (or ``request.medseg_dir``)
 
 A format that fails (e.g. seg for 8-bit pictures) is reported in ``errors`` and the others are
@@ -27,10 +29,10 @@ from pathlib import Path
 
 import numpy as np
 
-from viewer.export import dicom_seg, medseg_folder, nifti_export, numpy_export, png
+from viewer.export import dicom_seg, dicom_sr, medseg_folder, nifti_export, numpy_export, png
 from viewer.export.source import ExportSource, Progress, check_indices
 
-FORMATS = ("png", "npy", "nifti", "seg", "medseg")
+FORMATS = ("png", "npy", "nifti", "seg", "medseg", "sr")
 
 
 @dataclass
@@ -48,6 +50,9 @@ class ExportRequest:
     medseg_dir: Path | None = None
     medseg_start: int = 1
     seg_compression: str = "none"
+    #: DICOMweb URL or configured server name: the DICOM objects written (SEG, SR) are then
+    #: stored there (STOW-RS); failures are reported as "send: ..." errors
+    send_to: str | None = None
 
     def __post_init__(self) -> None:
         self.out_dir = Path(self.out_dir)
@@ -72,6 +77,7 @@ class ExportReport:
     written: list[Path] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     next_medseg: int = 1
+    sent: list[str] = field(default_factory=list)  # SOP Instance UIDs stored on the PACS
 
 
 def _suffix(zs: list[int], whole: bool) -> str:
@@ -87,11 +93,14 @@ def export_formats(
     masks: np.ndarray,
     slices: Iterable[tuple[int, np.ndarray]] | None = None,
     progress: Progress = None,
+    lungs: np.ndarray | None = None,
 ) -> ExportReport:
     """Write `request.formats` for map float (z, y, x) in [0, 1] and mask bool (z, y, x).
 
     source: a viewer.io Volume (its voxels feed the MedSeg images) or SeriesInfo/ExportSource
-    with `slices` = (z, slice) pairs for MedSeg. Returns an ExportReport.
+    with `slices` = (z, slice) pairs for MedSeg. lungs: bool (z, y, x) lung mask for the
+    measurements of the "sr" format (segmented from the volume when None). Returns an
+    ExportReport.
     """
     src = ExportSource.of(source)
     zs = check_indices(request.indices, src.shape[0])
@@ -142,13 +151,40 @@ def export_formats(
                     report.written.append(dicom_seg.export_dicom_seg(
                         out / f"seg_map{sfx}.dcm", src, mp, compression=request.seg_compression,
                         **common))
+            elif fmt == "sr":
+                report.written.append(_sr(request, src, source, masks, lungs, whole,
+                                          out / "seg_mask.dcm" if "seg" in request.formats
+                                          and mk is not None and whole else None))
             elif fmt == "medseg":
                 report.next_medseg = _medseg(request, src, source, masks, slices, zs, cb,
                                              report.next_medseg)
                 report.written.append(request.medseg_dir or out / "medseg")
         except (ValueError, OSError) as exc:
             report.errors.append(f"{fmt}: {exc}")
+    if request.send_to:
+        report.errors += send_written(report.written, request.send_to, report)
     return report
+
+
+def send_written(written: Sequence[Path], target: str, report: ExportReport | None = None
+                 ) -> list[str]:
+    """STOW-RS the DICOM files among `written` to `target` (URL or configured server name);
+    returns one "send: ..." line per failure (a duplicate counts as one)."""
+    from viewer.pacs.client import PacsClient
+    from viewer.pacs.config import resolve_server
+
+    files = [Path(p) for p in written if str(p).endswith(".dcm")]
+    if not files:
+        return []
+    try:
+        result = PacsClient(resolve_server(target)).store(files)
+    except ValueError as exc:
+        return [f"send: {exc}"]
+    if report is not None:
+        report.sent = list(result.stored)
+    return ([f"send: {reason}" for _n, reason in result.failed]
+            + [f"send: {sop}: already on the PACS (duplicate STOW); not sent again"
+               for sop in result.duplicates])
 
 
 def _medseg(request, src, source, masks, slices, zs, progress, start) -> int:
@@ -160,3 +196,35 @@ def _medseg(request, src, source, masks, slices, zs, progress, start) -> int:
     return medseg_folder.export_medseg_folder(
         request.medseg_dir or request.out_dir / "medseg", src, slices, masks, indices=zs,
         start=start, progress=progress)
+
+
+def series_totals(request: ExportRequest, src: ExportSource, source, masks: np.ndarray,
+                  lungs: np.ndarray | None) -> dict:
+    """The summary.csv series totals (viewer.export.summary) of this export's mask."""
+    from viewer.export.summary import SummaryBuilder
+
+    voxels = getattr(source, "voxels", None)
+    if lungs is None:
+        if voxels is None:
+            raise ValueError("sr export needs the lung mask or the loaded volume")
+        from viewer.core.lung_mask import segment_lungs
+
+        if voxels.shape[0] == 1:
+            lungs = segment_lungs(voxels[0], src.is_hu, spacing=src.spacing[1:])[None]
+        else:
+            lungs = segment_lungs(voxels, src.is_hu, spacing=src.spacing)
+    hu = voxels if (voxels is not None and src.is_hu) else None
+    builder = SummaryBuilder(threshold=request.threshold or 0.0, lung_only=True)
+    return builder.add_series(src.safe_name(), src, masks, lungs, hu).totals
+
+
+def _sr(request, src, source, masks, lungs, whole: bool, seg_path: Path | None) -> Path:
+    dicom_sr.check_source(src)
+    if not whole:
+        raise ValueError("DICOM SR: the measurement report covers the whole series; export "
+                         "the whole series")
+    totals = series_totals(request, src, source, masks, lungs)
+    seg = seg_path if seg_path is not None and seg_path.is_file() else None
+    return dicom_sr.export_measurement_sr(
+        request.out_dir / "sr.dcm", src, totals, model_name=request.model_name,
+        weights_hash=request.weights_hash, seg=seg, threshold=request.threshold)

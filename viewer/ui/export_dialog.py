@@ -1,5 +1,6 @@
 """Export dialog: the refined mask and the map of the current slice or the whole series, in the
-formats of ``viewer.export.series_export`` (PNG, NumPy, NIfTI, DICOM SEG, MedSeg folder).
+formats of ``viewer.export.series_export`` (PNG, NumPy, NIfTI, DICOM SEG, MedSeg folder, DICOM SR
+of the measurements), optionally sent to a DICOMweb PACS (STOW-RS) afterwards.
 
 The dialog only collects the choice (``ExportRequest``); the main window runs the export in a
 worker thread with ``export_arrays`` building the arrays it needs.
@@ -16,7 +17,8 @@ from viewer.export.series_export import FORMATS, ExportRequest
 FORMAT_LABELS = {"png": "PNG (8-bit, slice size)", "npy": "NumPy .npy / .npz",
                  "nifti": "NIfTI .nii.gz (source geometry)",
                  "seg": "DICOM SEG (BINARY mask, FRACTIONAL map)",
-                 "medseg": "MedSeg image + mask folder (training)"}
+                 "medseg": "MedSeg image + mask folder (training)",
+                 "sr": "DICOM SR measurement report (TID 1500; whole series)"}
 
 
 class ExportDialog(QtWidgets.QDialog):
@@ -34,10 +36,10 @@ class ExportDialog(QtWidgets.QDialog):
         for f in FORMATS:
             cb = QtWidgets.QCheckBox(FORMAT_LABELS[f])
             cb.setChecked(f in ("png", "nifti"))
-            if f == "seg" and not dicom_source:
+            if f in ("seg", "sr") and not dicom_source:
                 cb.setEnabled(False)
-                cb.setToolTip("DICOM SEG needs a DICOM source series (not 8-bit pictures or "
-                              "NIfTI)")
+                cb.setToolTip(f"DICOM {f.upper()} needs a DICOM source series (not 8-bit "
+                              "pictures or NIfTI)")
             self.format_boxes[f] = cb
             fbox.addWidget(cb)
         self.current = QtWidgets.QRadioButton("current slice")
@@ -64,6 +66,19 @@ class ExportDialog(QtWidgets.QDialog):
         crow.addWidget(self.with_map)
         crow.addWidget(self.with_mask)
         form.addRow("Write", crow)
+        self.send_edit = QtWidgets.QComboBox()
+        self.send_edit.setEditable(True)
+        self.send_edit.addItem("")
+        try:
+            from viewer.pacs.config import load_servers
+
+            for server in load_servers():
+                self.send_edit.addItem(server.name)
+        except ValueError:
+            pass  # an unusable config: the field still takes a URL
+        self.send_edit.lineEdit().setPlaceholderText("DICOMweb URL or server name (optional)")
+        self.send_edit.setToolTip("Store the DICOM SEG / SR written on this PACS (STOW-RS)")
+        form.addRow("Send to PACS", self.send_edit)
         buttons = QtWidgets.QDialogButtonBox(QtWidgets.QDialogButtonBox.StandardButton.Ok
                                              | QtWidgets.QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
@@ -81,10 +96,18 @@ class ExportDialog(QtWidgets.QDialog):
         if not text:
             raise ValueError("export folder: empty")
         formats = [f for f, cb in self.format_boxes.items() if cb.isChecked() and cb.isEnabled()]
+        send_to = self.send_edit.currentText().strip() or None
+        if send_to:
+            if not {"seg", "sr"} & set(formats):
+                raise ValueError("send to PACS: nothing to send; tick DICOM SEG and/or SR")
+            from viewer.pacs.config import resolve_server
+
+            resolve_server(send_to)  # ValueError (one line) for a bad URL or unknown name
         return ExportRequest(Path(text).expanduser(), formats,
                              indices=None if self.whole.isChecked() else [int(current_index)],
                              include_map=self.with_map.isChecked(),
-                             include_mask=self.with_mask.isChecked(), **provenance)
+                             include_mask=self.with_mask.isChecked(), send_to=send_to,
+                             **provenance)
 
 
 def export_arrays(n_slices: int, shape_yx: tuple[int, int], indices, layers) -> tuple:

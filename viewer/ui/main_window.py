@@ -25,6 +25,7 @@ from viewer.core.windowing import PRESETS
 from viewer.ui.help_dialog import HelpDialog
 from viewer.ui.overlay import overlay_rgba
 from viewer.ui.overlay_controls import OverlayControls
+from viewer.ui.pacs_dialog import open_from_pacs
 from viewer.ui.reader_study_mixin import ReaderStudyMixin
 from viewer.ui.refine_mixin import RefineMixin
 from viewer.ui.refine_tools import RefineTools
@@ -161,6 +162,7 @@ class MainWindow(ReaderStudyMixin, RefineMixin, SeverityMixin, QtWidgets.QMainWi
         a.setShortcut(QtGui.QKeySequence("Ctrl+O"))
         a = m.addAction("Open folder…", self.open_folder_dialog)
         a.setShortcut(QtGui.QKeySequence("Ctrl+Shift+O"))
+        m.addAction("Open from PACS…", lambda: open_from_pacs(self))
         self.recent_menu = m.addMenu("Open recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         a = m.addAction("Export map and mask…", self.export_dialog)
