@@ -28,7 +28,8 @@ from viewer.ui.series_browser import RecentItems, SeriesBrowser, split_skipped
 from viewer.ui.severity_mixin import SeverityMixin
 from viewer.ui.severity_panel import SeverityPanel
 from viewer.ui.slice_view import SliceView, geometry_from_direction
-from viewer.ui.workers import CallWorker, LoadWorker, LocalizeWorker
+from viewer.ui.workers import (CallWorker, LoadWorker, LocalizeWorker, disconnect_results,
+                               retire)
 
 NO_WEIGHTS = "no localizer weights: overlay off"
 
@@ -56,6 +57,7 @@ class MainWindow(ReaderStudyMixin, RefineMixin, SeverityMixin, QtWidgets.QMainWi
     overlayReady = QtCore.pyqtSignal(int)
     localizerState = QtCore.pyqtSignal(str)
     exportFinished = QtCore.pyqtSignal(object)
+    CLOSE_WAIT_MS = 3000  # how long closing waits for each cancelled worker before retiring it
 
     def __init__(self, localizer_factory: Callable | None = None, cache: MapCache | None = None,
                  settings: QtCore.QSettings | None = None, score_panel: bool = True,
@@ -93,11 +95,10 @@ class MainWindow(ReaderStudyMixin, RefineMixin, SeverityMixin, QtWidgets.QMainWi
         self._db_path = db_path
         self._build_ui()
         self._build_shortcuts()
-        self._curve_timer = QtCore.QTimer(self, singleShot=True, interval=150)
-        self._curve_timer.timeout.connect(self._refresh_series_numbers)
+        self._timers: list[QtCore.QTimer] = []
+        self._curve_timer = self._debounce(150, self._refresh_series_numbers)
         # threshold / restriction changes: the shown slice at once, the series after a pause
-        self._recount_timer = QtCore.QTimer(self, singleShot=True, interval=250)
-        self._recount_timer.timeout.connect(self._recount_all)
+        self._recount_timer = self._debounce(250, self._recount_all)
         self._start_localizer(localizer_factory)
 
     # =========================================================================== UI assembly
@@ -517,6 +518,14 @@ class MainWindow(ReaderStudyMixin, RefineMixin, SeverityMixin, QtWidgets.QMainWi
         the window closed are ignored instead of touching deleted widgets."""
         signal.connect(lambda *args: fn(*args) if self._alive() else None)
 
+    def _debounce(self, ms: int, fn) -> QtCore.QTimer:
+        """A single-shot timer of the window calling ``fn`` (only while the window is alive);
+        ``closeEvent`` stops it, so nothing fires into a closed window."""
+        t = QtCore.QTimer(self, singleShot=True, interval=ms)
+        t.timeout.connect(lambda: fn() if self._alive() else None)
+        self._timers.append(t)
+        return t
+
     def _keep(self, w: QtCore.QThread) -> QtCore.QThread:
         self._workers.append(w)
         w.finished.connect(lambda w=w: self._workers.remove(w) if w in self._workers else None)
@@ -572,10 +581,11 @@ class MainWindow(ReaderStudyMixin, RefineMixin, SeverityMixin, QtWidgets.QMainWi
             w.wait(ms)
 
     def closeEvent(self, ev) -> None:
+        if self._closed:
+            super().closeEvent(ev)
+            return
         self._closed = True
-        for attr in ("scan_worker", "load_worker", "loc_worker", "stats_worker", "export_worker"):
-            self._cancel_worker(attr)
-        self.wait_for_workers(3000)
+        self._shut_down_work()
         if self.edits is not None:
             self.edits.close()
         if self.score_panel is not None:
@@ -588,6 +598,23 @@ class MainWindow(ReaderStudyMixin, RefineMixin, SeverityMixin, QtWidgets.QMainWi
         # view box), rather than leave it to the window's deletion under pending paint events
         self.severity.plot.close()
         super().closeEvent(ev)
+
+    def _shut_down_work(self) -> None:
+        """Stop the debounce timers, cancel every worker, cut its signals to this window and
+        wait for it a little; one still running is retired (kept alive, without parent, until
+        its thread ends) so the window's deletion never destroys a running thread."""
+        for t in self._timers:
+            t.stop()
+        for attr in ("scan_worker", "load_worker", "loc_worker", "stats_worker", "export_worker"):
+            self._cancel_worker(attr)
+        workers = list(self._workers)
+        for w in workers:
+            getattr(w, "cancel", lambda: None)()
+            disconnect_results(w)
+        for w in workers:
+            w.wait(self.CLOSE_WAIT_MS)
+        for w in workers:
+            retire(w)
 
     # =========================================================================== export
     def export_dialog(self) -> None:
