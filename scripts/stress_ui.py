@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -25,6 +26,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tests", default="tests/ui")
     args = ap.parse_args(argv)
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+    # SIGTERM (e.g. make interrupted) must still stop the busy loops: run the finally block
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     burners = [subprocess.Popen([sys.executable, "-c", BURN]) for _ in range(args.burners)]
     passed, codes = 0, []
     try:

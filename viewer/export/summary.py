@@ -20,7 +20,6 @@ one row per series (``level`` = slice / series); the JSON nests slices under the
 from __future__ import annotations
 
 import csv
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from viewer.core import severity
+from viewer.core.json_safe import dumps
 from viewer.export.source import ExportSource, check_mask, ensure_dir
 
 CSV_FIELDS = (
@@ -151,7 +151,7 @@ class SummaryBuilder:
                 for row in s.slices:
                     writer.writerow(_csv_row({"level": "slice", "series": s.name, **row}))
                 writer.writerow(_csv_row({"level": "series", **s.totals}))
-        json_path.write_text(json.dumps(self.to_json(), indent=1, default=_json_default))
+        json_path.write_text(dumps(self.to_json(), indent=1, default=_json_default))
         return csv_path, json_path
 
 

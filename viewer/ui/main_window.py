@@ -57,6 +57,7 @@ class MainWindow(ReaderStudyMixin, RefineMixin, SeverityMixin, QtWidgets.QMainWi
     overlayReady = QtCore.pyqtSignal(int)
     localizerState = QtCore.pyqtSignal(str)
     exportFinished = QtCore.pyqtSignal(object)
+    openFailed = QtCore.pyqtSignal(str)  # scanning or reading failed, or nothing loadable found
     CLOSE_WAIT_MS = 3000  # how long closing waits for each cancelled worker before retiring it
 
     def __init__(self, localizer_factory: Callable | None = None, cache: MapCache | None = None,
@@ -320,7 +321,11 @@ class MainWindow(ReaderStudyMixin, RefineMixin, SeverityMixin, QtWidgets.QMainWi
             more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
             self.statusBar().showMessage(f"skipped {first}{more}", 15000)
         if not result.series:
-            self.show_error(f"{path}: no CT series or pictures found")
+            msg = f"{path}: no CT series or pictures found"
+            if problems:
+                msg += f" ({len(problems)} skipped; first: {problems[0].message()})"
+            self.show_error(msg)
+            self.openFailed.emit(msg)
             return
         self.open_series(result.series[0])
 
@@ -361,8 +366,11 @@ class MainWindow(ReaderStudyMixin, RefineMixin, SeverityMixin, QtWidgets.QMainWi
         start = self.requested_slice
         self.requested_slice = None
         if start is not None and not 0 <= start < voxels.shape[0]:
-            self.statusBar().showMessage(f"--slice {start}: outside 0..{voxels.shape[0] - 1}; "
-                                         f"showing the middle slice", 15000)
+            msg = f"--slice {start}: outside 0..{voxels.shape[0] - 1}; showing the middle slice"
+            import sys
+
+            print(f"warning: {msg}", file=sys.stderr)
+            self.statusBar().showMessage(msg, 15000)
             start = None
         self.view.set_volume(voxels, info.is_hu, geo, index=start, title=title)
         self.setWindowTitle(f"{title or info.key} — COVID-19 CT reading room")
@@ -553,6 +561,8 @@ class MainWindow(ReaderStudyMixin, RefineMixin, SeverityMixin, QtWidgets.QMainWi
         self._hide_progress()
         self._pending_item = None  # a reading-list item whose series could not be read
         self.show_error(msg)
+        if worker is None or worker is self.load_worker or worker is self.scan_worker:
+            self.openFailed.emit(msg)
         if worker is not None and worker is self.loc_worker:
             self.loc_worker = None
             self.view.set_overlay_note(f"localization failed: {msg}")

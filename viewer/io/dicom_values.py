@@ -1,0 +1,105 @@
+"""Safe conversion of DICOM header values: nothing here raises.
+
+pydicom converts element values lazily, on first access; a corrupted VR byte or an unparsable
+value then raises (``NotImplementedError: Unknown Value Representation``, ``ValueError``,
+``OverflowError`` ...) wherever the value is first touched. ``first_bad_element`` touches every
+element of a header up front, inside a guard, so a bad one is named in a skip reason instead of
+crashing the scan. ``pydicom_notes`` turns the warnings pydicom emits meanwhile into one-line
+notes (they are reported per file instead of leaking onto stderr).
+"""
+from __future__ import annotations
+
+import warnings
+from contextlib import contextmanager
+from typing import Iterator, Optional
+
+import numpy as np
+from pydicom.datadict import keyword_for_tag
+from pydicom.dataset import Dataset
+from pydicom.tag import Tag
+
+MAX_DEPTH = 4  # sequences nested deeper than this are not walked (none of the tags read are)
+
+
+def tag_name(tag) -> str:
+    """``Keyword (gggg,eeee)`` or ``(gggg,eeee)`` for a private / unknown tag."""
+    t = Tag(tag)
+    kw = keyword_for_tag(t)
+    where = f"({t.group:04X},{t.element:04X})"
+    return f"{kw} {where}" if kw else where
+
+
+def one_line(exc: BaseException, limit: int = 160) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    text = text if len(text) <= limit else text[:limit - 1] + "…"
+    return f"{type(exc).__name__}: {text}"
+
+
+def first_bad_element(ds: Dataset, depth: int = 0) -> Optional[str]:
+    """Convert every element of ``ds`` (and of its sequence items); the first that cannot be
+    converted as ``"tag Keyword (gggg,eeee): ErrorType: detail"``, else None."""
+    for tag in list(ds.keys()):
+        try:
+            elem = ds[tag]
+            value = elem.value
+            if elem.VR == "SQ" and depth < MAX_DEPTH:
+                for item in value or ():
+                    bad = first_bad_element(item, depth + 1)
+                    if bad:
+                        return bad
+            else:
+                str(value)  # person names and text decode on first use
+        except Exception as exc:  # noqa: BLE001 - pydicom raises many types on bad values
+            return f"tag {tag_name(tag)}: {one_line(exc)}"
+    return None
+
+
+@contextmanager
+def pydicom_notes(notes: list[str]) -> Iterator[None]:
+    """Collect the warnings raised inside the block into ``notes`` (one line each, no
+    duplicates) instead of printing them."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    for w in caught:
+        text = " ".join(str(w.message).split())
+        if len(text) > 200:
+            text = text[:199] + "…"
+        note = f"pydicom warning: {text}"
+        if note not in notes:
+            notes.append(note)
+
+
+def as_float(value) -> Optional[float]:
+    """A finite float, else None (missing, non-numeric, NaN, infinite)."""
+    if value is None or value == "":
+        return None
+    try:
+        v = float(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return v if np.isfinite(v) else None
+
+
+def as_floats(value, n: int) -> Optional[tuple[float, ...]]:
+    """``n`` finite floats, else None."""
+    try:
+        vals = tuple(float(v) for v in value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    if len(vals) != n or not all(np.isfinite(vals)):
+        return None
+    return vals
+
+
+def as_int(value) -> Optional[int]:
+    """An integer (from an int, an integral float or a numeric string), else None."""
+    if value is None or value == "":
+        return None
+    try:
+        if isinstance(value, (int, np.integer)):
+            return int(value)
+        f = float(value)
+        return int(f) if np.isfinite(f) and f == int(f) else None
+    except (TypeError, ValueError, OverflowError):
+        return None
