@@ -30,7 +30,7 @@ _KEYWORDS = (
     "PatientName PatientID StudyDescription SeriesDescription SeriesNumber Modality ImageType "
     "InstanceNumber ImagePositionPatient ImageOrientationPatient PixelSpacing SliceThickness "
     "SpacingBetweenSlices Rows Columns SamplesPerPixel PhotometricInterpretation BitsAllocated "
-    "BitsStored PixelRepresentation NumberOfFrames RescaleSlope RescaleIntercept "
+    "BitsStored HighBit PixelRepresentation NumberOfFrames RescaleSlope RescaleIntercept "
     "SharedFunctionalGroupsSequence PerFrameFunctionalGroupsSequence"
 ).split()
 HEADER_TAGS = [Tag(k) for k in _KEYWORDS]

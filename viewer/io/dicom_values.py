@@ -50,7 +50,9 @@ def first_bad_element(ds: Dataset, depth: int = 0) -> Optional[str]:
             else:
                 str(value)  # person names and text decode on first use
         except Exception as exc:  # noqa: BLE001 - pydicom raises many types on bad values
-            return f"tag {tag_name(tag)}: {one_line(exc)}"
+            t = Tag(tag)
+            detail = one_line(exc).replace(f" in tag ({t.group:04X},{t.element:04X})", "")
+            return f"tag {tag_name(tag)}: {detail}"
     return None
 
 
