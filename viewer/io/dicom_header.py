@@ -155,16 +155,15 @@ def read_dicom_header(path: str) -> Union[list[Candidate], SkippedFile]:
         size = st.st_size
         if size == 0:
             return SkippedFile(path, "empty file (0 bytes)")
-        with open(path, "rb") as fp:
+        with open(path, "rb") as fp, pydicom_notes(notes):  # warnings reported with the file
             head = fp.read(132)
             has_marker = len(head) == 132 and head[128:132] == b"DICM"
             if not has_marker and not _looks_like_raw_dicom(head):
                 return SkippedFile(path, "not a DICOM file (no 'DICM' marker at byte 128)")
             fp.seek(0)
-            with pydicom_notes(notes):  # reported with the file, never printed
-                ds = pydicom.dcmread(
-                    fp, stop_before_pixels=True, specific_tags=HEADER_TAGS, force=not has_marker
-                )
+            ds = pydicom.dcmread(
+                fp, stop_before_pixels=True, specific_tags=HEADER_TAGS, force=not has_marker
+            )
             pos = fp.tell()
             meta = getattr(ds, "file_meta", None)
             ts = UID(str(meta.get("TransferSyntaxUID", "1.2.840.10008.1.2"))) if meta else UID(
@@ -207,7 +206,8 @@ def _candidates(path: str, ds: Dataset, ts: UID, pixel, size: int, notes: list[s
     meta = getattr(ds, "file_meta", None)
     if not sop_class and meta is not None:
         sop_class = str(meta.get("MediaStorageSOPClassUID", "")).strip()
-    sop_name = UID(sop_class).name if sop_class else "unknown SOP class"
+    with pydicom_notes(notes):  # an invalid UID warns on construction
+        sop_name = UID(sop_class).name if sop_class else "unknown SOP class"
     has_matrix = "Rows" in ds and "Columns" in ds
     if sop_class in NOT_SLICE_SOP_CLASSES:
         return SkippedFile(path, f"not a CT slice ({NOT_SLICE_SOP_CLASSES[sop_class]}: {sop_name})")

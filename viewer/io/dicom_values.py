@@ -64,7 +64,7 @@ def pydicom_notes(notes: list[str]) -> Iterator[None]:
         warnings.simplefilter("always")
         yield
     for w in caught:
-        text = " ".join(str(w.message).split())
+        text = " ".join(str(w.message).split()).split(" Please see <")[0]
         if len(text) > 200:
             text = text[:199] + "…"
         note = f"pydicom warning: {text}"
