@@ -366,12 +366,13 @@ class MainWindow(ReaderStudyMixin, RefineMixin, SeverityMixin, QtWidgets.QMainWi
         start = self.requested_slice
         self.requested_slice = None
         if start is not None and not 0 <= start < voxels.shape[0]:
-            msg = f"--slice {start}: outside 0..{voxels.shape[0] - 1}; showing the middle slice"
+            last = voxels.shape[0] - 1
+            msg = f"--slice {start}: outside 0..{last}; showing slice {last} (the last)"
             import sys
 
             print(f"warning: {msg}", file=sys.stderr)
             self.statusBar().showMessage(msg, 15000)
-            start = None
+            start = last if start > last else 0
         self.view.set_volume(voxels, info.is_hu, geo, index=start, title=title)
         self.setWindowTitle(f"{title or info.key} — COVID-19 CT reading room")
         self.severity.set_curve(self.counts.lesion_pct())
