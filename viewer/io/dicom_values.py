@@ -9,6 +9,7 @@ notes (they are reported per file instead of leaking onto stderr).
 """
 from __future__ import annotations
 
+import threading
 import warnings
 from contextlib import contextmanager
 from typing import Iterator, Optional
@@ -56,20 +57,69 @@ def first_bad_element(ds: Dataset, depth: int = 0) -> Optional[str]:
     return None
 
 
+# Warnings are captured per thread: header scans and the decode thread pool run concurrently,
+# and ``warnings.catch_warnings`` (process-wide state, restored in exit order) is not safe when
+# the blocks of several threads overlap. While any capture is active, ``warnings.showwarning``
+# is a router that hands a warning to the capturing thread's list, or to the previous handler
+# for every other thread.
+_lock = threading.Lock()
+_active = 0
+_saved: tuple | None = None
+_local = threading.local()
+
+
+def _route(message, category, filename, lineno, file=None, line=None):
+    sink = getattr(_local, "sink", None)
+    if sink is not None:
+        sink.append(str(message))
+        return
+    show = _saved[0] if _saved is not None else warnings._showwarning_orig  # type: ignore[attr-defined]
+    show(message, category, filename, lineno, file, line)
+
+
+def _install() -> None:
+    global _active, _saved
+    with _lock:
+        if _active == 0:
+            _saved = (warnings.showwarning, list(warnings.filters))
+            warnings.showwarning = _route
+            # every occurrence, not once per code location: each file gets its own note
+            warnings.filterwarnings("always", module=r"pydicom(\..*)?$")
+            warnings.filterwarnings("always", category=UserWarning)
+        _active += 1
+
+
+def _uninstall() -> None:
+    global _active, _saved
+    with _lock:
+        _active -= 1
+        if _active == 0 and _saved is not None:
+            warnings.showwarning, filters = _saved
+            warnings.filters[:] = filters
+            warnings._filters_mutated()  # type: ignore[attr-defined]
+            _saved = None
+
+
 @contextmanager
 def pydicom_notes(notes: list[str]) -> Iterator[None]:
-    """Collect the warnings raised inside the block into ``notes`` (one line each, no
-    duplicates) instead of printing them."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    """Collect the warnings raised by this thread inside the block into ``notes`` (one line
+    each, no duplicates) instead of printing them. Safe with several threads at once."""
+    outer = getattr(_local, "sink", None)
+    caught: list[str] = []
+    _local.sink = caught
+    _install()
+    try:
         yield
-    for w in caught:
-        text = " ".join(str(w.message).split()).split(" Please see <")[0]
-        if len(text) > 200:
-            text = text[:199] + "…"
-        note = f"pydicom warning: {text}"
-        if note not in notes:
-            notes.append(note)
+    finally:
+        _uninstall()
+        _local.sink = outer
+        for text in caught:
+            text = " ".join(text.split()).split(" Please see <")[0]
+            if len(text) > 200:
+                text = text[:199] + "…"
+            note = f"pydicom warning: {text}"
+            if note not in notes:
+                notes.append(note)
 
 
 def as_float(value) -> Optional[float]:
