@@ -26,6 +26,16 @@ def register(subparsers) -> None:
     p.set_defaults(func=handler)
 
 
+def values_label(s) -> str:
+    """What the voxel values are: HU, 8-bit grey, or grey levels of a CT without a usable
+    rescale (see the series warnings)."""
+    if s.is_hu:
+        return "HU"
+    if s.source_kind == "dicom" and (s.modality or "").upper() == "CT":
+        return "grey levels (not HU: no usable rescale)"
+    return "8-bit grey (not HU)"
+
+
 def _round(v):
     """``v`` rounded to 6 decimals; None when not finite (never an OverflowError)."""
     v = float(v)
@@ -51,7 +61,7 @@ def series_dict(s) -> dict:
         "spacing_mm": [_round(v) for v in s.spacing],
         "slice_spacing_mm": _round(s.spacing[0]),
         "is_hu": s.is_hu,
-        "values": "HU" if s.is_hu else "8-bit grey (not HU)",
+        "values": values_label(s),
         "origin_lps_mm": [_round(v) for v in s.origin],
         "direction": [_round(v) for v in s.direction],
         "first_file": s.refs[0].path,
@@ -69,7 +79,7 @@ def _text_report(path: str, result) -> str:
             f"    patient: {patient}   study: {s.study_description or '-'}",
             f"    slices: {s.n_slices}   matrix: {s.cols} x {s.rows}   "
             f"spacing (z, y, x): {z:g} x {y:g} x {x:g} mm   values: "
-            f"{'HU' if s.is_hu else '8-bit grey (not HU)'}",
+            f"{values_label(s)}",
             f"    key: {s.key}",
         ]
         lines += [f"    warning: {w}" for w in s.warnings]
