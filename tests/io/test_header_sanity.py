@@ -201,6 +201,9 @@ def test_unusable_rescale_is_flagged_not_hu(tmp_path, values, warning):
                for w in bad.warnings), bad.warnings
     vol = load_series(bad)
     assert vol.voxels.dtype == np.uint8 and not vol.is_hu  # grey levels, never shifted HU
+    from viewer.cli.info import series_dict
+
+    assert series_dict(bad)["values"] == "grey levels (not HU: no usable rescale)"
     others_load(result, expected, 0)
 
 
