@@ -8,6 +8,7 @@ hunt: ``FUZZ_PROFILE=deep python -m pytest tests/io/test_header_fuzz.py``.
 """
 from __future__ import annotations
 
+import atexit
 import contextlib
 import io
 import json
@@ -55,6 +56,7 @@ VM = {"ImagePositionPatient": 3, "ImageOrientationPatient": 6, "PixelSpacing": 2
 def base_series() -> tuple[Path, dict[str, np.ndarray]]:
     """Three 8x6 slices written once; file name -> the HU values written."""
     folder = Path(tempfile.mkdtemp(prefix="fuzz-base-"))
+    atexit.register(shutil.rmtree, folder, True)
     paths, expected = write_series(folder, n=3, rows=8, cols=6, shuffle=False)
     return folder, {p.name: expected[k] for k, p in enumerate(paths)}
 
