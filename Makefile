@@ -4,7 +4,7 @@ VENV := .venv
 VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install bench clean-venv
+.PHONY: run test install bench clean-venv stress-ui
 
 $(STAMP): pyproject.toml
 	test -x $(VPY) || $(PY) -m venv $(VENV)
@@ -19,6 +19,10 @@ run: $(STAMP)
 
 test: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(VPY) -m pytest -q tests
+
+# tests/ui 10 times while two busy-loop processes load the cores; prints passes out of 10
+stress-ui: $(STAMP)
+	$(VPY) scripts/stress_ui.py --runs 10 --burners 2
 
 bench: $(STAMP)
 	for f in bench/*.py; do $(VPY) $$f || exit 1; done

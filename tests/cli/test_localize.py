@@ -230,3 +230,23 @@ def test_sr_format_dicom_and_pictures(tmp_path, fake, capsys):
                         "png,sr"], capsys)
     assert code == 1 and len(errors) == 1
     assert ": sr: DICOM SR for " in errors[0] and "8-bit picture input" in errors[0]
+
+
+def test_one_corrupted_file_does_not_stop_the_folder(tmp_path, fake, capsys):
+    """Issue #13: a corrupted VR byte in one header: localize skips that file and does the rest,
+    and no file under a final name is left half written."""
+    series = synthetic_ct.write_ct_series(tmp_path / "ct", n=4, rows=40, cols=48)
+    victim = sorted(series.folder.iterdir())[0]
+    data = victim.read_bytes()
+    i = data.find(b"\x20\x00\x32\x00DS")  # ImagePositionPatient
+    victim.write_bytes(data[:i + 4] + b"Q9" + data[i + 6:])
+    out = tmp_path / "out"
+    code, errors = run([series.folder, "--out", out, "--weights", fake, "--format", "npy,nifti"],
+                       capsys)
+    assert code == 0 and errors == []
+    (folder,) = [p for p in out.iterdir() if p.is_dir()]
+    with np.load(folder / "localization.npz") as z:
+        assert z["map"].shape == (3, 40, 48)
+    assert not [p for p in out.rglob(".part-*")]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary

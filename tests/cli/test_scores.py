@@ -4,6 +4,9 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,6 +14,8 @@ import pytest
 from viewer.cli import scores
 from viewer.core.reading_list import ReadingList
 from viewer.core.score_store import ItemKey, ScoreStore
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def run(argv):
@@ -113,3 +118,30 @@ def test_make_list_from_pictures(tmp_path, capsys):
     assert "method 'cam'" in capsys.readouterr().err
     assert run(["scores", "make-list", str(tmp_path / "nope"), "--out", str(out)]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_damaged_database_one_line_error(tmp_path):
+    """Issue #13: 200 random bytes after page 2: summary and export say so in one line."""
+    import numpy as np
+
+    from viewer.core.score_store import ItemKey, ScoreStore
+
+    db = tmp_path / "scores.sqlite"
+    with ScoreStore(db) as store:
+        r = store.for_reader("alice")
+        for i in range(400):
+            r.save(ItemKey.make(series_uid="1.2.3", sop_instance_uid=f"1.2.3.{i}",
+                                slice_index=i, method="gan"), 3, comment="x" * 40)
+    with open(db, "r+b") as f:
+        f.seek(2 * 4096)
+        f.write(np.random.default_rng(1).integers(0, 256, 200, dtype=np.uint8).tobytes())
+    damaged = db.read_bytes()
+    for cmd in (["summary"], ["export", "--csv", str(tmp_path / "out.csv")]):
+        run = subprocess.run([sys.executable, str(REPO / "main.py"), "scores", *cmd, "--db",
+                              str(db)], capture_output=True, text=True, cwd=REPO, timeout=300)
+        assert run.returncode != 0
+        assert "Traceback" not in run.stderr
+        lines = run.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: ") and "damaged" in lines[0]
+    assert db.read_bytes() == damaged
+    assert not (tmp_path / "out.csv").exists()

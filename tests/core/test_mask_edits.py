@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from viewer.core.edit_journal import default_edits_dir, journal_path
+from viewer.core.edit_journal import adopt_legacy_journal, journal_path, user_edits_dir
 from viewer.core.mask_edits import MaskEdits, capsule
 
 SHAPE = (3, 40, 50)
@@ -173,9 +173,7 @@ def test_journal_names_and_default_dir(tmp_path):
     a = journal_path(tmp_path, "1.2.3/../x y")
     b = journal_path(tmp_path, "1.2.3/../x_y")
     assert a != b and a.parent == tmp_path and "/" not in a.name[:-1]
-    study = tmp_path / "study"
-    study.mkdir()
-    assert default_edits_dir(study) == tmp_path / "study.edits"
+    assert user_edits_dir().name == "edits"
     with pytest.raises(ValueError, match="series key"):
         journal_path(tmp_path, " ")
 
@@ -203,3 +201,32 @@ def test_capsule_clips_to_the_slice():
     assert capsule((10, 10), (-50, -50), (-40, -40), 2) is None
     sl, sub = capsule((10, 10), (0, 0), (0, 0), 1.5)
     assert sub.sum() == 4  # (0,0), (0,1), (1,0), (1,1)
+
+
+def test_journal_is_created_by_the_first_edit_only(tmp_path):
+    d = tmp_path / "journals"
+    e = MaskEdits(SHAPE, journal_dir=d, series_key="1.2.3")
+    assert e.persistent and not d.exists()  # opening writes nothing
+    e.close()
+    assert not d.exists()
+    e = MaskEdits(SHAPE, journal_dir=d, series_key="1.2.3")
+    e.paint_line(1, [(20, 25)], 3, True)
+    e.close()
+    assert journal_path(d, "1.2.3").is_file()
+    again = MaskEdits(SHAPE, journal_dir=d, series_key="1.2.3")
+    assert again.n_edits == 1 and again.apply(1, _blank())[20, 25]
+    again.close()
+
+
+def test_legacy_journal_beside_the_study_is_adopted(tmp_path):
+    study = tmp_path / "study"
+    study.mkdir()
+    e = MaskEdits(SHAPE, journal_dir=tmp_path / "study.edits", series_key="9.9")
+    e.paint_line(0, [(5, 5)], 2, True)
+    e.close()
+    new_dir = tmp_path / "user" / "edits"
+    assert adopt_legacy_journal(study, new_dir, "9.9")
+    assert not adopt_legacy_journal(study, new_dir, "9.9")  # the new one is kept
+    e = MaskEdits(SHAPE, journal_dir=new_dir, series_key="9.9")
+    assert e.n_edits == 1
+    e.close()

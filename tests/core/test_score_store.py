@@ -248,3 +248,62 @@ def test_default_path_in_user_data_dir(monkeypatch, tmp_path):
     assert default_db_path() == tmp_path / "ud" / "scores.sqlite"
     with ScoreStore() as s:
         assert s.path == tmp_path / "ud" / "scores.sqlite" and s.path.exists()
+
+
+# ---------------------------------------------------------------- issue #13: damage, reader ids
+def _damaged_db(tmp_path, n=400):
+    """A score database with several pages, then 200 random bytes written after page 2."""
+    db = tmp_path / "scores.sqlite"
+    with ScoreStore(db) as store:
+        r = store.for_reader("alice")
+        for i in range(n):
+            r.save(key(i), 1 + i % 5, comment="c" * 40)
+    assert db.stat().st_size > 4 * 4096
+    before = db.read_bytes()
+    rng = np.random.default_rng(13)
+    with open(db, "r+b") as f:
+        f.seek(2 * 4096)
+        f.write(rng.integers(0, 256, 200, dtype=np.uint8).tobytes())
+    return db, before
+
+
+def test_damaged_database_is_refused_on_open_and_left_unchanged(tmp_path):
+    db, _ = _damaged_db(tmp_path)
+    damaged = db.read_bytes()
+    with pytest.raises(ScoreStoreError) as err:
+        ScoreStore(db)
+    msg = str(err.value)
+    assert "damaged" in msg and str(db) in msg and "\n" not in msg
+    assert db.read_bytes() == damaged  # nothing written into it
+
+
+def test_reads_of_a_damaged_file_raise_score_store_error(tmp_path, monkeypatch):
+    """Damage that the open check does not see still never escapes as sqlite3.DatabaseError."""
+    db, _ = _damaged_db(tmp_path)
+    monkeypatch.setattr(ScoreStore, "_quick_check", lambda self: None)
+    with ScoreStore(db) as store:
+        with pytest.raises(ScoreStoreError, match="damaged"):
+            store.aggregate_latest()
+        with pytest.raises(ScoreStoreError):
+            store.for_reader("alice").all_latest()
+
+
+def test_reader_ids_are_normalized():
+    from viewer.core.score_store import normalize_reader_id, validate_reader_id
+
+    assert validate_reader_id("  Alice\u200b ") == "Alice"
+    assert validate_reader_id("\ufeffＡｌｉｃｅ") == "Alice"  # BOM, full-width letters
+    assert validate_reader_id("Al\u200dice\u00ad") == "Alice"  # zero-width joiner, soft hyphen
+    assert normalize_reader_id("ﬁ") == "fi"
+    with pytest.raises(ValueError):
+        validate_reader_id("\u200b\u200b")  # nothing visible left
+    with pytest.raises(ValueError):
+        validate_reader_id("a\x85b")  # C1 control
+
+
+def test_normalized_reader_ids_share_their_scores(tmp_path):
+    with ScoreStore(tmp_path / "s.sqlite") as store:
+        store.for_reader("Alice").save(key(1), 4)
+        assert store.for_reader("Alice\u200b").latest(key(1)).score == 4
+        assert store.for_reader(" Ａｌｉｃｅ").latest(key(1)).score == 4
+        assert store.readers() == ["Alice"]

@@ -30,7 +30,8 @@ def make_window(qtbot, tmp_path, isolated_settings):
     from viewer.core.map_cache import MapCache
     from viewer.ui.main_window import MainWindow
 
-    def make(localizer=None, cache_dir=None, factory="fake", score_panel=False):
+    def make(localizer=None, cache_dir=None, factory="fake", score_panel=False, managed=True):
+        """``managed=False``: the test closes and deletes the window itself (qtbot does not)."""
         if factory == "fake":
             loc = localizer or FakeLocalizer()
             fac = lambda _progress=None: loc  # noqa: E731
@@ -38,7 +39,8 @@ def make_window(qtbot, tmp_path, isolated_settings):
             fac = factory
         win = MainWindow(fac, cache=MapCache(cache_dir or tmp_path / "maps"),
                          settings=isolated_settings, score_panel=score_panel)
-        qtbot.addWidget(win)
+        if managed:
+            qtbot.addWidget(win)
         win.resize(1000, 700)
         win.show()
         return win

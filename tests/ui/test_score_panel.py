@@ -203,3 +203,45 @@ def test_bad_list_and_bad_database(make_panel, tmp_path):
     assert p2.store is None and "not a usable SQLite" in p2.status_label.text()
     assert not p2.score_buttons[4].isEnabled()
     assert not p2.give_score(4)
+
+
+def _damage(db):
+    import numpy as np
+
+    store = ScoreStore(db)
+    r = store.for_reader("alice")
+    from viewer.core.score_store import ItemKey
+
+    for i in range(400):
+        r.save(ItemKey.make(study_uid="1.2", series_uid="1.2.3", sop_instance_uid=f"9.{i}",
+                            slice_index=i, method="gan"), 3, comment="x" * 40)
+    store.close()
+    with open(db, "r+b") as f:
+        f.seek(2 * 4096)
+        f.write(np.random.default_rng(5).integers(0, 256, 200, dtype=np.uint8).tobytes())
+    return db.read_bytes()
+
+
+@pytest.mark.parametrize("open_check", [True, False])
+def test_damaged_database_disables_the_panel_until_another_is_chosen(
+        make_panel, tmp_path, settings, monkeypatch, open_check):
+    """Issue #13: 200 random bytes after page 2. The panel says so, stays up, disabled; choosing
+    another database brings it back. ``open_check=False``: damage the open check misses, found
+    while reading (set_reader -> progress); it must not escape into Qt."""
+    db = tmp_path / "damaged.sqlite"
+    damaged = _damage(db)
+    if not open_check:
+        monkeypatch.setattr(ScoreStore, "_quick_check", lambda self: None)
+    settings.setValue("score_panel/reader_id", "alice")  # set_reader at start
+    v = FakeViewer()
+    p = make_panel(v, db=db)
+    p.set_reader("alice")
+    assert p.store is None
+    assert "damaged" in p.status_label.text() and "damaged" in p.db_label.text()
+    assert not p.score_buttons[4].isEnabled() and not p.give_score(4)
+    p.refresh()
+    p.next_unscored()
+    assert db.read_bytes() == damaged  # nothing written into the damaged file
+    assert p.set_db_path(tmp_path / "fresh.sqlite")
+    assert p.set_reader("alice") and p.score_buttons[4].isEnabled()
+    assert p.give_score(4)

@@ -48,3 +48,65 @@ def test_screenshot_must_be_png(qapp, phantom, tmp_path, capsys):
 
     assert app.run(phantom, screenshot=str(tmp_path / "shot.jpg")) == 2
     assert "must be a .png" in capsys.readouterr().err
+
+
+def _fake_localizer(monkeypatch):
+    from ui_phantom import FakeLocalizer
+    from viewer.ui import main_window
+
+    loc = FakeLocalizer()
+    monkeypatch.setattr(main_window, "default_localizer_factory", lambda w, d: (lambda _p=None: loc))
+
+
+def test_screenshot_fails_fast_when_the_scan_raises(qapp, phantom, tmp_path, isolated_settings,
+                                                    monkeypatch, capsys):
+    """Issue #13: a scan that raises ends the screenshot at once (no 600 s wait)."""
+    import viewer.io
+    from viewer.ui import app
+
+    _fake_localizer(monkeypatch)
+    monkeypatch.setattr(app, "SCREENSHOT_TIMEOUT_S", 3600)  # a wait would hit the test timeout
+
+    def boom(path, progress=None):
+        raise OSError("disk on fire")
+
+    monkeypatch.setattr(viewer.io, "scan_path", boom)
+    out = tmp_path / "shot.png"
+    assert app.run(phantom, screenshot=str(out)) == 1
+    err = capsys.readouterr().err
+    assert "disk on fire" in err and "error: screenshot: nothing to show" in err
+    assert not out.exists()
+
+
+def test_screenshot_fails_fast_when_nothing_loads(qapp, tmp_path, isolated_settings,
+                                                  monkeypatch, capsys):
+    from viewer.ui import app
+
+    _fake_localizer(monkeypatch)
+    monkeypatch.setattr(app, "SCREENSHOT_TIMEOUT_S", 3600)
+    junk = tmp_path / "junk"
+    junk.mkdir()
+    (junk / "a.dcm").write_bytes(b"not dicom at all" * 20)
+    assert app.run(junk, screenshot=str(tmp_path / "shot.png")) == 1
+    err = capsys.readouterr().err
+    assert "no CT series or pictures found" in err and "not a DICOM file" in err
+
+
+def test_slice_out_of_range_warns_and_shows_the_last(qapp, phantom, tmp_path,
+                                                       isolated_settings, monkeypatch, capsys):
+    from viewer.ui import app
+
+    _fake_localizer(monkeypatch)
+    out = tmp_path / "shot.png"
+    seen = {}
+    real_save = app.save_screenshot
+
+    def spy(win, path):
+        seen["index"] = win.view.index
+        return real_save(win, path)
+
+    monkeypatch.setattr(app, "save_screenshot", spy)
+    assert app.run(phantom, slice_index=99999, screenshot=str(out)) == 0
+    err = capsys.readouterr().err
+    assert "warning: --slice 99999: outside 0..7; showing slice 7 (the last)" in err
+    assert out.is_file() and seen["index"] == 7

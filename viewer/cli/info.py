@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 DESCRIPTION = """\
@@ -27,6 +26,22 @@ def register(subparsers) -> None:
     p.set_defaults(func=handler)
 
 
+def values_label(s) -> str:
+    """What the voxel values are: HU, 8-bit grey, or grey levels of a CT without a usable
+    rescale (see the series warnings)."""
+    if s.is_hu:
+        return "HU"
+    if s.source_kind == "dicom" and (s.modality or "").upper() == "CT":
+        return "grey levels (not HU: no usable rescale)"
+    return "8-bit grey (not HU)"
+
+
+def _round(v):
+    """``v`` rounded to 6 decimals; None when not finite (never an OverflowError)."""
+    v = float(v)
+    return round(v, 6) if v == v and abs(v) != float("inf") else None
+
+
 def series_dict(s) -> dict:
     """JSON-ready summary of a SeriesInfo (spacing (z, y, x) mm, origin LPS mm)."""
     return {
@@ -43,12 +58,12 @@ def series_dict(s) -> dict:
         "n_slices": s.n_slices,
         "rows": s.rows,
         "cols": s.cols,
-        "spacing_mm": [round(v, 6) for v in s.spacing],
-        "slice_spacing_mm": round(s.spacing[0], 6),
+        "spacing_mm": [_round(v) for v in s.spacing],
+        "slice_spacing_mm": _round(s.spacing[0]),
         "is_hu": s.is_hu,
-        "values": "HU" if s.is_hu else "8-bit grey (not HU)",
-        "origin_lps_mm": [round(v, 6) for v in s.origin],
-        "direction": [round(v, 6) for v in s.direction],
+        "values": values_label(s),
+        "origin_lps_mm": [_round(v) for v in s.origin],
+        "direction": [_round(v) for v in s.direction],
         "first_file": s.refs[0].path,
         "warnings": list(s.warnings),
     }
@@ -64,7 +79,7 @@ def _text_report(path: str, result) -> str:
             f"    patient: {patient}   study: {s.study_description or '-'}",
             f"    slices: {s.n_slices}   matrix: {s.cols} x {s.rows}   "
             f"spacing (z, y, x): {z:g} x {y:g} x {x:g} mm   values: "
-            f"{'HU' if s.is_hu else '8-bit grey (not HU)'}",
+            f"{values_label(s)}",
             f"    key: {s.key}",
         ]
         lines += [f"    warning: {w}" for w in s.warnings]
@@ -84,7 +99,9 @@ def handler(args) -> int:
         return 1
     result = scan_path(path)
     if args.json:
-        print(json.dumps({
+        from viewer.core.json_safe import dumps
+
+        print(dumps({
             "path": path,
             "series": [series_dict(s) for s in result.series],
             "skipped": [{"path": f.path, "reason": f.reason} for f in result.skipped],

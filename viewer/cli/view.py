@@ -24,7 +24,8 @@ def register(subparsers) -> None:
     p.add_argument("path", nargs="?", default=None,
                    help="DICOM file or folder, NIfTI file, or picture(s) (default: the sample)")
     p.add_argument("--slice", type=int, default=None, metavar="N",
-                   help="slice index to show first (0-based; default: the middle slice)")
+                   help="slice index to show first (0-based; default: the middle slice; beyond the "
+                   "last: the last, with a warning)")
     p.add_argument("--screenshot", metavar="FILE.png", default=None,
                    help="render offscreen once that slice's overlay is computed, save the window "
                    "as PNG and exit")

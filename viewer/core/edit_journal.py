@@ -1,8 +1,8 @@
 """Append-only journal of mask edits: one JSON object per line, fsynced after every record.
 
 A journal belongs to one series and lives in a directory chosen by the caller, as
-``<directory>/<safe series key>.edits.jsonl`` (``journal_path``). ``default_edits_dir`` proposes
-``<study>.edits/`` beside the study when that place is writable, else a per-user data folder.
+``<directory>/<safe series key>.edits.jsonl`` (``journal_path``); the viewer uses
+``user_edits_dir()`` (per-user data folder). Nothing is written until the first edit.
 
 Records (``"kind"`` field): ``header`` (first line: ``series_key``, ``shape`` ``[z, y, x]``,
 ``version``), ``stroke``, ``undo``, ``redo``, ``setting``; ``viewer.core.mask_edits`` defines
@@ -33,18 +33,54 @@ def journal_path(directory: str | os.PathLike, series_key: str) -> Path:
     return Path(directory) / f"{safe}-{digest}{JOURNAL_SUFFIX}"
 
 
-def default_edits_dir(study_path: str | os.PathLike) -> Path:
-    """``<study>.edits/`` beside a study file or folder if its parent is writable, otherwise
-    ``<user data dir>/edits`` (platformdirs)."""
-    study = Path(study_path).expanduser().resolve()
-    beside = study.parent / f"{study.name}.edits"
-    if beside.is_dir() and os.access(beside, os.W_OK):
-        return beside
-    if not beside.exists() and os.access(study.parent, os.W_OK):
-        return beside
+APP_NAME = "covid-ct-reading-room"
+
+
+def user_edits_dir() -> Path:
+    """``<platformdirs user data dir>/edits``: where the viewer keeps every edits journal (the
+    study folder is never written to; it may be read-only or shared)."""
     import platformdirs
 
-    return Path(platformdirs.user_data_dir("covid-ct-reading-room")) / "edits"
+    return Path(platformdirs.user_data_dir(APP_NAME)) / "edits"
+
+
+def adopt_legacy_journal(study_path, directory: str | os.PathLike, series_key: str) -> bool:
+    """Copy a journal that older versions kept beside the study (``<study>.edits/``) into
+    ``directory`` when ``directory`` has none for ``series_key``; the old file is left as it is.
+    True when one was copied. Never raises (a missing or unreadable old journal: False)."""
+    if study_path is None:
+        return False
+    try:
+        study = Path(study_path).expanduser().resolve()
+        old = journal_path(study.parent / f"{study.name}.edits", series_key)
+        new = journal_path(directory, series_key)
+        if new.exists() or not old.is_file():
+            return False
+        new.parent.mkdir(parents=True, exist_ok=True)
+        tmp = new.with_name(new.name + ".tmp")
+        tmp.write_bytes(old.read_bytes())
+        os.replace(tmp, new)
+        return True
+    except (OSError, ValueError):
+        return False
+
+
+def unwritable_reason(path: str | os.PathLike) -> str | None:
+    """Why ``path`` (a journal file, maybe not there yet, nor its folders) could not be
+    created or appended to, without creating anything; None when it looks writable."""
+    p = Path(path)
+    if p.exists():
+        return None if os.access(p, os.W_OK) else "permission denied"
+    folder = p.parent
+    while not folder.exists():
+        if folder.parent == folder:
+            return "no existing folder above it"
+        folder = folder.parent
+    if not folder.is_dir():
+        return f"{folder} is not a folder"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return f"{folder}: permission denied"
+    return None
 
 
 def read_journal(path: str | os.PathLike) -> tuple[list[dict], list[str]]:

@@ -97,6 +97,9 @@ class MaskEdits:
         self._history_bytes = 0
         self._stroke: dict | None = None
         self._writer: edit_journal.JournalWriter | None = None
+        self._journal_ok = False       # a journal is wanted and writing has not failed
+        self._needs_header = False     # the journal file does not exist yet
+        self._series_key = str(series_key)
         self.journal_path: Path | None = None
         if journal_dir is not None:
             self.journal_path = edit_journal.journal_path(journal_dir, str(series_key))
@@ -106,8 +109,8 @@ class MaskEdits:
 
     @property
     def persistent(self) -> bool:
-        """True while edits are being written to the journal."""
-        return self._writer is not None
+        """True while edits are saved to the journal (created on the first edit)."""
+        return self._journal_ok
 
     def apply(self, index: int, mask: np.ndarray) -> np.ndarray:
         """``mask`` (bool (y, x), e.g. ``map >= threshold``) with slice ``index``'s edits; a new
@@ -305,16 +308,23 @@ class MaskEdits:
         log.warning(msg)
 
     def _journal(self, record: dict) -> None:
-        if self._writer is None:
+        if not self._journal_ok:
             return
         try:
+            if self._writer is None:  # first edit: only now is anything written
+                self._writer = edit_journal.JournalWriter(self.journal_path)
+                if self._needs_header:
+                    self._writer.append(edit_journal.header_record(self._series_key, self.shape))
+                    self._needs_header = False
             self._writer.append(record)
         except (OSError, TypeError, ValueError) as exc:
             reason = getattr(exc, "strerror", None) or exc
             self._note(f"edits journal {self.journal_path}: cannot write ({reason}); "
                        "edits are kept in memory only")
-            self._writer.close()
+            if self._writer is not None:
+                self._writer.close()
             self._writer = None
+            self._journal_ok = False
 
     def _open_journal(self, series_key: str) -> None:
         path = self.journal_path
@@ -336,16 +346,15 @@ class MaskEdits:
         elif records and header is None:
             self._note(f"edits journal {path}: no header line; replaying what fits this series")
         self._replay(records)
-        try:
-            self._writer = edit_journal.JournalWriter(path)
-            if not records:
-                self._writer.append(edit_journal.header_record(series_key, self.shape))
-        except OSError as exc:
-            self._note(f"edits journal {path}: cannot write ({exc.strerror or exc}); "
-                       "edits are kept in memory only")
-            if self._writer is not None:
-                self._writer.close()
-            self._writer = None
+        # the journal file (and its folder) is created by the first edit, not by opening;
+        # a place that cannot be written is said now, before the reader edits anything
+        problem = edit_journal.unwritable_reason(path)
+        if problem:
+            self._note(f"edits journal {path}: cannot write ({problem}); edits are kept in "
+                       "memory only")
+            return
+        self._needs_header = not records
+        self._journal_ok = True
 
     def _replay(self, records: list[dict]) -> None:
         """Apply journal records (writer not open yet, so nothing is written back)."""

@@ -39,6 +39,7 @@ import math
 import numbers
 import sqlite3
 import time
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -98,10 +99,23 @@ def _text(value, name: str, *, required: bool = False, limit: int = 256) -> str:
     return value
 
 
+def normalize_reader_id(reader_id: str) -> str:
+    """The canonical form of a reader id: Unicode NFKC (full-width letters, ligatures and
+    compatibility forms folded), invisible format characters removed (zero-width space and
+    joiners, BOM, soft hyphen, direction marks), surrounding whitespace trimmed. "Ａｌｉｃｅ",
+    "Alice\u200b" and " Alice " all become "Alice"; case is kept."""
+    text = unicodedata.normalize("NFKC", reader_id)
+    text = "".join(c for c in text if unicodedata.category(c) != "Cf")
+    return text.strip()
+
+
 def validate_reader_id(reader_id) -> str:
-    """Return the stripped reader id; ValueError when empty, too long or with control characters."""
+    """Return the normalized reader id (``normalize_reader_id``); ValueError when empty, too long
+    or with control characters."""
+    if isinstance(reader_id, str):
+        reader_id = normalize_reader_id(reader_id)
     rid = _text(reader_id, "reader id", required=True, limit=MAX_READER_CHARS)
-    if any(ord(c) < 32 for c in rid):
+    if any(ord(c) < 32 or 0x7F <= ord(c) < 0xA0 for c in rid):
         raise ValueError("reader id: contains control characters")
     return rid
 
@@ -359,6 +373,7 @@ class ScoreStore:
             raise ScoreStoreError(f"score database {self.path}: cannot open ({exc})") from None
         try:
             self._conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            self._quick_check()  # before anything is written: a damaged file is left as it is
             _enable_wal(self._conn)
             self._conn.execute("PRAGMA synchronous = FULL")
             self._check_looks_like_score_db()
@@ -374,6 +389,22 @@ class ScoreStore:
             if not msg.startswith("score database"):
                 msg = f"score database {self.path}: {msg}"
             raise ScoreStoreError(msg) from None
+
+    def _quick_check(self) -> None:
+        rows = self._conn.execute("PRAGMA quick_check(3)").fetchall()
+        problems = [str(r[0]) for r in rows if str(r[0]).lower() != "ok"]
+        if problems:
+            detail = " ".join(problems[0].split())[:160]
+            raise ScoreStoreError(f"damaged (integrity check: {detail}); the file was not "
+                                  "changed: restore a backup or choose another database")
+
+    def _read(self, sql: str, params: tuple = ()) -> list:
+        """Rows of a query; a damaged file (sqlite3.DatabaseError) -> ScoreStoreError."""
+        try:
+            return self._conn.execute(sql, params).fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise ScoreStoreError(f"score database {self.path}: cannot read scores, the file "
+                                  f"is damaged ({exc}); nothing was changed") from None
 
     def _check_looks_like_score_db(self) -> None:
         names = {r[0] for r in self._conn.execute(
@@ -404,8 +435,7 @@ class ScoreStore:
     # -- aggregate queries (statistics only)
     def readers(self) -> list[str]:
         """All reader ids with at least one score (for summaries)."""
-        return [r[0] for r in self._conn.execute(
-            "SELECT DISTINCT reader_id FROM scores ORDER BY reader_id")]
+        return [r[0] for r in self._read("SELECT DISTINCT reader_id FROM scores ORDER BY reader_id")]
 
     def aggregate_latest(self) -> list[SavedScore]:
         """Latest score of every reader for every key, all readers (statistics and export)."""
@@ -413,8 +443,7 @@ class ScoreStore:
 
     def aggregate_history(self) -> list[SavedScore]:
         """Every stored row, all readers, oldest first (export of the full audit trail)."""
-        rows = self._conn.execute(
-            f"SELECT {', '.join(_ROW_COLS)} FROM scores ORDER BY id").fetchall()
+        rows = self._read(f"SELECT {', '.join(_ROW_COLS)} FROM scores ORDER BY id")
         return [_row_to_saved(r) for r in rows]
 
     # -- internals shared with ReaderScores
@@ -427,8 +456,7 @@ class ScoreStore:
             f"SELECT MAX(id) AS id, COUNT(*) AS n FROM scores {where} GROUP BY {keys}"
             f") g ON s.id = g.id ORDER BY s.id"
         )
-        return [_row_to_saved(r[:-1], n_versions=r[-1])
-                for r in self._conn.execute(sql, params).fetchall()]
+        return [_row_to_saved(r[:-1], n_versions=r[-1]) for r in self._read(sql, params)]
 
 
 def _row_to_saved(r: Iterable, n_versions: int = 1) -> SavedScore:
@@ -483,7 +511,7 @@ class ReaderScores:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
-        except sqlite3.OperationalError as exc:
+        except sqlite3.DatabaseError as exc:  # locked, read-only, or a damaged file
             raise ScoreStoreError(
                 f"score database {self._store.path}: score not saved ({exc})") from None
         return SavedScore(int(row_id), self.reader_id, key, value, text, bool(unsure), sev,
@@ -500,10 +528,10 @@ class ReaderScores:
 
     def history(self, key: ItemKey) -> list[SavedScore]:
         """All of this reader's scores for ``key``, oldest first."""
-        rows = self._store.connection.execute(
+        rows = self._store._read(
             f"SELECT {', '.join(_ROW_COLS)} FROM scores WHERE reader_id=? AND study_uid=? AND "
             "series_uid=? AND sop_instance_uid=? AND image_hash=? AND slice_index=? AND method=? "
-            "ORDER BY id", (self.reader_id,) + key.as_tuple()).fetchall()
+            "ORDER BY id", (self.reader_id,) + key.as_tuple())
         return [_row_to_saved(r) for r in rows]
 
     def all_latest(self) -> list[SavedScore]:

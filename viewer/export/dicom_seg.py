@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pydicom
 
+from viewer.export.atomic import atomic_path
 from viewer.export.source import (
     ExportSource,
     Progress,
@@ -201,6 +202,7 @@ def export_dicom_seg(
                          f"segmentation ({exc})") from exc
     path = Path(path)
     ensure_dir(path.parent)
-    seg.save_as(str(path))
+    with atomic_path(path) as tmp:
+        seg.save_as(str(tmp))
     report(progress, len(zs) + 1, len(zs) + 1)
     return path

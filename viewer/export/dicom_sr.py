@@ -26,6 +26,7 @@ from pydicom.uid import SegmentationStorage
 
 from viewer.export.dicom_seg import MANUFACTURER, SOFTWARE_VERSION, _read_header, \
     require_dicom_source
+from viewer.export.atomic import atomic_path
 from viewer.export.source import ExportSource, ensure_dir
 
 SCHEME = "99COVIDCT"
@@ -195,5 +196,6 @@ def export_measurement_sr(
                          f"({exc})") from exc
     path = Path(path)
     ensure_dir(path.parent)
-    sr.save_as(str(path))
+    with atomic_path(path) as tmp:  # the final name only once the file is complete
+        sr.save_as(str(tmp))
     return path

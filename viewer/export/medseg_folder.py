@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from viewer.export.atomic import atomic_path
 from viewer.core.windowing import LUNG, window_to_uint8
 from viewer.export.png import write_png
 from viewer.export.source import (
@@ -93,7 +94,8 @@ def export_medseg_folder(
                 if fmt == "png":
                     write_png(images / f"{n}.png", pic)
                 else:
-                    Image.fromarray(pic).save(images / f"{n}.jpg", format="JPEG", quality=95)
+                    with atomic_path(images / f"{n}.jpg") as tmp:
+                        Image.fromarray(pic).save(tmp, format="JPEG", quality=95)
                 write_png(mask_dir / f"{n}.png", mask_slice_to_uint8(masks[z]))
                 ref_path = getattr(src.refs[z], "path", "") if src.refs else ""
                 writer.writerow((n, src.key, z, ref_path, lesion))

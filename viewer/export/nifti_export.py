@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
+from viewer.export.atomic import atomic_path
 from viewer.export.source import (
     ExportSource,
     Progress,
@@ -75,6 +76,7 @@ def export_nifti(
     image = to_sitk_image(pixels[start:stop], src, start)
     ensure_dir(path.parent)
     report(progress, 0, 1)
-    sitk.WriteImage(image, str(path), useCompression=path.name.endswith(".gz"))
+    with atomic_path(path) as tmp:
+        sitk.WriteImage(image, str(tmp), useCompression=path.name.endswith(".gz"))
     report(progress, 1, 1)
     return path

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from viewer.export.atomic import atomic_path
 from viewer.export.source import (
     ExportSource,
     Progress,
@@ -40,7 +41,8 @@ def export_npy(path: str | Path, array: np.ndarray) -> Path:
     arr = np.asarray(array)
     if arr.dtype.kind == "f" and arr.dtype != np.float32:
         arr = arr.astype(np.float32)
-    np.save(path, arr, allow_pickle=False)
+    with atomic_path(path) as tmp:
+        np.save(tmp, arr, allow_pickle=False)
     return path
 
 
@@ -86,6 +88,7 @@ def export_npz(
         arrays["sop_instance_uids"] = np.asarray([str(src.refs[z].sop_instance_uid) for z in zs])
     ensure_dir(path.parent)
     report(progress, 0, 1)
-    (np.savez_compressed if compress else np.savez)(path, **arrays)
+    with atomic_path(path) as tmp:
+        (np.savez_compressed if compress else np.savez)(tmp, **arrays)
     report(progress, 1, 1)
     return path

@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from viewer.export.atomic import atomic_path
+
 from viewer.export.source import (
     Progress,
     check_indices,
@@ -30,7 +32,8 @@ def write_png(path: str | Path, image: np.ndarray) -> Path:
     if arr.ndim != 2 or arr.dtype != np.uint8:
         raise ValueError(f"png {path}: need a 2-D uint8 array, got {arr.dtype} {arr.shape}")
     path = Path(path)
-    Image.fromarray(arr).save(path, format="PNG")  # 2-D uint8 -> mode "L"
+    with atomic_path(path) as tmp:
+        Image.fromarray(arr).save(tmp, format="PNG")  # 2-D uint8 -> mode "L"
     return path
 
 

@@ -24,15 +24,16 @@ series); the JSON nests slices under their series.
 from __future__ import annotations
 
 import csv
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from viewer.export.atomic import atomic_path
 from viewer.core import severity
 from viewer.core.lesion_layers import LesionLayers
+from viewer.core.json_safe import dumps
 from viewer.export.source import ExportSource, check_mask, ensure_dir
 
 CSV_FIELDS = (
@@ -168,14 +169,15 @@ class SummaryBuilder:
         """Write summary.csv and summary.json into `out_dir`; returns both paths."""
         out = ensure_dir(out_dir)
         csv_path, json_path = out / "summary.csv", out / "summary.json"
-        with csv_path.open("w", newline="") as fh:
+        with atomic_path(csv_path) as tmp_csv, tmp_csv.open("w", newline="") as fh:
             writer = csv.DictWriter(fh, fieldnames=CSV_FIELDS, extrasaction="ignore")
             writer.writeheader()
             for s in self.series:
                 for row in s.slices:
                     writer.writerow(_csv_row({"level": "slice", "series": s.name, **row}))
                 writer.writerow(_csv_row({"level": "series", **s.totals}))
-        json_path.write_text(json.dumps(self.to_json(), indent=1, default=_json_default))
+        with atomic_path(json_path) as tmp_json:
+            tmp_json.write_text(dumps(self.to_json(), indent=1, default=_json_default))
         return csv_path, json_path
 
 

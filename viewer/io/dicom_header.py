@@ -8,8 +8,8 @@ pixel data; the pixel data element header is parsed by hand to find where native
 from __future__ import annotations
 
 import os
+import stat
 import struct
-import warnings
 from dataclasses import dataclass
 from typing import Optional, Union
 
@@ -20,6 +20,9 @@ from pydicom.errors import InvalidDicomError
 from pydicom.tag import Tag
 from pydicom.uid import UID
 
+from viewer.io import dicom_sanity as sanity
+from viewer.io.dicom_values import (as_float, as_floats, as_int, first_bad_element, one_line,
+                                    pydicom_notes)
 from viewer.io.series import DecodeHint, SkippedFile
 
 _KEYWORDS = (
@@ -27,7 +30,7 @@ _KEYWORDS = (
     "PatientName PatientID StudyDescription SeriesDescription SeriesNumber Modality ImageType "
     "InstanceNumber ImagePositionPatient ImageOrientationPatient PixelSpacing SliceThickness "
     "SpacingBetweenSlices Rows Columns SamplesPerPixel PhotometricInterpretation BitsAllocated "
-    "BitsStored PixelRepresentation NumberOfFrames RescaleSlope RescaleIntercept "
+    "BitsStored HighBit PixelRepresentation NumberOfFrames RescaleSlope RescaleIntercept "
     "SharedFunctionalGroupsSequence PerFrameFunctionalGroupsSequence"
 ).split()
 HEADER_TAGS = [Tag(k) for k in _KEYWORDS]
@@ -79,6 +82,7 @@ class Candidate:
     series_description: str
     series_number: Optional[int]
     modality: str
+    notes: tuple[str, ...] = ()  # warnings about this file (sanity rules, pydicom warnings)
 
     @property
     def label(self) -> str:
@@ -86,29 +90,7 @@ class Candidate:
         return self.path if self.frame_index is None else f"{self.path} (frame {self.frame_index + 1})"
 
 
-def _floats(value, n: int) -> Optional[tuple[float, ...]]:
-    try:
-        vals = tuple(float(v) for v in value)
-    except (TypeError, ValueError):
-        return None
-    if len(vals) != n or not all(np.isfinite(vals)):
-        return None
-    return vals
-
-
-def _float(value) -> Optional[float]:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        return None
-    return v if np.isfinite(v) else None
-
-
-def _int(value) -> Optional[int]:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
+_floats, _float, _int = as_floats, as_float, as_int
 
 
 def _text(ds: Dataset, keyword: str) -> str:
@@ -165,21 +147,23 @@ def read_dicom_header(path: str) -> Union[list[Candidate], SkippedFile]:
     name = os.path.basename(path)
     if name.upper() == "DICOMDIR":
         return SkippedFile(path, "DICOMDIR index file (the images it lists are scanned directly)")
+    notes: list[str] = []
     try:
-        size = os.path.getsize(path)
+        st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode) and not stat.S_ISDIR(st.st_mode):
+            return SkippedFile(path, "not a regular file (FIFO, socket or device)")
+        size = st.st_size
         if size == 0:
             return SkippedFile(path, "empty file (0 bytes)")
-        with open(path, "rb") as fp:
+        with open(path, "rb") as fp, pydicom_notes(notes):  # warnings reported with the file
             head = fp.read(132)
             has_marker = len(head) == 132 and head[128:132] == b"DICM"
             if not has_marker and not _looks_like_raw_dicom(head):
                 return SkippedFile(path, "not a DICOM file (no 'DICM' marker at byte 128)")
             fp.seek(0)
-            with warnings.catch_warnings():  # odd values are judged below, not printed
-                warnings.simplefilter("ignore")
-                ds = pydicom.dcmread(
-                    fp, stop_before_pixels=True, specific_tags=HEADER_TAGS, force=not has_marker
-                )
+            ds = pydicom.dcmread(
+                fp, stop_before_pixels=True, specific_tags=HEADER_TAGS, force=not has_marker
+            )
             pos = fp.tell()
             meta = getattr(ds, "file_meta", None)
             ts = UID(str(meta.get("TransferSyntaxUID", "1.2.840.10008.1.2"))) if meta else UID(
@@ -205,15 +189,25 @@ def read_dicom_header(path: str) -> Union[list[Candidate], SkippedFile]:
         return SkippedFile(path, f"not a DICOM file ({exc})")
     except Exception as exc:  # pydicom raises many types on corrupt headers
         return SkippedFile(path, f"corrupt or truncated DICOM header ({type(exc).__name__}: {exc})")
-    return _candidates(path, ds, ts, pixel, size)
+    try:
+        with pydicom_notes(notes):
+            bad = first_bad_element(ds)  # every value converted here, inside the guard
+        if bad:
+            return SkippedFile(path, f"unreadable header value ({bad})")
+        return _candidates(path, ds, ts, pixel, size, notes)
+    except sanity.Refused as exc:
+        return SkippedFile(path, str(exc))
+    except Exception as exc:  # noqa: BLE001 - never let one file stop a folder
+        return SkippedFile(path, f"unusable DICOM header ({one_line(exc)})")
 
 
-def _candidates(path: str, ds: Dataset, ts: UID, pixel, size: int):
+def _candidates(path: str, ds: Dataset, ts: UID, pixel, size: int, notes: list[str]):
     sop_class = str(ds.get("SOPClassUID", "")).strip()
     meta = getattr(ds, "file_meta", None)
     if not sop_class and meta is not None:
         sop_class = str(meta.get("MediaStorageSOPClassUID", "")).strip()
-    sop_name = UID(sop_class).name if sop_class else "unknown SOP class"
+    with pydicom_notes(notes):  # an invalid UID warns on construction
+        sop_name = UID(sop_class).name if sop_class else "unknown SOP class"
     has_matrix = "Rows" in ds and "Columns" in ds
     if sop_class in NOT_SLICE_SOP_CLASSES:
         return SkippedFile(path, f"not a CT slice ({NOT_SLICE_SOP_CLASSES[sop_class]}: {sop_name})")
@@ -237,23 +231,23 @@ def _candidates(path: str, ds: Dataset, ts: UID, pixel, size: int):
                                  "greyscale CT slice")
     modality = _text(ds, "Modality").upper()
     is_ct = modality == "CT" or (not modality and sop_class in CT_SOP_CLASSES)
-    bits_alloc = _int(ds.get("BitsAllocated", 16)) or 16
-    bits_stored = _int(ds.get("BitsStored", bits_alloc)) or bits_alloc
-    signed = (_int(ds.get("PixelRepresentation", 0)) or 0) == 1
+    fmt = sanity.pixel_format(ds.get("BitsAllocated"), ds.get("BitsStored"), ds.get("HighBit"),
+                              ds.get("PixelRepresentation"), is_ct)
+    bits_alloc, bits_stored, signed = fmt.bits_allocated, fmt.bits_stored, fmt.signed
     if not is_ct and (bits_stored > 8 or signed):
         return SkippedFile(path, f"modality {modality or '?'} with {bits_stored}-bit values: only "
                                  "CT (read as HU) and 8-bit greyscale images are read")
-    n_frames = _int(ds.get("NumberOfFrames", 1)) or 1
+    raw_frames = ds.get("NumberOfFrames")
+    n_frames = 1 if raw_frames is None or raw_frames == "" else _int(raw_frames)
+    if n_frames is None or n_frames < 1:
+        return SkippedFile(path, f"NumberOfFrames {raw_frames!s} is not a positive count")
     pixel_tag, value_offset, value_length = pixel
-    frame_bytes = rows * cols * max(bits_alloc, 8) // 8
+    frame_bytes = rows * cols * bits_alloc // 8
     native = value_length is not None and value_length != 0xFFFFFFFF
     if native:
-        needed = frame_bytes * n_frames if bits_alloc >= 8 else (rows * cols * n_frames + 7) // 8
-        have = min(value_length, size - value_offset)
-        if have < needed:
-            return SkippedFile(path, f"truncated pixel data ({have} of {needed} bytes)")
-    fast = (native and pixel_tag == 0x7FE00010 and _native_little_endian(ts)
-            and bits_alloc in (8, 16, 32))
+        sanity.pixel_data_length(value_length, size - value_offset, rows, cols, n_frames,
+                                 bits_alloc)
+    fast = native and pixel_tag == 0x7FE00010 and _native_little_endian(ts)
     dtype = None
     if fast:
         dtype = ("<i" if signed else "<u") + str(bits_alloc // 8)
@@ -277,23 +271,29 @@ def _candidates(path: str, ds: Dataset, ts: UID, pixel, size: int):
         series_description=_text(ds, "SeriesDescription"),
         series_number=_int(ds.get("SeriesNumber")),
         modality=modality or ("CT" if is_ct else ""),
-        slice_thickness=_float(ds.get("SliceThickness")),
-        spacing_between_slices=_float(ds.get("SpacingBetweenSlices")),
+        slice_thickness=sanity.optional_length(ds.get("SliceThickness")),
+        spacing_between_slices=sanity.optional_length(ds.get("SpacingBetweenSlices")),
     )
 
-    def hint(frame: int, slope, intercept) -> DecodeHint:
-        s = _float(slope) if slope is not None else None
-        b = _float(intercept) if intercept is not None else None
-        if not is_ct:  # 8-bit pictures keep their stored values
+    def hint(frame: int, slope, intercept) -> tuple[DecodeHint, bool, tuple[str, ...]]:
+        """The frame's DecodeHint, whether its values are HU, and notes about it."""
+        hu, problem = is_ct, None
+        if is_ct:
+            s, b, problem = sanity.rescale(slope, intercept)
+            hu = problem is None
+        else:  # 8-bit pictures keep their stored values
             s, b = 1.0, 0.0
         return DecodeHint(
-            slope=1.0 if s is None else s,
-            intercept=0.0 if b is None else b,
+            slope=s,
+            intercept=b,
             offset=value_offset + frame * frame_bytes if dtype else None,
             dtype=dtype,
             invert_max=invert_max,
             bits_shift=bits_alloc - bits_stored if dtype else 0,
-        )
+            bits_stored=bits_stored,
+            signed=signed,
+            stretch=is_ct and not hu,
+        ), hu, tuple(notes) + ((problem,) if problem else ())
 
     per_frame = ds.get("PerFrameFunctionalGroupsSequence")
     if per_frame is not None:
@@ -301,13 +301,15 @@ def _candidates(path: str, ds: Dataset, ts: UID, pixel, size: int):
     if n_frames > 1:
         return SkippedFile(path, f"multi-frame image ({n_frames} frames) without per-frame "
                                  "positions: not supported")
+    decode, hu, frame_notes = hint(0, ds.get("RescaleSlope"), ds.get("RescaleIntercept"))
     return [Candidate(
         frame_index=None,
-        position=_floats(ds.get("ImagePositionPatient"), 3),
-        orientation=_floats(ds.get("ImageOrientationPatient"), 6),
-        pixel_spacing=_floats(ds.get("PixelSpacing"), 2),
-        decode=hint(0, ds.get("RescaleSlope"), ds.get("RescaleIntercept")),
-        **common,
+        position=sanity.position(ds.get("ImagePositionPatient")),
+        orientation=sanity.orientation(ds.get("ImageOrientationPatient")),
+        pixel_spacing=sanity.pixel_spacing(ds.get("PixelSpacing")),
+        decode=decode,
+        notes=frame_notes,
+        **dict(common, is_hu=hu),
     )]
 
 
@@ -334,16 +336,21 @@ def _enhanced_frames(path, ds, per_frame, n_frames, common, hint):
         pvt = group(item, "PixelValueTransformationSequence")
         c = dict(common)
         if meas is not None:
-            c["slice_thickness"] = _float(meas.get("SliceThickness")) or c["slice_thickness"]
-            c["spacing_between_slices"] = (_float(meas.get("SpacingBetweenSlices"))
+            c["slice_thickness"] = (sanity.optional_length(meas.get("SliceThickness"))
+                                    or c["slice_thickness"])
+            c["spacing_between_slices"] = (sanity.optional_length(meas.get("SpacingBetweenSlices"))
                                            or c["spacing_between_slices"])
+        decode, c["is_hu"], frame_notes = hint(
+            k, pvt.get("RescaleSlope") if pvt is not None else None,
+            pvt.get("RescaleIntercept") if pvt is not None else None)
         out.append(Candidate(
             frame_index=k,
-            position=_floats(pos.get("ImagePositionPatient"), 3) if pos is not None else None,
-            orientation=_floats(ori.get("ImageOrientationPatient"), 6) if ori is not None else None,
-            pixel_spacing=_floats(meas.get("PixelSpacing"), 2) if meas is not None else None,
-            decode=hint(k, pvt.get("RescaleSlope") if pvt is not None else None,
-                        pvt.get("RescaleIntercept") if pvt is not None else None),
+            position=sanity.position(pos.get("ImagePositionPatient")) if pos is not None else None,
+            orientation=(sanity.orientation(ori.get("ImageOrientationPatient"))
+                         if ori is not None else None),
+            pixel_spacing=sanity.pixel_spacing(meas.get("PixelSpacing")) if meas is not None else None,
+            decode=decode,
+            notes=frame_notes,
             **c,
         ))
     return out

@@ -18,6 +18,8 @@ import numpy as np
 import pydicom
 from pydicom.pixels import pixel_array
 
+from viewer.io.dicom_sanity import needs_more_bits
+from viewer.io.dicom_values import one_line, pydicom_notes
 from viewer.io.series import DecodeHint, SeriesInfo, SliceRef
 
 HU_BLANK = -1024.0  # air: value of a slice that could not be decoded
@@ -36,7 +38,7 @@ def read_stored(ref: SliceRef, rows: int, cols: int) -> np.ndarray:
         if arr.size < n:
             raise ValueError(f"truncated pixel data ({arr.size} of {n} pixels)")
         arr = arr.reshape(rows, cols)
-        if hint.bits_shift:
+        if hint.bits_shift and not needs_more_bits(arr, hint.bits_stored, hint.signed):
             arr = np.right_shift(np.left_shift(arr, hint.bits_shift), hint.bits_shift)
         return arr
     try:
@@ -56,9 +58,21 @@ def read_stored(ref: SliceRef, rows: int, cols: int) -> np.ndarray:
     return arr
 
 
+def stretch_to_grey(stored: np.ndarray) -> np.ndarray:
+    """Values without a known meaning (a CT without a usable rescale) -> ``uint8``: the 0.5-99.5
+    percentile range of the slice mapped to 0-255."""
+    v = stored.astype(np.float64)
+    lo, hi = np.percentile(v, (0.5, 99.5)) if v.size else (0.0, 1.0)
+    if not hi > lo:
+        hi = lo + 1.0
+    return np.clip((v - lo) * (255.0 / (hi - lo)), 0, 255).astype(np.uint8)
+
+
 def to_output(stored: np.ndarray, hint: DecodeHint | None, is_hu: bool) -> np.ndarray:
     """Stored values -> HU ``float32`` (``is_hu``) or ``uint8`` 0-255."""
     hint = hint or DecodeHint()
+    if not is_hu and hint.stretch:
+        return stretch_to_grey(stored)
     if is_hu:
         out = stored.astype(np.float32)
         if hint.slope != 1.0:
@@ -72,20 +86,45 @@ def to_output(stored: np.ndarray, hint: DecodeHint | None, is_hu: bool) -> np.nd
 
 
 def decode_slice(info: SeriesInfo, i: int) -> np.ndarray:
-    """Slice ``i`` of a DICOM series as HU float32 or uint8 ``(rows, cols)``; raises on failure."""
+    """Slice ``i`` of a DICOM series as HU float32 or uint8 ``(rows, cols)``; raises on failure.
+    Problems that do not stop decoding become warnings of ``info``."""
     ref = info.refs[i]
-    return to_output(read_stored(ref, info.rows, info.cols), ref.decode, info.is_hu)
+    stored = read_stored(ref, info.rows, info.cols)
+    hint = ref.decode
+    if (hint is not None and hint.bits_stored
+            and needs_more_bits(stored, hint.bits_stored, hint.signed)):
+        _add_warning(info, f"{_where(info, i)}: BitsStored {hint.bits_stored} but the pixel "
+                           f"values need more bits: read with all {stored.dtype.itemsize * 8} bits")
+    out = to_output(stored, hint, info.is_hu)
+    if out.shape != (info.rows, info.cols):
+        raise ValueError(f"decoded pixels are {out.shape}, expected {(info.rows, info.cols)}")
+    return out
+
+
+def _where(info: SeriesInfo, i: int) -> str:
+    ref = info.refs[i]
+    return ref.path if ref.frame_index is None else f"{ref.path} (frame {ref.frame_index + 1})"
+
+
+def _add_warning(info: SeriesInfo, text: str) -> None:
+    if text not in info.warnings:
+        info.warnings.append(text)
 
 
 def _decode_or_blank(info: SeriesInfo, i: int) -> np.ndarray:
+    notes: list[str] = []
     try:
-        return decode_slice(info, i)
+        with pydicom_notes(notes):  # pydicom's warnings go to the series, not to stderr
+            out = decode_slice(info, i)
     except Exception as exc:  # any decoder failure: keep going with a blank slice
-        ref = info.refs[i]
-        where = ref.path if ref.frame_index is None else f"{ref.path} (frame {ref.frame_index + 1})"
-        info.warnings.append(f"{where}: could not decode pixels ({type(exc).__name__}: {exc}); "
-                             f"slice {i + 1} left blank")
+        for note in notes:
+            _add_warning(info, f"{_where(info, i)}: {note}")
+        _add_warning(info, f"{_where(info, i)}: could not decode pixels ({one_line(exc)}); "
+                           f"slice {i + 1} left blank")
         return np.full((info.rows, info.cols), HU_BLANK if info.is_hu else 0, dtype=info.dtype)
+    for note in notes:
+        _add_warning(info, f"{_where(info, i)}: {note}")
+    return out
 
 
 def iter_dicom_slices(info: SeriesInfo) -> Iterator[tuple[int, np.ndarray]]:

@@ -26,6 +26,7 @@ from viewer.io.series import Progress, ScanResult, SeriesInfo, SkippedFile, Slic
 AXIAL = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
 DUPLICATE_TOL_MM = 0.01
 GAP_FACTOR = 1.5
+MAX_STEP_MM = 1000.0  # a median slice step above 1 m is not a CT series
 
 
 def scan_dicom_files(paths: list[str], progress: Progress = None, done0: int = 0,
@@ -38,7 +39,10 @@ def scan_dicom_files(paths: list[str], progress: Progress = None, done0: int = 0
     result = ScanResult()
     candidates: list[Candidate] = []
     for k, path in enumerate(paths):
-        got = read_dicom_header(path)
+        try:
+            got = read_dicom_header(path)
+        except Exception as exc:  # noqa: BLE001 - read_dicom_header should not raise; if it
+            got = SkippedFile(path, f"unreadable DICOM file ({type(exc).__name__}: {exc})")
         if isinstance(got, SkippedFile):
             result.skipped.append(got)
         else:
@@ -88,7 +92,7 @@ def build_series(candidates: Iterable[Candidate]) -> tuple[list[SeriesInfo], lis
                                 f"this one: {_describe(key)}")
             try:
                 info = _assemble(series_key, members, warnings, skipped)
-            except ValueError as exc:  # inconsistent geometry the model refuses
+            except (ValueError, ArithmeticError) as exc:  # geometry the model refuses
                 skipped.extend(SkippedFile(c.label, f"series {series_key} unusable: {exc}")
                                for c in members)
                 continue
@@ -150,6 +154,9 @@ def _assemble(key: str, members: list[Candidate], warnings: list[str],
         sy = sx = 1.0
         warnings.append("no PixelSpacing: 1 mm pixels assumed")
     direction = tuple(float(v) for v in np.column_stack([row, col, normal]).reshape(-1))
+    if not all(np.isfinite(v) for v in (dz, sy, sx, *origin, *direction)):
+        raise ValueError("non-finite geometry (spacing, origin or direction)")
+    warnings.extend(_file_notes(members))
     refs = [SliceRef(path=c.path, sop_instance_uid=c.sop_instance_uid or None,
                      sop_class_uid=c.sop_class_uid or None, frame_index=c.frame_index,
                      position=c.position, instance_number=c.instance_number, decode=c.decode)
@@ -163,6 +170,20 @@ def _assemble(key: str, members: list[Candidate], warnings: list[str],
         modality=first.modality, frame_of_reference_uid=first.frame_of_reference_uid,
         series_number=first.series_number, warnings=warnings,
     )
+
+
+def _file_notes(members: list[Candidate]) -> list[str]:
+    """Per-file notes (sanity rules, pydicom warnings) as series warnings: one line per kind of
+    note, naming the first file and how many others have it."""
+    by_note: dict[str, list[Candidate]] = defaultdict(list)
+    for c in members:
+        for note in c.notes:
+            by_note[note].append(c)
+    out = []
+    for note, cs in by_note.items():
+        more = f" (and {len(cs) - 1} other slice(s))" if len(cs) > 1 else ""
+        out.append(f"{cs[0].label}: {note}{more}")
+    return out
 
 
 def _drop_duplicates(key, members, normal, warnings, skipped):
@@ -189,6 +210,10 @@ def _z_spacing(proj: np.ndarray, first: Candidate, warnings: list[str]) -> float
         return dz if dz and dz > 0 else 1.0
     steps = np.diff(proj)
     dz = float(np.median(steps))
+    if not np.isfinite(dz) or dz <= 0:
+        raise ValueError(f"slice step {dz} mm is not usable")
+    if dz > MAX_STEP_MM:
+        raise ValueError(f"median slice step {dz:g} mm is not plausible (> {MAX_STEP_MM:g} mm)")
     gaps = np.flatnonzero(steps > GAP_FACTOR * dz)
     if len(gaps):
         missing = int(sum(round(steps[i] / dz) - 1 for i in gaps))

@@ -51,6 +51,9 @@ class DecodeHint:
     dtype: Optional[str] = None
     invert_max: Optional[int] = None  # MONOCHROME1 8-bit pictures: value -> invert_max - value
     bits_shift: int = 0  # BitsAllocated - BitsStored: unused high bits cleared on the fast path
+    bits_stored: int = 0  # BitsStored (0: unknown); values that need more bits are warned about
+    signed: bool = False  # PixelRepresentation 1
+    stretch: bool = False  # a CT without a usable rescale: grey levels (uint8), not HU
 
 
 @dataclass(frozen=True)

@@ -72,6 +72,9 @@ def run(path: str | Path | None, slice_index: int | None = None, screenshot: str
         if p is not None:
             win.open_path(p, slice_index)
         app.exec()
+        from viewer.ui.workers import wait_retired
+
+        wait_retired()
         return 0
     result = {"code": 0}
     loop = QtCore.QEventLoop()
@@ -84,6 +87,9 @@ def run(path: str | Path | None, slice_index: int | None = None, screenshot: str
     win.close()
     win.deleteLater()
     QtCore.QCoreApplication.sendPostedEvents(None, QtCore.QEvent.Type.DeferredDelete)
+    from viewer.ui.workers import wait_retired
+
+    wait_retired()  # no thread of the closed window may outlive the application
     return result["code"]
 
 
@@ -118,7 +124,15 @@ def _arm_screenshot(loop: QtCore.QEventLoop, win, screenshot: str, slice_index: 
             result["code"] = 1
             loop.quit()
 
+    def failed(msg: str) -> None:  # the scan or read failed: nothing will ever be drawn
+        if not state["done"]:
+            state["done"] = True
+            print(f"error: screenshot: nothing to show ({msg})", file=sys.stderr)
+            result["code"] = 1
+            loop.quit()
+
     win.overlayReady.connect(shoot)
+    win.openFailed.connect(failed)
     timer = QtCore.QTimer(win)  # dies with the window: nothing left pending after run()
     timer.setSingleShot(True)
     timer.timeout.connect(give_up)

@@ -33,7 +33,8 @@ from viewer.ui.series_browser import RecentItems, SeriesBrowser, split_skipped
 from viewer.ui.severity_mixin import SeverityMixin
 from viewer.ui.severity_panel import SeverityPanel
 from viewer.ui.slice_view import SliceView, geometry_from_direction
-from viewer.ui.workers import CallWorker, LoadWorker, LocalizeWorker
+from viewer.ui.workers import (CallWorker, LoadWorker, LocalizeWorker, disconnect_results,
+                               retire)
 
 NO_WEIGHTS = "no localizer weights: overlay off"
 
@@ -61,6 +62,8 @@ class MainWindow(ReaderStudyMixin, RefineMixin, SeverityMixin, QtWidgets.QMainWi
     overlayReady = QtCore.pyqtSignal(int)
     localizerState = QtCore.pyqtSignal(str)
     exportFinished = QtCore.pyqtSignal(object)
+    openFailed = QtCore.pyqtSignal(str)  # scanning or reading failed, or nothing loadable found
+    CLOSE_WAIT_MS = 3000  # how long closing waits for each cancelled worker before retiring it
 
     def __init__(self, localizer_factory: Callable | None = None, cache: MapCache | None = None,
                  settings: QtCore.QSettings | None = None, score_panel: bool = True,
@@ -98,11 +101,10 @@ class MainWindow(ReaderStudyMixin, RefineMixin, SeverityMixin, QtWidgets.QMainWi
         self._db_path = db_path
         self._build_ui()
         self._build_shortcuts()
-        self._curve_timer = QtCore.QTimer(self, singleShot=True, interval=150)
-        self._curve_timer.timeout.connect(self._refresh_series_numbers)
+        self._timers: list[QtCore.QTimer] = []
+        self._curve_timer = self._debounce(150, self._refresh_series_numbers)
         # threshold / restriction changes: the shown slice at once, the series after a pause
-        self._recount_timer = QtCore.QTimer(self, singleShot=True, interval=250)
-        self._recount_timer.timeout.connect(self._recount_all)
+        self._recount_timer = self._debounce(250, self._recount_all)
         self._start_localizer(localizer_factory)
 
     # =========================================================================== UI assembly
@@ -325,7 +327,11 @@ class MainWindow(ReaderStudyMixin, RefineMixin, SeverityMixin, QtWidgets.QMainWi
             more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
             self.statusBar().showMessage(f"skipped {first}{more}", 15000)
         if not result.series:
-            self.show_error(f"{path}: no CT series or pictures found")
+            msg = f"{path}: no CT series or pictures found"
+            if problems:
+                msg += f" ({len(problems)} skipped; first: {problems[0].message()})"
+            self.show_error(msg)
+            self.openFailed.emit(msg)
             return
         self.open_series(result.series[0])
 
@@ -368,9 +374,13 @@ class MainWindow(ReaderStudyMixin, RefineMixin, SeverityMixin, QtWidgets.QMainWi
         start = self.requested_slice
         self.requested_slice = None
         if start is not None and not 0 <= start < voxels.shape[0]:
-            self.statusBar().showMessage(f"--slice {start}: outside 0..{voxels.shape[0] - 1}; "
-                                         f"showing the middle slice", 15000)
-            start = None
+            last = voxels.shape[0] - 1
+            msg = f"--slice {start}: outside 0..{last}; showing slice {last} (the last)"
+            import sys
+
+            print(f"warning: {msg}", file=sys.stderr)
+            self.statusBar().showMessage(msg, 15000)
+            start = last if start > last else 0
         self.view.set_volume(voxels, info.is_hu, geo, index=start, title=title)
         self.setWindowTitle(f"{title or info.key} — COVID-19 CT reading room")
         self.severity.set_curve(self.counts.lesion_pct())
@@ -549,6 +559,14 @@ class MainWindow(ReaderStudyMixin, RefineMixin, SeverityMixin, QtWidgets.QMainWi
         the window closed are ignored instead of touching deleted widgets."""
         signal.connect(lambda *args: fn(*args) if self._alive() else None)
 
+    def _debounce(self, ms: int, fn) -> QtCore.QTimer:
+        """A single-shot timer of the window calling ``fn`` (only while the window is alive);
+        ``closeEvent`` stops it, so nothing fires into a closed window."""
+        t = QtCore.QTimer(self, singleShot=True, interval=ms)
+        t.timeout.connect(lambda: fn() if self._alive() else None)
+        self._timers.append(t)
+        return t
+
     def _keep(self, w: QtCore.QThread) -> QtCore.QThread:
         self._workers.append(w)
         w.finished.connect(lambda w=w: self._workers.remove(w) if w in self._workers else None)
@@ -576,6 +594,8 @@ class MainWindow(ReaderStudyMixin, RefineMixin, SeverityMixin, QtWidgets.QMainWi
         self._hide_progress()
         self._pending_item = None  # a reading-list item whose series could not be read
         self.show_error(msg)
+        if worker is None or worker is self.load_worker or worker is self.scan_worker:
+            self.openFailed.emit(msg)
         if worker is not None and worker is self.loc_worker:
             self.loc_worker = None
             self.view.set_overlay_note(f"localization failed: {msg}")
@@ -604,10 +624,11 @@ class MainWindow(ReaderStudyMixin, RefineMixin, SeverityMixin, QtWidgets.QMainWi
             w.wait(ms)
 
     def closeEvent(self, ev) -> None:
+        if self._closed:
+            super().closeEvent(ev)
+            return
         self._closed = True
-        for attr in ("scan_worker", "load_worker", "loc_worker", "stats_worker", "export_worker"):
-            self._cancel_worker(attr)
-        self.wait_for_workers(3000)
+        self._shut_down_work()
         if self.edits is not None:
             self.edits.close()
         if self.score_panel is not None:
@@ -620,6 +641,23 @@ class MainWindow(ReaderStudyMixin, RefineMixin, SeverityMixin, QtWidgets.QMainWi
         # view box), rather than leave it to the window's deletion under pending paint events
         self.severity.plot.close()
         super().closeEvent(ev)
+
+    def _shut_down_work(self) -> None:
+        """Stop the debounce timers, cancel every worker, cut its signals to this window and
+        wait for it a little; one still running is retired (kept alive, without parent, until
+        its thread ends) so the window's deletion never destroys a running thread."""
+        for t in self._timers:
+            t.stop()
+        for attr in ("scan_worker", "load_worker", "loc_worker", "stats_worker", "export_worker"):
+            self._cancel_worker(attr)
+        workers = list(self._workers)
+        for w in workers:
+            getattr(w, "cancel", lambda: None)()
+            disconnect_results(w)
+        for w in workers:
+            w.wait(self.CLOSE_WAIT_MS)
+        for w in workers:
+            retire(w)
 
     # =========================================================================== export
     def export_dialog(self) -> None:

@@ -1,5 +1,5 @@
 """Refine-tool behaviour of the main window: the series' ``MaskEdits`` (brush, eraser, undo /
-redo, journal saved beside the study) driven by the slice view's paint signals.
+redo, journal saved in the user data folder) driven by the slice view's paint signals.
 
 A mixin of ``MainWindow``: it uses the window's ``view``, ``refine``, ``overlay_controls``,
 ``store``, ``edits``, ``opened_path`` and status bar.
@@ -11,17 +11,11 @@ from pathlib import Path
 
 class RefineMixin:
     def _edits_dir(self) -> Path:
-        """Where the edits journal goes: beside the opened study, except for the bundled sample
-        (kept out of the program folder: the per-user data folder)."""
+        """Where edit journals go: the per-user data folder (platformdirs), one journal per
+        series key (the series UID), never beside the study (which may be read-only or shared)."""
         from viewer.core import edit_journal
 
-        opened = Path(self.opened_path or ".").resolve()
-        samples = (Path(__file__).resolve().parents[2] / "resources" / "samples").resolve()
-        if opened == samples or samples in opened.parents:
-            import platformdirs
-
-            return Path(platformdirs.user_data_dir("covid-ct-reading-room")) / "edits"
-        return edit_journal.default_edits_dir(opened)
+        return edit_journal.user_edits_dir()
 
     def _make_edits(self, info, shape):
         """The series' mask edits, replayed from its journal (saved as they are made)."""
@@ -30,6 +24,9 @@ class RefineMixin:
         if self.edits is not None:
             self.edits.close()
         try:
+            from viewer.core.edit_journal import adopt_legacy_journal
+
+            adopt_legacy_journal(self.opened_path, self._edits_dir(), info.key)
             edits = MaskEdits(shape, journal_dir=self._edits_dir(), series_key=info.key)
         except (OSError, ValueError) as exc:
             self.show_error(f"mask edits of {info.key}: {exc}; edits kept in memory only")

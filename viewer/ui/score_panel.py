@@ -202,6 +202,10 @@ class ScorePanel(QtWidgets.QWidget):
         lay.addWidget(self.status_label)
         lay.addStretch(1)
         lay.addWidget(self.db_label)
+        self.choose_db_button = QtWidgets.QPushButton("Choose database…", w)
+        self.choose_db_button.setToolTip("Score into another SQLite file (created when missing)")
+        self.choose_db_button.clicked.connect(self._choose_db)
+        lay.addWidget(self.choose_db_button)
 
         self.keys_check.toggled.connect(lambda on: self.scoreKeysActiveChanged.emit(
             self.score_keys_active()))
@@ -256,6 +260,32 @@ class ScorePanel(QtWidgets.QWidget):
         self._set_enabled(self._reader is not None)
         return True
 
+    def _choose_db(self) -> None:
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(
+            self, "Score database", str(self._store.path if self._store else ""),
+            "SQLite (*.sqlite *.db);;All files (*)",
+            options=QtWidgets.QFileDialog.Option.DontConfirmOverwrite)
+        if path:
+            self.set_db_path(path)
+            self.refresh()
+
+    def _db_failed(self, exc: Exception) -> None:
+        """The open database cannot be read (damaged file): say so, keep the window up and
+        the panel disabled until another database is chosen. Nothing is written to it."""
+        self._db_error = str(exc)
+        if self._store is not None and self._owns_store:
+            try:
+                self._store.close()
+            except Exception:  # noqa: BLE001 - closing a damaged file must not raise either
+                pass
+        self._store = None
+        self._set_enabled(False)
+        self.db_label.setText(f"database: {exc}")
+        self._status(f"Scores cannot be read or saved: {exc}. Choose another database.",
+                     ERR_STYLE)
+        self.progress_label.setText("")
+        self.scoreKeysActiveChanged.emit(False)
+
     @property
     def store(self) -> ScoreStore | None:
         return self._store
@@ -274,6 +304,11 @@ class ScorePanel(QtWidgets.QWidget):
         if self._store is None:
             self._status(f"Scores cannot be saved: {self._db_error or 'no database open'}",
                          ERR_STYLE)
+            return False
+        try:
+            self._store.readers()  # a damaged file shows here, before the reader is set
+        except ScoreStoreError as exc:
+            self._db_failed(exc)
             return False
         self._reader = self._store.for_reader(rid)
         self._settings.setValue(SETTINGS_READER, rid)
@@ -368,7 +403,11 @@ class ScorePanel(QtWidgets.QWidget):
             self._status("Open a reading list to jump to the next unscored item.")
             return
         after = None if from_start else self._index
-        i = self._list.next_unscored(self._reader.scored_keys(), after=after)
+        try:
+            i = self._list.next_unscored(self._reader.scored_keys(), after=after)
+        except ScoreStoreError as exc:
+            self._db_failed(exc)
+            return
         if i is None:
             self._status(f"All {len(self._list)} items are scored. Thank you!", OK_STYLE)
             return
@@ -413,12 +452,18 @@ class ScorePanel(QtWidgets.QWidget):
                                     "(press N for the next item)")
         else:
             self.item_label.setText(f"Slice {key.slice_index + 1}, map: {method_label(key.method)}")
-        latest = self._reader.latest(key) if (self._reader and key) else None
+        try:
+            latest = self._reader.latest(key) if (self._reader and key and self._store) else None
+        except ScoreStoreError as exc:
+            self._db_failed(exc)
+            latest = None
         for s, b in self.score_buttons.items():
             b.setChecked(latest is not None and latest.score == s)
         self.comment_edit.setText(latest.comment if latest else "")
         self.unsure_check.setChecked(bool(latest and latest.unsure))
-        if self._reader is not None and key is not None:
+        if self._store is None:
+            pass  # the database message stays on screen
+        elif self._reader is not None and key is not None:
             if latest:
                 self._status(f"Scored {latest.score} at {_clock(latest.saved_at)}"
                              + (f" ({latest.n_versions} edits)" if latest.n_versions > 1 else ""),
@@ -439,17 +484,23 @@ class ScorePanel(QtWidgets.QWidget):
         self.severityVisibilityChanged.emit(visible)  # every time, so the viewer stays in step
 
     def _update_progress(self) -> None:
-        if self._reader is None:
-            self.progress_label.setText("")
-        elif self._list is not None:
-            self.progress_label.setText(str(self._list.progress(self._reader.scored_keys())))
-        else:
-            n = len(self._reader.all_latest())
-            self.progress_label.setText(f"{n} item(s) scored by {self._reader.reader_id}")
+        try:
+            if self._reader is None or self._store is None:
+                self.progress_label.setText("")
+            elif self._list is not None:
+                self.progress_label.setText(str(self._list.progress(self._reader.scored_keys())))
+            else:
+                n = len(self._reader.all_latest())
+                self.progress_label.setText(f"{n} item(s) scored by {self._reader.reader_id}")
+        except ScoreStoreError as exc:  # a damaged file: never let it escape into Qt
+            self._db_failed(exc)
 
     # ------------------------------------------------------------------ scoring
     def give_score(self, score: int) -> bool:
         """Save ``score`` for what is on screen; True once the commit returned."""
+        if self._store is None:
+            self._status(f"Not saved: {self._db_error or 'no database open'}", ERR_STYLE)
+            return False
         if self._reader is None:
             self._status("Enter your reader id first.", ERR_STYLE)
             self.reader_edit.setFocus()
@@ -485,7 +536,11 @@ class ScorePanel(QtWidgets.QWidget):
         return True
 
     def _uncheck_unsaved(self) -> None:
-        latest = self._reader.latest(self._key) if (self._reader and self._key) else None
+        try:
+            latest = (self._reader.latest(self._key)
+                      if (self._reader and self._key and self._store) else None)
+        except ScoreStoreError:
+            latest = None
         for s, b in self.score_buttons.items():
             b.setChecked(latest is not None and latest.score == s)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PyQt6 import QtCore, QtWidgets
+from PyQt6 import QtCore, QtWidgets, sip
 
 RESTRICT_NOTE = "Lesion map restricted to the lungs (automatic lung segmentation)."
 
@@ -104,6 +104,8 @@ class SeverityPanel(QtWidgets.QWidget):
 
     def set_curve(self, lesion_pct: np.ndarray) -> None:
         """``lesion_pct``: ``float (z,)``, NaN where a slice has no value yet."""
+        if sip.isdeleted(self.curve) or sip.isdeleted(self.plot):
+            return  # the panel is being torn down with its window
         y = np.asarray(lesion_pct, dtype=float)
         self._n = len(y)
         self.plot.setVisible(len(y) > 1)  # a one-slice series has nothing to plot along z

@@ -22,6 +22,47 @@ from PyQt6 import QtCore
 
 from viewer.core.map_cache import SeriesMapStore
 
+# Workers of closed windows that were still running: held here (without a Qt parent) until
+# their thread ends, so a window's deletion never destroys a running QThread.
+_RETIRED: set = set()
+
+
+def retire(worker: QtCore.QThread) -> None:
+    """Cancel ``worker`` and detach it from its window; it is kept alive until it finishes."""
+    cancel = getattr(worker, "cancel", None)
+    if cancel is not None:
+        cancel()
+    if not worker.isRunning():
+        return
+    worker.setParent(None)
+    _RETIRED.add(worker)
+    worker.finished.connect(lambda w=worker: _RETIRED.discard(w))
+
+
+_RESULT_SIGNALS = ("progressed", "succeeded", "failed", "cancelled", "loaded", "sliceReady", "lungsReady",
+                   "completed")
+
+
+def disconnect_results(worker: QtCore.QObject) -> None:
+    """Cut every result signal of ``worker`` from its receivers (its ``finished`` stays)."""
+    for name in _RESULT_SIGNALS:
+        sig = getattr(worker, name, None)
+        if sig is None:
+            continue
+        try:
+            sig.disconnect()
+        except (TypeError, RuntimeError):  # nothing connected, or already deleted
+            pass
+
+
+def wait_retired(ms: int = 10000) -> bool:
+    """Wait (up to ``ms`` each) for the retired workers to end; True when none is running."""
+    for w in list(_RETIRED):
+        w.wait(ms)
+        if not w.isRunning():
+            _RETIRED.discard(w)
+    return not _RETIRED
+
 
 class CallWorker(QtCore.QThread):
     """Runs ``fn(progress)`` off the GUI thread. ``progress(done, total)`` returns False once
