@@ -41,8 +41,8 @@ from .preprocess import Crop, body_crop, lung_window_unit, to_unit
 HU_WINDOW = (1500.0, -600.0)
 #: Training-set grey of the air reference (median over non-COVID training slices of the darkest
 #: 2 % of the lung field) and of soft tissue (median of the bright body peak).
-TRAIN_AIR = 0.267
-TRAIN_TISSUE = 0.90
+TRAIN_AIR = 0.286
+TRAIN_TISSUE = 0.9025
 #: Estimated references further than this from the training levels make a note.
 WINDOW_NOTE_TOLERANCE = 0.08
 #: Margin added on each side of the lung bounding box, as a fraction of its height / width.
@@ -149,9 +149,10 @@ def estimate_picture_window(units: list[np.ndarray] | np.ndarray,
 
 
 #: Plausible HU of the references in a chest CT: the darkest 2 % of the lungs (near air; normal
-#: lung -950, LIDC-IDRI-0001 -955) and the soft-tissue peak of the body (muscle, blood: 30-60).
+#: lung -950, LIDC-IDRI-0001 -955) and the soft-tissue peak of the body (fat -120 to -80 in
+#: many patients, muscle and blood 30-60).
 HU_AIR_RANGE = (-1100.0, -820.0)
-HU_TISSUE_RANGE = (-60.0, 120.0)
+HU_TISSUE_RANGE = (-160.0, 120.0)
 
 
 def hu_reference_notes(voxels: np.ndarray, lungs: np.ndarray) -> list[str]:
@@ -168,16 +169,17 @@ def hu_reference_notes(voxels: np.ndarray, lungs: np.ndarray) -> list[str]:
     if lung_vals.size >= 200:
         air = float(np.percentile(lung_vals, 2))
         if not (HU_AIR_RANGE[0] <= air <= HU_AIR_RANGE[1]):
-            notes.append(f"the darkest lung reads {air:.0f} HU, not near air (-1000 to -900 HU): "
-                         "check the rescale; the lesion numbers may be wrong")
+            notes.append(f"the darkest 2 % of the lungs read {air:.0f} HU, far from air (-1000 to "
+                         "-900 HU): the lungs are dense throughout or the rescale is wrong; the "
+                         "lesion share may be off")
     tissue = sub[(sub > -200) & (sub < 300)]
     if tissue.size >= 1000:
         hist, edges = np.histogram(tissue, bins=50, range=(-200, 300))
         k = int(np.argmax(ndimage.uniform_filter1d(hist.astype(np.float64), 3)))
         peak = float((edges[k] + edges[k + 1]) / 2)
         if not (HU_TISSUE_RANGE[0] <= peak <= HU_TISSUE_RANGE[1]):
-            notes.append(f"soft tissue peaks at {peak:.0f} HU, not near muscle and blood "
-                         "(0-60 HU): check the rescale; the lesion numbers may be wrong")
+            notes.append(f"soft tissue peaks at {peak:.0f} HU, not near fat or muscle (-120 to "
+                         "60 HU): check the rescale; the lesion numbers may be wrong")
     return notes
 
 

@@ -6,10 +6,11 @@ set with the chosen test-time augmentation and writes a copy of the weights whos
 carry what the reading room needs:
 
 - ``tta``: how many flips/turns :class:`gan.inference.Localizer` averages by default;
-- ``threshold``: the operating threshold on the [0, 1] map. It minimises the mean absolute error
-  of each slice's lesion share of the lung (lungs from :func:`gan.lung_field.lung_field`),
-  which is what the severity readout shows. The Dice-optimal threshold of a per-image min-max
-  map is often near 0 ("any signal"), which would label most of a lung as lesion;
+- ``threshold``: a first operating threshold on the absolute [0, 1] map that minimises the mean
+  absolute error of each slice's lesion share of the lung (lungs from
+  :func:`gan.lung_field.lung_field`). The shipped threshold is then set by ``main.py calibrate``
+  (viewer/cli/calibrate.py), which also makes normal lungs read about 0 %, with the product's
+  own lung masks;
 - ``threshold_basis`` and ``validation``: both thresholds, the errors, AUC and Dice, as JSON.
 """
 from __future__ import annotations

@@ -151,6 +151,6 @@ def test_hu_references_off_make_a_note():
     assert hu_reference_notes(hu, lungs) == []
     shifted = hu + 1024.0  # a missing rescale intercept: air at +24 HU
     notes = hu_reference_notes(shifted, lungs)
-    assert any("darkest lung" in n and "rescale" in n for n in notes)
-    assert any(n.startswith("soft tissue peaks") for n in hu_reference_notes(hu + 150.0, lungs))
+    assert any("darkest 2 %" in n and "rescale" in n for n in notes)
+    assert any(n.startswith("soft tissue peaks") for n in hu_reference_notes(hu + 200.0, lungs))
     assert hu_reference_notes(np.stack([hu, hu]), np.stack([lungs, lungs])) == []

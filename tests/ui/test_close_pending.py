@@ -34,7 +34,7 @@ def test_close_with_pending_debounce_timers(qtbot, make_window, phantom):
 def test_close_and_delete_while_recount_worker_runs(qtbot, make_window, phantom, monkeypatch):
     """A series recount still running when the window is closed and deleted: the worker is
     retired (kept alive until it ends) and its late result goes nowhere."""
-    import viewer.ui.severity_mixin as sm
+    import viewer.core.lesion_layers as sm  # the recount counts slices through the pipeline
     from viewer.ui import workers
 
     win = make_window(managed=False)
