@@ -29,6 +29,9 @@ def register(subparsers) -> None:
     p.add_argument("--screenshot", metavar="FILE.png", default=None,
                    help="render offscreen once that slice's overlay is computed, save the window "
                    "as PNG and exit")
+    p.add_argument("--screenshot-when", choices=("slice", "series"), default="slice",
+                   help="with --screenshot: once the slice's overlay is drawn (default), or once "
+                   "the whole series is localized and its severity counted")
     p.add_argument("--weights", default=None, metavar="W",
                    help="localizer weights (.safetensors; default: resources/weights/"
                    "localizer.safetensors)")
@@ -76,4 +79,5 @@ def handler(args) -> int:
     app = importlib.import_module("viewer.ui.app")
     path = Path(args.path) if args.path else SAMPLES
     return app.run(path, slice_index=args.slice, screenshot=args.screenshot,
-                   weights=args.weights, device=args.device, db_path=args.db)
+                   weights=args.weights, device=args.device, db_path=args.db,
+                   screenshot_when=getattr(args, "screenshot_when", "slice"))

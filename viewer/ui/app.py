@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import numpy as np
 from PyQt6 import QtCore, QtWidgets
 
 ORG, APP = "covid-ct-reading-room", "reading-room"
@@ -49,7 +50,8 @@ def save_screenshot(window: QtWidgets.QWidget, path: str | Path) -> Path:
 
 
 def run(path: str | Path | None, slice_index: int | None = None, screenshot: str | None = None,
-        weights: str | None = None, device: str = "auto", db_path: str | None = None) -> int:
+        weights: str | None = None, device: str = "auto", db_path: str | None = None,
+        screenshot_when: str = "slice") -> int:
     """Open the reading room on ``path`` (file or folder). Returns the exit code.
 
     Interactive: runs the application until the window is closed. With ``screenshot``: runs a
@@ -78,7 +80,7 @@ def run(path: str | Path | None, slice_index: int | None = None, screenshot: str
         return 0
     result = {"code": 0}
     loop = QtCore.QEventLoop()
-    _arm_screenshot(loop, win, screenshot, slice_index, result)
+    _arm_screenshot(loop, win, screenshot, slice_index, result, screenshot_when == "series")
     if p is not None:
         win.open_path(p, slice_index)
     else:
@@ -94,18 +96,37 @@ def run(path: str | Path | None, slice_index: int | None = None, screenshot: str
 
 
 def _arm_screenshot(loop: QtCore.QEventLoop, win, screenshot: str, slice_index: int | None,
-                    result: dict) -> None:
-    """Save ``win`` as ``screenshot`` once the wanted slice's overlay is drawn, then stop
-    ``loop``; give up (exit code 1) after SCREENSHOT_TIMEOUT_S."""
-    state = {"done": False}
+                    result: dict, whole_series: bool = False) -> None:
+    """Save ``win`` as ``screenshot`` once the wanted slice's overlay is drawn (and, with
+    ``whole_series``, once every slice is localized and counted), then stop ``loop``; give up
+    (exit code 1) after SCREENSHOT_TIMEOUT_S."""
+    state = {"done": False, "slice": False}
+
+    def series_counted() -> bool:
+        store, counts = getattr(win, "store", None), getattr(win, "counts", None)
+        worker = getattr(win, "stats_worker", None)
+        return (store is not None and store.is_complete() and counts is not None
+                and bool(np.isfinite(counts.lung).all())
+                and (worker is None or worker.isFinished()))
 
     def shoot(i: int) -> None:
         if state["done"]:
             return
         if slice_index is not None and 0 <= slice_index < win.view.n_slices and i != slice_index:
             return
+        state["slice"] = True
+        if whole_series:
+            return  # the poll below shoots once the series is counted
         state["done"] = True
         QtCore.QTimer.singleShot(300, finish)
+
+    def poll() -> None:
+        if state["done"]:
+            return
+        if state["slice"] and series_counted():
+            state["done"] = True
+            win._refresh_series_numbers()
+            QtCore.QTimer.singleShot(300, finish)
 
     def finish() -> None:
         try:
@@ -133,6 +154,10 @@ def _arm_screenshot(loop: QtCore.QEventLoop, win, screenshot: str, slice_index: 
 
     win.overlayReady.connect(shoot)
     win.openFailed.connect(failed)
+    if whole_series:
+        poller = QtCore.QTimer(win)  # dies with the window
+        poller.timeout.connect(poll)
+        poller.start(200)
     timer = QtCore.QTimer(win)  # dies with the window: nothing left pending after run()
     timer.setSingleShot(True)
     timer.timeout.connect(give_up)
