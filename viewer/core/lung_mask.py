@@ -17,22 +17,29 @@ HU input (DICOM, NIfTI; ``float`` HU):
   5. per slice and per lung component, a closing with a disk of ``closing_mm`` radius, hole
      filling, and filling of shallow concavities of the outline (``CONCAVITY_*``), so vessels,
      nodules and dense lesions inside the lung, and a juxtapleural lesion (dense lesion touching
-     the pleura, a "bite" in the air mask) stay inside the lung mask. The result is limited to
-     the body;
+     the pleura, a "bite" in the air mask) stay inside the lung mask. A component holding both
+     lungs (touching at the anterior or posterior junction line, ``SPLIT_MIN_SHARE`` of it on
+     each side of the body's middle) is handled per half, or the hole filling would take in the
+     heart and mediastinum between them. The result is limited to the body;
   6. per slice and per lung (the pieces on each side of the body's middle), dense lung between
      the aerated lung and the chest wall (dependent or subpleural consolidation, which can cut
      off a whole posterior lung region) is added by a rolling ball of ``WALL_CLOSING_MM``
      against the thoracic cavity: the inside of the rib cage (bone hull shrunk by ``RIB_MM``)
-     and of the chest wall, bounded by the mirror image of the other lung; the mediastinum,
-     wider than the ball, stays out (``_fill_against_wall``).
+     and of the chest wall. Only pixels that lie on a straight line from the lung to a rib,
+     the rib behind or beside them (rays to the back and sideways, ``_between_lung_and_wall``;
+     ribs: bone outside the lungs' hull within ``RIB_SLAB_MM`` in z, gaps up to ``RIB_GAP_MM``
+     closed) join: the liver and spleen domes under a basal lung crescent and the heart have
+     the lung behind or beside them and the anterior wall in front, and stay out, as do
+     organs ringed by lung and added pixels (only holes up to ``WALL_HOLE_MM2`` or inside the
+     added region are filled) (``_fill_against_wall``).
 
 A single HU slice, and a one-slice series, keep lung components by area (``MIN_LUNG_AREA_MM2``)
 rather than volume, and also keep the further aerated pieces of a lung cut up by consolidation.
 
 8-bit input (display-windowed lung-window pictures such as the Soares or MedSeg sets, ``uint8``,
 body mostly cropped): each slice is handled on its own in 2-D, the air threshold is placed
-between the dark and bright class means found by Otsu's method (``PICTURE_AIR_POSITION``), the "body" is the convex hull of all large bright components (a
-cropped picture often cuts through the lungs and the chest wall, so hole filling cannot tell room
+between the dark and bright class means found by Otsu's method (``PICTURE_AIR_POSITION``),
+the "body" is the convex hull of all large bright components (a cropped picture often cuts through the lungs and the chest wall, so hole filling cannot tell room
 air from lung), dark components mostly outside that hull are room air, the two largest dark
 components are kept as in step 3 (in 2-D; this also drops a separate trachea), and step 5
 follows (step 6 needs HU).
@@ -666,9 +673,13 @@ def _fill_against_wall(lungs: np.ndarray, hu: np.ndarray, body: np.ndarray, pix_
     chest wall (a dependent or subpleural consolidation) is filled, while the mediastinum,
     bounded by the lung on one side only and wider than the ball at the heart, stays out. A lung
     only gains pixels nearer to it than to the other lung, connected to it, below
-    ``WALL_FILL_MAX_HU`` and inside ``_mirror_hull``. A slice with less than ``MIN_BONE_MM2``
-    of bone (``BONE_HU``) gains nothing: no rib cage, no limit to trust. The geometry runs on
-    a grid of about ``WALL_GRID_MM`` (speed); the result is cut to full-resolution pixels.
+    ``WALL_FILL_MAX_HU`` and on a ray from the lung to a rib behind or beside them
+    (``_between_lung_and_wall``; ``back``: +1 when rows run towards the patient's back;
+    ``ribs``: bone of a slab around the slice, default this slice's). Holes left inside are
+    filled only up to ``WALL_HOLE_MM2`` or where mostly added: a basal lung crescent and a few
+    added pixels can ring the liver dome. A slice with less than ``MIN_BONE_MM2`` of bone
+    (``BONE_HU``) gains nothing: no rib cage, no limit to trust. The geometry runs on a grid of
+    about ``WALL_GRID_MM`` (speed); the result is cut to full-resolution pixels.
     """
     bone = (hu > BONE_HU) & body
     if not lungs.any() or np.count_nonzero(bone) < MIN_BONE_MM2 / pix_mm**2:
