@@ -37,12 +37,12 @@ A single HU slice, and a one-slice series, keep lung components by area (``MIN_L
 rather than volume, and also keep the further aerated pieces of a lung cut up by consolidation.
 
 8-bit input (display-windowed lung-window pictures such as the Soares or MedSeg sets, ``uint8``,
-body mostly cropped): each slice is handled on its own in 2-D, the air threshold is placed
-between the dark and bright class means found by Otsu's method (``PICTURE_AIR_POSITION``),
-the "body" is the convex hull of all large bright components (a cropped picture often cuts through the lungs and the chest wall, so hole filling cannot tell room
-air from lung), dark components mostly outside that hull are room air, the two largest dark
-components are kept as in step 3 (in 2-D; this also drops a separate trachea), and step 5
-follows (step 6 needs HU).
+body mostly cropped): each slice is handled on its own in 2-D, the air threshold is placed between
+the dark and bright class means found by Otsu's method (``PICTURE_AIR_POSITION``), the "body" is
+the convex hull of all large bright components (a cropped picture often cuts through the lungs and
+the chest wall, so hole filling cannot tell room air from lung), dark components mostly outside
+that hull are room air, the two largest dark components are kept as in step 3 (in 2-D; this also
+drops a separate trachea), and step 5 follows (step 6 needs HU).
 
 A single HU slice goes through the same steps in 2-D. Segment a whole series at once where
 possible: 3-D connectivity tells lungs from bowel gas better than one slice can.
