@@ -28,7 +28,8 @@ HU input (DICOM, NIfTI; ``float`` HU):
      and of the chest wall. Only pixels that lie on a straight line from the lung to a rib,
      the rib behind or beside them (rays to the back and sideways, ``_between_lung_and_wall``;
      ribs: bone outside the lungs' hull within ``RIB_SLAB_MM`` in z, gaps up to ``RIB_GAP_MM``
-     closed) join: the liver and spleen domes under a basal lung crescent and the heart have
+     closed; sideways only inside the hull of the lung and the mirrored other lung,
+     ``_mirror_hull``, as a rib gap can let a ray out into the chest wall) join: the liver and spleen domes under a basal lung crescent and the heart have
      the lung behind or beside them and the anterior wall in front, and stay out, as do
      organs ringed by lung and added pixels (only holes up to ``WALL_HOLE_MM2`` or inside the
      added region are filled) (``_fill_against_wall``).
@@ -136,6 +137,9 @@ _SQUARE = ndi.generate_binary_structure(2, 2)
 #: Directions (rows towards the back, columns) of the rays from a lung to its chest wall along
 #: which dense lung is added (``_between_lung_and_wall``): sideways and backwards, not forwards.
 _RAY_STEPS = ((0, 1), (1, 2), (1, 1), (2, 1), (1, 0), (2, -1), (1, -1), (1, -2), (0, -1))
+#: ... of which these (within about 27 degrees of straight back) also reach beyond the hull of
+#: the lung and the mirrored other lung (``_mirror_hull``).
+_BACK_STEPS = ((2, 1), (1, 0), (2, -1))
 
 
 def segment_lungs(
@@ -619,6 +623,21 @@ def _thoracic_cavity(body: np.ndarray, bone: np.ndarray, lungs: np.ndarray,
     return cavity | lungs
 
 
+def _mirror_hull(own: np.ndarray, other: np.ndarray, body: np.ndarray) -> np.ndarray:
+    """Convex hull (y, x bool) of one aerated lung together with the mirror image of the other
+    lung about the body's left-right middle: a lung consolidated at the back is bounded by the
+    other lung's shape; the hull stays on its own side of the mediastinum, and the scapulae and
+    arms widen the bone hull but not this one."""
+    xs = np.flatnonzero(body.any(axis=0))
+    if not own.any() or xs.size == 0:
+        return own.copy()
+    flip = xs[0] + xs[-1] - np.arange(own.shape[1])
+    ok = (flip >= 0) & (flip < own.shape[1])
+    mirrored = np.zeros_like(other)
+    mirrored[:, ok] = other[:, flip[ok]]
+    return _convex_hull_mask(own | mirrored)
+
+
 def _pool_any(mask: np.ndarray, f: int) -> np.ndarray:
     """``f`` x ``f`` block maximum of a (y, x) bool mask (padded with False)."""
     if f == 1:
@@ -639,7 +658,7 @@ def _shift(mask: np.ndarray, dy: int, dx: int) -> np.ndarray:
 
 
 def _between_lung_and_wall(lungs: np.ndarray, wall: np.ndarray, back: int,
-                           reach_px: float) -> np.ndarray:
+                           reach_px: float, steps=None) -> np.ndarray:
     """Pixels (y, x bool) that lie on a straight line from the lung to the chest wall, the wall
     behind or beside them: along one of ``_RAY_STEPS`` (pointing to the patient's back, ``back``
     = +1 when rows run towards it, or sideways), the wall is reached without crossing lung and,
@@ -651,7 +670,7 @@ def _between_lung_and_wall(lungs: np.ndarray, wall: np.ndarray, back: int,
     """
     free = ~lungs & ~wall
     out = np.zeros(lungs.shape, dtype=bool)
-    for dy, dx in _RAY_STEPS:
+    for dy, dx in _RAY_STEPS if steps is None else steps:
         dy *= back
         n = max(1, int(math.ceil(reach_px / math.hypot(dy, dx))))
         to_wall, to_lung = wall.copy(), lungs.copy()
@@ -673,8 +692,9 @@ def _fill_against_wall(lungs: np.ndarray, hu: np.ndarray, body: np.ndarray, pix_
     chest wall (a dependent or subpleural consolidation) is filled, while the mediastinum,
     bounded by the lung on one side only and wider than the ball at the heart, stays out. A lung
     only gains pixels nearer to it than to the other lung, connected to it, below
-    ``WALL_FILL_MAX_HU`` and on a ray from the lung to a rib behind or beside them
-    (``_between_lung_and_wall``; ``back``: +1 when rows run towards the patient's back;
+    ``WALL_FILL_MAX_HU`` and on a ray from the lung to a rib behind them or, inside
+    ``_mirror_hull``, beside them (``_between_lung_and_wall``; ``back``: +1 when rows run
+    towards the patient's back;
     ``ribs``: bone of a slab around the slice, default this slice's). Holes left inside are
     filled only up to ``WALL_HOLE_MM2`` or where mostly added: a basal lung crescent and a few
     added pixels can ring the liver dome. A slice with less than ``MIN_BONE_MM2`` of bone
@@ -707,6 +727,7 @@ def _fill_against_wall(lungs: np.ndarray, hu: np.ndarray, body: np.ndarray, pix_
                                                               gap_px + 1: -gap_px - 1]
     ribs_s = ndi.binary_dilation(ribs_s, _SQUARE)
     between = _between_lung_and_wall(lungs_s, ribs_s & ~lungs_s, back, 2.0 * r)
+    behind = _between_lung_and_wall(lungs_s, ribs_s & ~lungs_s, back, 2.0 * r, _BACK_STEPS)
     dense_ok = (hu < WALL_FILL_MAX_HU) & body
     side_full = np.repeat(np.repeat(side_of[labels], f, axis=0), f, axis=1)[
         : lungs.shape[0], : lungs.shape[1]]
@@ -715,7 +736,10 @@ def _fill_against_wall(lungs: np.ndarray, hu: np.ndarray, body: np.ndarray, pix_
         solid = own_s | wall
         grown = ndi.distance_transform_edt(~solid) <= r
         added_s = (ndi.distance_transform_edt(grown) > r) & cavity & ~own_s
-        added_s &= between
+        # sideways only within the hull of this lung and the mirrored other one (keeps the
+        # chest wall outside the ribs out where a rib gap lets a ray through); straight back
+        # beyond it (consolidation at the back of both lungs)
+        added_s &= (between & _mirror_hull(own_s, lungs_s & ~own_s, body_s)) | behind
         if len(sides) == 2:
             added_s &= near[j]
         added_s = ndi.binary_opening(added_s, _SQUARE)  # rays through gaps between ribs
