@@ -21,18 +21,18 @@ HU input (DICOM, NIfTI; ``float`` HU):
      lungs (touching at the anterior or posterior junction line, ``SPLIT_MIN_SHARE`` of it on
      each side of the body's middle) is handled per half, or the hole filling would take in the
      heart and mediastinum between them. The result is limited to the body;
-  6. per slice and per lung (the pieces on each side of the body's middle), dense lung between
-     the aerated lung and the chest wall (dependent or subpleural consolidation, which can cut
-     off a whole posterior lung region) is added by a rolling ball of ``WALL_CLOSING_MM``
-     against the thoracic cavity: the inside of the rib cage (bone hull shrunk by ``RIB_MM``)
-     and of the chest wall. Only pixels that lie on a straight line from the lung to a rib,
-     the rib behind or beside them (rays to the back and sideways, ``_between_lung_and_wall``;
-     ribs: bone outside the lungs' hull within ``RIB_SLAB_MM`` in z, gaps up to ``RIB_GAP_MM``
-     closed; sideways only inside the hull of the lung and the mirrored other lung,
-     ``_mirror_hull``, as a rib gap can let a ray out into the chest wall) join: the liver and spleen domes under a basal lung crescent and the heart have
-     the lung behind or beside them and the anterior wall in front, and stay out, as do
-     organs ringed by lung and added pixels (only holes up to ``WALL_HOLE_MM2`` or inside the
-     added region are filled) (``_fill_against_wall``).
+  6. per slice and per lung (the pieces on each side of the body's middle), dense lung between the
+     aerated lung and the chest wall (dependent or subpleural consolidation, which can cut off a
+     whole posterior lung region) is added by a rolling ball of ``WALL_CLOSING_MM`` against the
+     thoracic cavity: the inside of the rib cage (bone hull shrunk by ``RIB_MM``) and of the chest
+     wall. Only pixels that lie on a straight line from the lung to a rib, the rib behind or
+     beside them (rays to the back and sideways, ``_between_lung_and_wall``; ribs: bone outside
+     the lungs' hull within ``RIB_SLAB_MM`` in z, gaps up to ``RIB_GAP_MM`` closed; sideways only
+     inside the hull of the lung and the mirrored other lung, ``_mirror_hull``, as a rib gap can
+     let a ray out into the chest wall) join: the liver and spleen domes under a basal lung
+     crescent and the heart have the lung behind or beside them and the anterior wall in front,
+     and stay out, as do organs ringed by lung and added pixels (only holes up to
+     ``WALL_HOLE_MM2`` or inside the added region are filled) (``_fill_against_wall``).
 
 A single HU slice, and a one-slice series, keep lung components by area (``MIN_LUNG_AREA_MM2``)
 rather than volume, and also keep the further aerated pieces of a lung cut up by consolidation.
