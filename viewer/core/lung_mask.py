@@ -78,9 +78,11 @@ WALL_FILL_MAX_HU = 150.0
 #: Chest wall thickness: this percentile of the depth below the body outline of the aerated
 #: lung's outline pixels (the lowest ones are where the lung touches the ribs).
 WALL_PERCENTILE = 25.0
-#: Holes left inside a lung grown against the wall are filled when at most this large (mm^2)
-#: or mostly inside the added region; a larger hole is an organ ringed by lung and added pixels.
+#: Holes left inside a lung grown against the wall are filled when at most this large (mm^2),
+#: at most ``WALL_HOLE_SHARE`` of the lung's area in the slice, or mostly inside the added
+#: region; a larger hole is an organ (liver dome, heart) ringed by lung and added pixels.
 WALL_HOLE_MM2 = 100.0
+WALL_HOLE_SHARE = 0.1
 #: The rays of ``_between_lung_and_wall`` end on bone within this many mm above or below the
 #: slice (ribs run obliquely: a slab closes the gaps between them in one slice).
 RIB_SLAB_MM = 5.0
@@ -696,7 +698,8 @@ def _fill_against_wall(lungs: np.ndarray, hu: np.ndarray, body: np.ndarray, pix_
     ``_mirror_hull``, beside them (``_between_lung_and_wall``; ``back``: +1 when rows run
     towards the patient's back;
     ``ribs``: bone of a slab around the slice, default this slice's). Holes left inside are
-    filled only up to ``WALL_HOLE_MM2`` or where mostly added: a basal lung crescent and a few
+    filled only up to ``WALL_HOLE_MM2`` or ``WALL_HOLE_SHARE`` of the lung, or where mostly
+    added: a basal lung crescent and a few
     added pixels can ring the liver dome. A slice with less than ``MIN_BONE_MM2`` of bone
     (``BONE_HU``) gains nothing: no rib cage, no limit to trust. The geometry runs on a grid of
     about ``WALL_GRID_MM`` (speed); the result is cut to full-resolution pixels.
@@ -764,7 +767,9 @@ def _fill_against_wall(lungs: np.ndarray, hu: np.ndarray, body: np.ndarray, pix_
         if nh:
             size = np.bincount(hl.ravel(), minlength=nh + 1)
             inner = np.bincount(hl[added[sl]].ravel(), minlength=nh + 1)
-            ok = (size * pix_mm**2 <= WALL_HOLE_MM2) | (inner * 2 >= size)
+            small = np.maximum(WALL_HOLE_MM2 / pix_mm**2,
+                               WALL_HOLE_SHARE * np.count_nonzero(own[sl]))
+            ok = (size <= small) | (inner * 2 >= size)
             ok[0] = False
             joined |= ok[hl]
         out[sl] |= joined
