@@ -203,10 +203,12 @@ def segment_lungs(
     back, ribs = 1, None
     if is_hu and wall_mm > 0:
         back = _back_direction(vol3, inside)
-        ribs = (vol3 > BONE_HU) & inside
+        bone = (vol3 > BONE_HU) & inside
+        ribs = bone.copy()
         half = int(round(RIB_SLAB_MM / _slice_mm(spacing))) if vol3.shape[0] > 1 else 0
-        if half > 0:
-            ribs = ndi.maximum_filter1d(ribs, 2 * half + 1, axis=0)
+        for d in range(1, min(half, vol3.shape[0] - 1) + 1):  # bone of the slab around a slice
+            ribs[d:] |= bone[:-d]
+            ribs[:-d] |= bone[d:]
     for k in range(vol3.shape[0]):
         if keep[k].any():
             xs = np.flatnonzero(inside[k].any(axis=0))
@@ -660,7 +662,7 @@ def _shift(mask: np.ndarray, dy: int, dx: int) -> np.ndarray:
 
 
 def _between_lung_and_wall(lungs: np.ndarray, wall: np.ndarray, back: int,
-                           reach_px: float, steps=None) -> np.ndarray:
+                           reach_px: float) -> tuple[np.ndarray, np.ndarray]:
     """Pixels (y, x bool) that lie on a straight line from the lung to the chest wall, the wall
     behind or beside them: along one of ``_RAY_STEPS`` (pointing to the patient's back, ``back``
     = +1 when rows run towards it, or sideways), the wall is reached without crossing lung and,
@@ -668,19 +670,25 @@ def _between_lung_and_wall(lungs: np.ndarray, wall: np.ndarray, back: int,
 
     Dependent and subpleural consolidation lies so. The liver and spleen under a basal lung
     crescent and the heart do not: the lung lies behind or beside them, between them and the
-    wall, and in front of them is the anterior chest wall.
+    wall, and in front of them is the anterior chest wall. Returns these pixels and those found
+    along ``_BACK_STEPS`` only.
     """
     free = ~lungs & ~wall
     out = np.zeros(lungs.shape, dtype=bool)
-    for dy, dx in _RAY_STEPS if steps is None else steps:
+    out_back = np.zeros(lungs.shape, dtype=bool)
+    for step in _RAY_STEPS:
+        dy, dx = step
         dy *= back
         n = max(1, int(math.ceil(reach_px / math.hypot(dy, dx))))
         to_wall, to_lung = wall.copy(), lungs.copy()
         for _ in range(n):
             to_wall |= _shift(to_wall, dy, dx) & free  # the wall lies at +step
             to_lung |= _shift(to_lung, -dy, -dx) & free  # the lung lies at -step
-        out |= to_wall & to_lung & free
-    return out
+        hit = to_wall & to_lung & free
+        out |= hit
+        if step in _BACK_STEPS:
+            out_back |= hit
+    return out, out_back
 
 
 def _fill_against_wall(lungs: np.ndarray, hu: np.ndarray, body: np.ndarray, pix_mm: float,
@@ -729,8 +737,7 @@ def _fill_against_wall(lungs: np.ndarray, hu: np.ndarray, body: np.ndarray, pix_
     ribs_s = _close_disk(np.pad(ribs_s, gap_px + 1), gap_px)[gap_px + 1: -gap_px - 1,
                                                               gap_px + 1: -gap_px - 1]
     ribs_s = ndi.binary_dilation(ribs_s, _SQUARE)
-    between = _between_lung_and_wall(lungs_s, ribs_s & ~lungs_s, back, 2.0 * r)
-    behind = _between_lung_and_wall(lungs_s, ribs_s & ~lungs_s, back, 2.0 * r, _BACK_STEPS)
+    between, behind = _between_lung_and_wall(lungs_s, ribs_s & ~lungs_s, back, 2.0 * r)
     dense_ok = (hu < WALL_FILL_MAX_HU) & body
     side_full = np.repeat(np.repeat(side_of[labels], f, axis=0), f, axis=1)[
         : lungs.shape[0], : lungs.shape[1]]
