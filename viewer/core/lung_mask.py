@@ -31,7 +31,8 @@ HU input (DICOM, NIfTI; ``float`` HU):
      inside the hull of the lung and the mirrored other lung, ``_mirror_hull``, as a rib gap can
      let a ray out into the chest wall) join: the liver and spleen domes under a basal lung
      crescent and the heart have the lung behind or beside them and the anterior wall in front,
-     and stay out, as do organs ringed by lung and added pixels (only holes up to
+     and stay out; ground glass (below ``WALL_GGO_HU``, lighter than any organ) joins without
+     the ray test, as do organs ringed by lung and added pixels (only holes up to
      ``WALL_HOLE_MM2`` or inside the added region are filled) (``_fill_against_wall``).
 
 A single HU slice, and a one-slice series, keep lung components by area (``MIN_LUNG_AREA_MM2``)
@@ -78,6 +79,9 @@ WALL_FILL_MAX_HU = 150.0
 #: Chest wall thickness: this percentile of the depth below the body outline of the aerated
 #: lung's outline pixels (the lowest ones are where the lung touches the ribs).
 WALL_PERCENTILE = 25.0
+#: Below this HU (ground glass; fat, muscle, blood, liver and spleen are all denser) the wall
+#: fill adds lung inside ``_mirror_hull`` without the ray test (``_between_lung_and_wall``).
+WALL_GGO_HU = -200.0
 #: Holes left inside a lung grown against the wall are filled when at most this large (mm^2),
 #: at most ``WALL_HOLE_SHARE`` of the lung's area in the slice, or mostly inside the added
 #: region; a larger hole is an organ (liver dome, heart) ringed by lung and added pixels.
@@ -705,7 +709,8 @@ def _fill_against_wall(lungs: np.ndarray, hu: np.ndarray, body: np.ndarray, pix_
     ``WALL_FILL_MAX_HU`` and on a ray from the lung to a rib behind them or, inside
     ``_mirror_hull``, beside them (``_between_lung_and_wall``; ``back``: +1 when rows run
     towards the patient's back;
-    ``ribs``: bone of a slab around the slice, default this slice's). Holes left inside are
+    ``ribs``: bone of a slab around the slice, default this slice's), or, ground glass lighter
+    than ``WALL_GGO_HU``, inside ``_mirror_hull`` without the ray test. Holes left inside are
     filled only up to ``WALL_HOLE_MM2`` or ``WALL_HOLE_SHARE`` of the lung, or where mostly
     added: a basal lung crescent and a few
     added pixels can ring the liver dome. A slice with less than ``MIN_BONE_MM2`` of bone
@@ -739,6 +744,8 @@ def _fill_against_wall(lungs: np.ndarray, hu: np.ndarray, body: np.ndarray, pix_
     ribs_s = ndi.binary_dilation(ribs_s, _SQUARE)
     between, behind = _between_lung_and_wall(lungs_s, ribs_s & ~lungs_s, back, 2.0 * r)
     dense_ok = (hu < WALL_FILL_MAX_HU) & body
+    ggo = (hu < WALL_GGO_HU) & body
+    ggo_s = _pool_any(ggo, f)
     side_full = np.repeat(np.repeat(side_of[labels], f, axis=0), f, axis=1)[
         : lungs.shape[0], : lungs.shape[1]]
     out = lungs.copy()
@@ -746,13 +753,16 @@ def _fill_against_wall(lungs: np.ndarray, hu: np.ndarray, body: np.ndarray, pix_
         solid = own_s | wall
         grown = ndi.distance_transform_edt(~solid) <= r
         added_s = (ndi.distance_transform_edt(grown) > r) & cavity & ~own_s
+        if len(sides) == 2:
+            added_s &= near[j]
+        hull = _mirror_hull(own_s, lungs_s & ~own_s, body_s)
+        loose_s = added_s & hull  # ground glass here is lung whatever lies around it
         # sideways only within the hull of this lung and the mirrored other one (keeps the
         # chest wall outside the ribs out where a rib gap lets a ray through); straight back
         # beyond it (consolidation at the back of both lungs)
-        added_s &= (between & _mirror_hull(own_s, lungs_s & ~own_s, body_s)) | behind
-        if len(sides) == 2:
-            added_s &= near[j]
+        added_s &= (between & hull) | behind
         added_s = ndi.binary_opening(added_s, _SQUARE)  # rays through gaps between ribs
+        added_s |= loose_s & ggo_s
         lab, _ = ndi.label(added_s | own_s)
         ids = np.unique(lab[own_s])
         added_s &= np.isin(lab, ids[ids > 0])  # connected to this lung
@@ -760,7 +770,10 @@ def _fill_against_wall(lungs: np.ndarray, hu: np.ndarray, body: np.ndarray, pix_
             continue
         added = np.repeat(np.repeat(added_s, f, axis=0), f, axis=1)
         added = added[: lungs.shape[0], : lungs.shape[1]]
-        grown_lung = added & dense_ok
+        loose = np.repeat(np.repeat(loose_s, f, axis=0), f, axis=1)
+        loose = loose[: lungs.shape[0], : lungs.shape[1]]
+        # dense pixels on the rays; ground glass (no organ is that light) anywhere in the hull
+        grown_lung = (added & dense_ok) | (added & loose & ggo)
         own = lungs & (side_full == right)
         grown_lung |= own
         sl = ndi.find_objects(grown_lung.astype(np.uint8))[0]
