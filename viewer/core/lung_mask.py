@@ -19,7 +19,7 @@ HU input (DICOM, NIfTI; ``float`` HU):
      nodules and dense lesions inside the lung, and a juxtapleural lesion (dense lesion touching
      the pleura, a "bite" in the air mask) stay inside the lung mask. A component holding both
      lungs (touching at the anterior or posterior junction line, ``SPLIT_MIN_SHARE`` of it on
-     each side of the body's middle) is handled per half, or the hole filling would take in the
+     each side of the body's middle; HU input only) is handled per half, or the hole filling would take in the
      heart and mediastinum between them. The result is limited to the body;
   6. per slice and per lung (the pieces on each side of the body's middle), dense lung between the
      aerated lung and the chest wall (dependent or subpleural consolidation, which can cut off a
@@ -216,7 +216,8 @@ def segment_lungs(
     for k in range(vol3.shape[0]):
         if keep[k].any():
             xs = np.flatnonzero(inside[k].any(axis=0))
-            mid_x = (xs[0] + xs[-1]) / 2.0 if xs.size else None
+            # HU series are axial with x = left-right; pictures may come transposed (MedSeg)
+            mid_x = (xs[0] + xs[-1]) / 2.0 if xs.size and is_hu else None
             out[k] = _fill_and_close(keep[k], radius_px, MIN_PIECE_MM2 / (pix_y * pix_x),
                                      depth_px, mid_x)
             out[k] &= inside[k]
