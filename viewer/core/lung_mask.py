@@ -19,8 +19,8 @@ HU input (DICOM, NIfTI; ``float`` HU):
      nodules and dense lesions inside the lung, and a juxtapleural lesion (dense lesion touching
      the pleura, a "bite" in the air mask) stay inside the lung mask. A component holding both
      lungs (touching at the anterior or posterior junction line, ``SPLIT_MIN_SHARE`` of it on
-     each side of the body's middle; HU input only) is handled per half, or the hole filling would take in the
-     heart and mediastinum between them. The result is limited to the body;
+     each side of the body's middle; HU input only) is handled per half, or the hole filling
+     would take in the heart and mediastinum between them. The result is limited to the body;
   6. per slice and per lung (the pieces on each side of the body's middle), dense lung between the
      aerated lung and the chest wall (dependent or subpleural consolidation, which can cut off a
      whole posterior lung region) is added by a rolling ball of ``WALL_CLOSING_MM`` against the
