@@ -89,3 +89,61 @@ def to_picture(hu: np.ndarray) -> np.ndarray:
     """Lung-window (W1500/L-600) 8-bit picture of an HU array."""
     unit = np.clip((hu - (-600.0 - 750.0)) / 1500.0, 0.0, 1.0)
     return np.round(unit * 255.0).astype(np.uint8)
+
+
+@dataclass
+class ChestPhantom:
+    hu: np.ndarray  # float32 (z, y, x)
+    lungs: np.ndarray  # bool, true lung region (consolidation included)
+    liver: np.ndarray  # bool, liver dome under the right lung (not lung)
+    heart: np.ndarray  # bool, heart between the lungs (not lung)
+    cons: np.ndarray  # bool, posterior subpleural consolidation (lung)
+    spacing: tuple  # (z, y, x) mm
+
+
+def chest_series(n_slices: int = 24, noise_hu: float = 15.0) -> ChestPhantom:
+    """A chest with ribs (bone disks on a ring just outside the lungs) and a spine, two lungs
+    that touch in front of and behind a heart-like blob (the junction lines), a liver-like dome
+    rising under the right lung (image left) in the lowest slices, wrapped by a thin lung
+    crescent, and a posterior subpleural consolidation (-50 HU) filling the back of the left
+    lung (image right) over the upper slices, between the aerated lung and the ribs.
+    Slices at 2.5 mm, index 0 the lowest."""
+    yy, xx = np.mgrid[0:SIZE, 0:SIZE].astype(np.float64)
+    body = _ellipse(128, 128, 100, 122)
+    left = _ellipse(132, 74, 66, 38)
+    right = _ellipse(132, 182, 66, 38)
+    junction = (yy >= 92) & (yy <= 98) & (xx >= 100) & (xx <= 156)  # lungs touch in front
+    junction |= (yy >= 166) & (yy <= 172) & (xx >= 100) & (xx <= 156)  # ... and behind
+    lungs2 = left | right | junction
+    heart = _ellipse(132, 128, 26, 22) & ~lungs2
+    bone = _ellipse(205, 128, 14, 14)  # vertebral body
+    for a in np.deg2rad(np.arange(0, 360, 15)):  # ribs on a ring just outside the lungs
+        bone |= _ellipse(128 + 88 * np.sin(a), 128 + 108 * np.cos(a), 4, 4)
+    z = n_slices
+    hu = np.full((z, SIZE, SIZE), AIR_HU)
+    lungs = np.zeros((z, SIZE, SIZE), dtype=bool)
+    liver = np.zeros_like(lungs)
+    cons = np.zeros_like(lungs)
+    hearts = np.zeros_like(lungs)
+    dome_top = 8
+    for k in range(z):
+        hu[k][body] = BODY_HU
+        hu[k][bone & body] = 400.0
+        lung_k = lungs2.copy()
+        if k < dome_top:  # the dome widens downwards; the lung is a crescent around it
+            r = 14.0 + 4.5 * (dome_top - 1 - k)
+            dome = ((yy - 110) ** 2 + (xx - 108) ** 2 <= r * r) & left
+            liver[k] = dome
+            lung_k &= ~dome
+        hu[k][lung_k] = LUNG_HU
+        hu[k][liver[k]] = 60.0
+        hu[k][heart] = 45.0
+        hearts[k] = heart
+        if k >= dome_top + 2:
+            band = right & (yy >= 160)
+            hu[k][band] = -50.0
+            cons[k] = band
+        lungs[k] = lung_k
+    rng = np.random.default_rng(5)
+    hu = hu + rng.normal(0.0, noise_hu, hu.shape)
+    return ChestPhantom(hu.astype(np.float32), lungs, liver, hearts, cons, (2.5, 1.0, 1.0))

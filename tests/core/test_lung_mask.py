@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from lung_phantom import axial_slice, series, to_picture
+from lung_phantom import axial_slice, chest_series, series, to_picture
 from scipy import ndimage as ndi
 
 from viewer.core.lung_mask import segment_lungs
@@ -53,6 +53,23 @@ def test_hu_series_phantom_drops_trachea_and_outside_air():
         assert abs(int(m[k].sum()) - int(truth.sum())) <= 0.02 * max(truth.sum(), 1) + 1
     assert not m[z - 4:].any()  # only the trachea above the lungs
     assert abs(_pct(p.lesion, m) - _pct(p.lesion, p.lungs)) <= 1.0
+
+
+def test_liver_dome_and_heart_stay_out_posterior_consolidation_stays_in():
+    """Regression (LIDC-IDRI-0001 read as diseased): the wall fill and the hole filling took in
+    the liver dome under a basal lung crescent and the heart between lungs that touch at the
+    junction lines (before: liver 100 %, heart 100 %, consolidation 33 % inside the mask)."""
+    p = chest_series()
+    m = segment_lungs(p.hu, True, spacing=p.spacing)
+
+    def inside(part):
+        return np.count_nonzero(m & part) / np.count_nonzero(part)
+
+    assert inside(p.liver) <= 0.2
+    assert np.count_nonzero(m[:4] & p.liver[:4]) <= 0.05 * p.liver[:4].sum()  # the wide dome
+    assert inside(p.heart) <= 0.02
+    assert inside(p.cons) >= 0.7  # posterior subpleural consolidation against the ribs
+    assert inside(p.lungs) >= 0.95
 
 
 def test_gas_below_the_lungs_is_not_lung():

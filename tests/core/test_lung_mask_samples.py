@@ -72,4 +72,9 @@ def test_sample_slices_cover_dense_lesions_on_average():
         _, lesion = _proxies(hu)
         covers.append(np.count_nonzero(m & lesion) / np.count_nonzero(lesion))
     print("sample slices: dense-lesion proxy covered " + ", ".join(f"{c:.2f}" for c in covers))
-    assert np.mean(covers) >= 0.8
+    # 0.80 before the wall fill was limited to what lies between a lung and its ribs (mean
+    # 0.82, now 0.77): the proxy also counts mediastinal fat and unenhanced vessels inside a
+    # crescent lung's hull, which the mask now leaves out (A048383: 0.80 -> 0.63 is the aortic
+    # arch region and anterior mediastinum leaving the mask); LIDC-IDRI-0001 and the phantom
+    # in test_lung_mask.py check that dense organs stay out.
+    assert np.mean(covers) >= 0.75

@@ -17,25 +17,34 @@ HU input (DICOM, NIfTI; ``float`` HU):
   5. per slice and per lung component, a closing with a disk of ``closing_mm`` radius, hole
      filling, and filling of shallow concavities of the outline (``CONCAVITY_*``), so vessels,
      nodules and dense lesions inside the lung, and a juxtapleural lesion (dense lesion touching
-     the pleura, a "bite" in the air mask) stay inside the lung mask. The result is limited to
-     the body;
-  6. per slice and per lung (the pieces on each side of the body's middle), dense lung between
-     the aerated lung and the chest wall (dependent or subpleural consolidation, which can cut
-     off a whole posterior lung region) is added by a rolling ball of ``WALL_CLOSING_MM``
-     against the thoracic cavity: the inside of the rib cage (bone hull shrunk by ``RIB_MM``)
-     and of the chest wall, bounded by the mirror image of the other lung; the mediastinum,
-     wider than the ball, stays out (``_fill_against_wall``).
+     the pleura, a "bite" in the air mask) stay inside the lung mask. A component holding both
+     lungs (touching at the anterior or posterior junction line, ``SPLIT_MIN_SHARE`` of it on
+     each side of the body's middle; HU input only) is handled per half, or the hole filling
+     would take in the heart and mediastinum between them. The result is limited to the body;
+  6. per slice and per lung (the pieces on each side of the body's middle), dense lung between the
+     aerated lung and the chest wall (dependent or subpleural consolidation, which can cut off a
+     whole posterior lung region) is added by a rolling ball of ``WALL_CLOSING_MM`` against the
+     thoracic cavity: the inside of the rib cage (bone hull shrunk by ``RIB_MM``) and of the chest
+     wall. Only pixels that lie on a straight line from the lung to a rib, the rib behind or
+     beside them (rays to the back and sideways, ``_between_lung_and_wall``; ribs: bone outside
+     the lungs' hull within ``RIB_SLAB_MM`` in z, gaps up to ``RIB_GAP_MM`` closed; sideways only
+     inside the hull of the lung and the mirrored other lung, ``_mirror_hull``, as a rib gap can
+     let a ray out into the chest wall) join: the liver and spleen domes under a basal lung
+     crescent and the heart have the lung behind or beside them and the anterior wall in front,
+     and stay out; ground glass (below ``WALL_GGO_HU``, lighter than any organ) joins without
+     the ray test, as do organs ringed by lung and added pixels (only holes up to
+     ``WALL_HOLE_MM2`` or inside the added region are filled) (``_fill_against_wall``).
 
 A single HU slice, and a one-slice series, keep lung components by area (``MIN_LUNG_AREA_MM2``)
 rather than volume, and also keep the further aerated pieces of a lung cut up by consolidation.
 
 8-bit input (display-windowed lung-window pictures such as the Soares or MedSeg sets, ``uint8``,
-body mostly cropped): each slice is handled on its own in 2-D, the air threshold is placed
-between the dark and bright class means found by Otsu's method (``PICTURE_AIR_POSITION``), the "body" is the convex hull of all large bright components (a
-cropped picture often cuts through the lungs and the chest wall, so hole filling cannot tell room
-air from lung), dark components mostly outside that hull are room air, the two largest dark
-components are kept as in step 3 (in 2-D; this also drops a separate trachea), and step 5
-follows (step 6 needs HU).
+body mostly cropped): each slice is handled on its own in 2-D, the air threshold is placed between
+the dark and bright class means found by Otsu's method (``PICTURE_AIR_POSITION``), the "body" is
+the convex hull of all large bright components (a cropped picture often cuts through the lungs and
+the chest wall, so hole filling cannot tell room air from lung), dark components mostly outside
+that hull are room air, the two largest dark components are kept as in step 3 (in 2-D; this also
+drops a separate trachea), and step 5 follows (step 6 needs HU).
 
 A single HU slice goes through the same steps in 2-D. Segment a whole series at once where
 possible: 3-D connectivity tells lungs from bowel gas better than one slice can.
@@ -70,6 +79,19 @@ WALL_FILL_MAX_HU = 150.0
 #: Chest wall thickness: this percentile of the depth below the body outline of the aerated
 #: lung's outline pixels (the lowest ones are where the lung touches the ribs).
 WALL_PERCENTILE = 25.0
+#: Below this HU (ground glass; fat, muscle, blood, liver and spleen are all denser) the wall
+#: fill adds lung inside ``_mirror_hull`` without the ray test (``_between_lung_and_wall``).
+WALL_GGO_HU = -200.0
+#: Holes left inside a lung grown against the wall are filled when at most this large (mm^2),
+#: at most ``WALL_HOLE_SHARE`` of the lung's area in the slice, or mostly inside the added
+#: region; a larger hole is an organ (liver dome, heart) ringed by lung and added pixels.
+WALL_HOLE_MM2 = 100.0
+WALL_HOLE_SHARE = 0.1
+#: The rays of ``_between_lung_and_wall`` end on bone within this many mm above or below the
+#: slice (ribs run obliquely: a slab closes the gaps between them in one slice).
+RIB_SLAB_MM = 5.0
+#: Gaps up to this wide (mm) between ribs in a slice are closed before the rays test.
+RIB_GAP_MM = 60.0
 #: Grid (mm) on which the rolling ball runs (speed; the result is cut to full-resolution pixels).
 WALL_GRID_MM = 2.0
 #: Concavities of a lung outline (between the outline and its convex hull) at most this deep
@@ -89,6 +111,9 @@ PICTURE_BODY_MIN_FRACTION = 0.005
 #: (at most ``MAX_FRAGMENTS`` of them).
 FRAGMENT_RATIO = 0.1
 MAX_FRAGMENTS = 4
+#: A lung component with at least this share of its pixels on each side of the body's middle
+#: holds both lungs (touching at the junction lines) and is closed and filled per half.
+SPLIT_MIN_SHARE = 0.2
 #: Second lung component kept when its size is at least this fraction of the largest.
 SECOND_LUNG_RATIO = 0.15
 #: In-plane size (mm) assumed across the larger image side of an HU image without spacing.
@@ -115,6 +140,12 @@ MIN_PIECE_MM2 = 10.0
 
 _CROSS = ndi.generate_binary_structure(2, 1)
 _SQUARE = ndi.generate_binary_structure(2, 2)
+#: Directions (rows towards the back, columns) of the rays from a lung to its chest wall along
+#: which dense lung is added (``_between_lung_and_wall``): sideways and backwards, not forwards.
+_RAY_STEPS = ((0, 1), (1, 2), (1, 1), (2, 1), (1, 0), (2, -1), (1, -1), (1, -2), (0, -1))
+#: ... of which these (within about 27 degrees of straight back) also reach beyond the hull of
+#: the lung and the mirrored other lung (``_mirror_hull``).
+_BACK_STEPS = ((2, 1), (1, 0), (2, -1))
 
 
 def segment_lungs(
@@ -173,15 +204,40 @@ def segment_lungs(
             keep[k] = _keep_lungs_2d(cand, pix_y * pix_x, None)
 
     out = np.zeros(vol3.shape, dtype=bool)
+    back, ribs = 1, None
+    if is_hu and wall_mm > 0:
+        back = _back_direction(vol3, inside)
+        bone = (vol3 > BONE_HU) & inside
+        ribs = bone.copy()
+        half = int(round(RIB_SLAB_MM / _slice_mm(spacing))) if vol3.shape[0] > 1 else 0
+        for d in range(1, min(half, vol3.shape[0] - 1) + 1):  # bone of the slab around a slice
+            ribs[d:] |= bone[:-d]
+            ribs[:-d] |= bone[d:]
     for k in range(vol3.shape[0]):
         if keep[k].any():
+            xs = np.flatnonzero(inside[k].any(axis=0))
+            # HU series are axial with x = left-right; pictures may come transposed (MedSeg)
+            mid_x = (xs[0] + xs[-1]) / 2.0 if xs.size and is_hu else None
             out[k] = _fill_and_close(keep[k], radius_px, MIN_PIECE_MM2 / (pix_y * pix_x),
-                                     depth_px)
+                                     depth_px, mid_x)
             out[k] &= inside[k]
             if is_hu and wall_mm > 0:
                 out[k] = _fill_against_wall(out[k], vol3[k], inside[k], min(pix_y, pix_x),
-                                            wall_mm)
+                                            wall_mm, back, ribs[k])
     return out[0] if two_d else out
+
+
+def _back_direction(hu: np.ndarray, body: np.ndarray) -> int:
+    """+1 when image rows run towards the patient's back (the usual axial orientation), -1 when
+    the picture is upside down: the spine makes the bone's centre lie behind the body's."""
+    rows = np.arange(hu.shape[1], dtype=np.float64)[None, :, None]
+    bone = (hu > BONE_HU) & body
+    nb, nt = np.count_nonzero(bone), np.count_nonzero(body)
+    if nb == 0 or nt == 0:
+        return 1
+    bone_y = float((bone * rows).sum()) / nb
+    body_y = float((body * rows).sum()) / nt
+    return 1 if bone_y >= body_y else -1
 
 
 # --------------------------------------------------------------------------- validation
@@ -463,9 +519,14 @@ def _drop_airways(keep: np.ndarray, inside: np.ndarray, hu: np.ndarray,
 
 
 def _fill_and_close(mask: np.ndarray, radius_px: int, min_px: float,
-                    max_depth_px: float = 0.0) -> np.ndarray:
+                    max_depth_px: float = 0.0, mid_x: float | None = None) -> np.ndarray:
     """Per in-plane component of at least ``min_px`` pixels: close with a disk of ``radius_px``,
-    fill holes, fill concavities up to ``max_depth_px`` deep. (y, x) bool."""
+    fill holes, fill concavities up to ``max_depth_px`` deep. (y, x) bool.
+
+    A component with at least ``SPLIT_MIN_SHARE`` of its pixels on each side of column
+    ``mid_x`` (the two lungs touching at the anterior junction line) is handled as its two
+    halves: together, the hole filling would take in the whole mediastinum between them.
+    """
     labels, n = ndi.label(mask)
     out = np.zeros(mask.shape, dtype=bool)
     sizes = np.bincount(labels.ravel())
@@ -475,12 +536,20 @@ def _fill_and_close(mask: np.ndarray, radius_px: int, min_px: float,
         pad = radius_px + 1
         y0, y1 = sl[0].start, sl[0].stop
         x0, x1 = sl[1].start, sl[1].stop
-        part = np.pad(labels[y0:y1, x0:x1] == i, pad)
-        closed = _close_disk(part, radius_px) if radius_px > 0 else part
-        closed = ndi.binary_fill_holes(closed)
-        if max_depth_px > 0:
-            closed = _fill_shallow_concavities(closed, max_depth_px)
-        out[y0:y1, x0:x1] |= closed[pad:-pad, pad:-pad]
+        comp = labels[y0:y1, x0:x1] == i
+        parts = [comp]
+        if mid_x is not None and x0 < mid_x < x1:
+            left = comp & (np.arange(x0, x1)[None, :] < mid_x)
+            share = np.count_nonzero(left) / sizes[i]
+            if SPLIT_MIN_SHARE <= share <= 1.0 - SPLIT_MIN_SHARE:
+                parts = [left, comp & ~left]
+        for part in parts:
+            part = np.pad(part, pad)
+            closed = _close_disk(part, radius_px) if radius_px > 0 else part
+            closed = ndi.binary_fill_holes(closed)
+            if max_depth_px > 0:
+                closed = _fill_shallow_concavities(closed, max_depth_px)
+            out[y0:y1, x0:x1] |= closed[pad:-pad, pad:-pad]
     return out
 
 
@@ -588,8 +657,48 @@ def _pool_any(mask: np.ndarray, f: int) -> np.ndarray:
     return pad.reshape(h // f, f, w // f, f).any(axis=(1, 3))
 
 
+def _shift(mask: np.ndarray, dy: int, dx: int) -> np.ndarray:
+    """``out[y, x] = mask[y + dy, x + dx]`` (False beyond the edge). (y, x) bool."""
+    out = np.zeros_like(mask)
+    h, w = mask.shape
+    out[max(0, -dy): h - max(0, dy), max(0, -dx): w - max(0, dx)] = \
+        mask[max(0, dy): h - max(0, -dy), max(0, dx): w - max(0, -dx)]
+    return out
+
+
+def _between_lung_and_wall(lungs: np.ndarray, wall: np.ndarray, back: int,
+                           reach_px: float) -> tuple[np.ndarray, np.ndarray]:
+    """Pixels (y, x bool) that lie on a straight line from the lung to the chest wall, the wall
+    behind or beside them: along one of ``_RAY_STEPS`` (pointing to the patient's back, ``back``
+    = +1 when rows run towards it, or sideways), the wall is reached without crossing lung and,
+    the other way, the lung is reached without crossing the wall, each within ``reach_px``.
+
+    Dependent and subpleural consolidation lies so. The liver and spleen under a basal lung
+    crescent and the heart do not: the lung lies behind or beside them, between them and the
+    wall, and in front of them is the anterior chest wall. Returns these pixels and those found
+    along ``_BACK_STEPS`` only.
+    """
+    free = ~lungs & ~wall
+    out = np.zeros(lungs.shape, dtype=bool)
+    out_back = np.zeros(lungs.shape, dtype=bool)
+    for step in _RAY_STEPS:
+        dy, dx = step
+        dy *= back
+        n = max(1, int(math.ceil(reach_px / math.hypot(dy, dx))))
+        to_wall, to_lung = wall.copy(), lungs.copy()
+        for _ in range(n):
+            to_wall |= _shift(to_wall, dy, dx) & free  # the wall lies at +step
+            to_lung |= _shift(to_lung, -dy, -dx) & free  # the lung lies at -step
+        hit = to_wall & to_lung & free
+        out |= hit
+        if step in _BACK_STEPS:
+            out_back |= hit
+    return out, out_back
+
+
 def _fill_against_wall(lungs: np.ndarray, hu: np.ndarray, body: np.ndarray, pix_mm: float,
-                       radius_mm: float) -> np.ndarray:
+                       radius_mm: float, back: int = 1,
+                       ribs: np.ndarray | None = None) -> np.ndarray:
     """Add dense lung lying between each aerated lung and the chest wall. (y, x) bool.
 
     Per lung (the pieces on each side of the body's left-right middle): a closing with a ball
@@ -598,9 +707,16 @@ def _fill_against_wall(lungs: np.ndarray, hu: np.ndarray, body: np.ndarray, pix_
     chest wall (a dependent or subpleural consolidation) is filled, while the mediastinum,
     bounded by the lung on one side only and wider than the ball at the heart, stays out. A lung
     only gains pixels nearer to it than to the other lung, connected to it, below
-    ``WALL_FILL_MAX_HU`` and inside ``_mirror_hull``. A slice with less than ``MIN_BONE_MM2``
-    of bone (``BONE_HU``) gains nothing: no rib cage, no limit to trust. The geometry runs on
-    a grid of about ``WALL_GRID_MM`` (speed); the result is cut to full-resolution pixels.
+    ``WALL_FILL_MAX_HU`` and on a ray from the lung to a rib behind them or, inside
+    ``_mirror_hull``, beside them (``_between_lung_and_wall``; ``back``: +1 when rows run
+    towards the patient's back;
+    ``ribs``: bone of a slab around the slice, default this slice's), or, ground glass lighter
+    than ``WALL_GGO_HU``, inside ``_mirror_hull`` without the ray test. Holes left inside are
+    filled only up to ``WALL_HOLE_MM2`` or ``WALL_HOLE_SHARE`` of the lung, or where mostly
+    added: a basal lung crescent and a few
+    added pixels can ring the liver dome. A slice with less than ``MIN_BONE_MM2`` of bone
+    (``BONE_HU``) gains nothing: no rib cage, no limit to trust. The geometry runs on a grid of
+    about ``WALL_GRID_MM`` (speed); the result is cut to full-resolution pixels.
     """
     bone = (hu > BONE_HU) & body
     if not lungs.any() or np.count_nonzero(bone) < MIN_BONE_MM2 / pix_mm**2:
@@ -621,29 +737,61 @@ def _fill_against_wall(lungs: np.ndarray, hu: np.ndarray, body: np.ndarray, pix_
         gap = ndi.distance_transform_edt(~sides[1][0]) - ndi.distance_transform_edt(~sides[0][0])
         near = (gap > 1.0, gap < -1.0)  # a seam keeps the two lungs apart
     r = radius_mm / grid_mm
+    # ribs: bone outside the hull of the lungs (not contrast-filled heart and vessels, not spine)
+    ribs_s = _pool_any(bone if ribs is None else ribs & body, f) & ~_convex_hull_mask(lungs_s)
+    gap_px = int(round(RIB_GAP_MM / 2.0 / grid_mm))  # close the gaps between ribs
+    ribs_s = _close_disk(np.pad(ribs_s, gap_px + 1), gap_px)[gap_px + 1: -gap_px - 1,
+                                                              gap_px + 1: -gap_px - 1]
+    ribs_s = ndi.binary_dilation(ribs_s, _SQUARE)
+    between, behind = _between_lung_and_wall(lungs_s, ribs_s & ~lungs_s, back, 2.0 * r)
     dense_ok = (hu < WALL_FILL_MAX_HU) & body
+    ggo = (hu < WALL_GGO_HU) & body
+    ggo_s = _pool_any(ggo, f)
     side_full = np.repeat(np.repeat(side_of[labels], f, axis=0), f, axis=1)[
         : lungs.shape[0], : lungs.shape[1]]
     out = lungs.copy()
     for j, (own_s, right) in enumerate(sides):
         solid = own_s | wall
         grown = ndi.distance_transform_edt(~solid) <= r
-        other_s = lungs_s & ~own_s
         added_s = (ndi.distance_transform_edt(grown) > r) & cavity & ~own_s
-        added_s &= _mirror_hull(own_s, other_s, body_s)
         if len(sides) == 2:
             added_s &= near[j]
+        hull = _mirror_hull(own_s, lungs_s & ~own_s, body_s)
+        loose_s = added_s & hull  # ground glass here is lung whatever lies around it
+        # sideways only within the hull of this lung and the mirrored other one (keeps the
+        # chest wall outside the ribs out where a rib gap lets a ray through); straight back
+        # beyond it (consolidation at the back of both lungs)
+        added_s &= (between & hull) | behind
+        added_s = ndi.binary_opening(added_s, _SQUARE)  # rays through gaps between ribs
+        added_s |= loose_s & ggo_s
         lab, _ = ndi.label(added_s | own_s)
         ids = np.unique(lab[own_s])
         added_s &= np.isin(lab, ids[ids > 0])  # connected to this lung
         if not added_s.any():
             continue
         added = np.repeat(np.repeat(added_s, f, axis=0), f, axis=1)
-        grown_lung = added[: lungs.shape[0], : lungs.shape[1]] & dense_ok
+        added = added[: lungs.shape[0], : lungs.shape[1]]
+        loose = np.repeat(np.repeat(loose_s, f, axis=0), f, axis=1)
+        loose = loose[: lungs.shape[0], : lungs.shape[1]]
+        # dense pixels on the rays; ground glass (no organ is that light) anywhere in the hull
+        grown_lung = (added & dense_ok) | (added & loose & ggo)
         own = lungs & (side_full == right)
         grown_lung |= own
         sl = ndi.find_objects(grown_lung.astype(np.uint8))[0]
         lab, _ = ndi.label(grown_lung[sl])  # full-resolution pieces joined to the lung
         ids = np.unique(lab[own[sl]])
-        out[sl] |= ndi.binary_fill_holes(np.isin(lab, ids[ids > 0]))
+        joined = np.isin(lab, ids[ids > 0])
+        # holes only within the added region (bone specks, calcification): a ring of lung and
+        # added pixels around the liver dome or the heart must not fill them in
+        holes = ndi.binary_fill_holes(joined) & ~joined
+        hl, nh = ndi.label(holes)
+        if nh:
+            size = np.bincount(hl.ravel(), minlength=nh + 1)
+            inner = np.bincount(hl[added[sl]].ravel(), minlength=nh + 1)
+            small = np.maximum(WALL_HOLE_MM2 / pix_mm**2,
+                               WALL_HOLE_SHARE * np.count_nonzero(own[sl]))
+            ok = (size <= small) | (inner * 2 >= size)
+            ok[0] = False
+            joined |= ok[hl]
+        out[sl] |= joined
     return out
