@@ -8,7 +8,10 @@ fixed window, pictures remapped by their estimated display window, the model's f
 series' lung bounding box. Map = ReLU(x - G(x)), Gaussian sigma = 4.5 px on the paper's 256 x 256
 grid, then on ONE ABSOLUTE SCALE: ``clip(residual / map_scale, 0, 1)`` with ``map_scale`` stored
 in the weights' metadata, so a normal slice gives a cold map and the operating threshold means
-the same on every slice and every kind of input. The paper's per-slice min-max normalisation is
+the same on every slice and every kind of input. HU input has its own stored scale
+(``map_scale_hu``): normal HU lungs leave a larger residual than normal training pictures, and
+``main.py calibrate`` sets both scales so that the one threshold keeps normal lungs of either
+kind at about 0 %. The paper's per-slice min-max normalisation is
 kept for ``evaluate``'s comparison table (``normalise="minmax"``). The map is put back at the
 slice's own size and position (zeros outside the model's field of view).
 """
@@ -219,7 +222,8 @@ class Localizer:
         tta: maps averaged over 1, 2 or 4 flips/turns of each slice (see :func:`raw_map`);
             None = the value the weights were validated with (metadata ``tta``, else 1).
     Attributes: ``threshold`` (operating threshold on the absolute [0, 1] map, calibrated so that
-    normal lungs read about 0 %), ``map_scale`` (raw residual that maps to 1.0),
+    normal lungs read about 0 %), ``map_scale`` (raw residual that maps to 1.0 for pictures),
+    ``map_scale_hu`` (the same for HU input; the weights' ``map_scale`` when not calibrated),
     ``weights_hash`` (sha256 hex of the file), ``model_name``, ``device``, ``image_size``.
     """
 
@@ -238,6 +242,10 @@ class Localizer:
         if not (math.isfinite(self.map_scale) and self.map_scale > 0):
             raise ValueError(f"{path}: map_scale in the metadata must be a positive number, "
                              f"got {meta.get('map_scale')!r}")
+        self.map_scale_hu = meta_float(meta, "map_scale_hu", self.map_scale)
+        if not (math.isfinite(self.map_scale_hu) and self.map_scale_hu > 0):
+            raise ValueError(f"{path}: map_scale_hu in the metadata must be a positive number, "
+                             f"got {meta.get('map_scale_hu')!r}")
         self.tta = int(meta_float(meta, "tta", 1)) if tta is None else int(tta)
         if self.tta not in TTA_CHOICES:
             raise ValueError(f"test-time augmentation must be one of {TTA_CHOICES}, got {self.tta}")
@@ -255,6 +263,10 @@ class Localizer:
     def __repr__(self) -> str:
         return (f"Localizer({str(self.path)!r}, device={str(self.device)!r}, threshold={self.threshold:.3f}, "
                 f"map_scale={self.map_scale:.4g}, tta={self.tta})")
+
+    def scale_for(self, is_hu: bool) -> float:
+        """The absolute map scale of HU input or of pictures."""
+        return self.map_scale_hu if is_hu else self.map_scale
 
     def plan(self, slices: np.ndarray, is_hu: bool, lungs: np.ndarray | None = None,
              window: WindowEstimate | None = None) -> InputPlan:
@@ -302,7 +314,7 @@ class Localizer:
             crops = None
         maps = generator_maps(self.generator, units, self.image_size, self.device, crops,
                               self.batch_size, progress, tta=self.tta,
-                              map_scale=None if normalise == "minmax" else self.map_scale)
+                              map_scale=None if normalise == "minmax" else self.scale_for(is_hu))
         out = np.zeros(stack.shape, dtype=np.float32)
         for i, m in enumerate(maps):
             out[i] = m

@@ -8,8 +8,8 @@ Maps come from the product pipeline (``Localizer.apply`` with each series' input
 from ``viewer.core.lung_mask``), so the threshold means on screen what it meant here. The
 normal pictures are the held-out 30 % of the non-COVID class of a class-folder training set
 (``gan.data.seeded_split``, seed 0: the split the stage-1 classifier leaves out). Writes ``W2``:
-the generator with ``threshold``, ``map_scale`` and ``calibration`` (JSON: every figure) in
-its metadata. Exit 0 when the normal targets are met, 1 when they are not (the weights are
+the generator with ``threshold``, ``map_scale`` (pictures), ``map_scale_hu`` (HU) and
+``calibration`` (JSON: every figure) in its metadata. Exit 0 when the normal targets are met, 1 when they are not (the weights are
 still written, with the best threshold found), 2 on unusable input.
 """
 from __future__ import annotations
@@ -73,6 +73,7 @@ def run(args) -> int:
         return _error(f"--weights {args.weights}: {exc}")
     if args.map_scale is not None:
         loc.map_scale = float(args.map_scale)
+    loc.map_scale_hu = loc.map_scale  # both kinds on one scale while measuring
 
     def picture_curve(im, truth=None, window=None, lungs=None):
         lungs = segment_lungs(im, False) if lungs is None else lungs
@@ -130,15 +131,22 @@ def run(args) -> int:
     gen.load_state_dict(state)
     new_meta = {k: v for k, v in meta.items() if k != "format"}
     calib = res.as_dict()
-    calib.update(map_scale=loc.map_scale, how="python main.py calibrate (viewer/cli/calibrate.py)",
+    # HU maps get their own scale so that the HU threshold falls on the pictures' threshold
+    scale_hu = loc.map_scale if res.hu_threshold is None else \
+        loc.map_scale * res.hu_threshold / res.threshold
+    calib.update(map_scale=loc.map_scale, map_scale_hu=scale_hu,
+                 how="python main.py calibrate (viewer/cli/calibrate.py)",
                  val_images=str(args.val_images), normal_pictures=str(args.normal_pictures),
                  normal_series=[str(s) for s in args.normal_series])
     new_meta.update(threshold=f"{res.threshold:.4f}", map_scale=f"{loc.map_scale:.6g}",
+                    map_scale_hu=f"{scale_hu:.6g}",
                     map_normalisation="absolute", calibration=json.dumps(calib))
     save_weights(gen, args.out, new_meta)
     print(json.dumps(calib, indent=1))
-    status = "met" if res.met else "NOT met"
-    print(f"{args.out}: threshold {res.threshold:.2f} (normal target {status}); validation "
-          f"lesion-share MAE {res.val_mae_points:.1f} points (answering 0 %: "
-          f"{res.val_mae_if_zero_points:.1f})", file=sys.stderr)
-    return 0 if res.met else 1
+    met = res.met and res.hu_met
+    status = "met" if met else "NOT met"
+    print(f"{args.out}: threshold {res.threshold:.2f} (normal target {status}); map scale "
+          f"{loc.map_scale:.4g} for pictures, {scale_hu:.4g} for HU; validation lesion-share MAE "
+          f"{res.val_mae_points:.1f} points (answering 0 %: {res.val_mae_if_zero_points:.1f})",
+          file=sys.stderr)
+    return 0 if met else 1

@@ -9,6 +9,12 @@ The operating threshold on the absolute [0, 1] map must make
   the normal targets, the one with the smallest mean absolute error (points) is chosen. When no
   threshold keeps them, the one with the smallest normal share is chosen and the result says so.
 
+Pictures and HU series are calibrated apart, on one scale: the picture threshold comes from the
+labelled and normal pictures as above; the HU threshold is the lowest that keeps every normal HU
+series at the target (normal HU lungs leave a larger residual than the training pictures). The
+localizer then stores a map scale per kind of input (``map_scale``, ``map_scale_hu``) such
+that both thresholds fall on the same map value, the one threshold the user sees.
+
 Lungs come from ``viewer.core.lung_mask.segment_lungs`` (one segmentation per series, 2-D for a
 single picture) and maps from ``Localizer.apply`` with the series' input plan: exactly what the
 viewer and ``localize`` do. Qt-free.
@@ -50,6 +56,8 @@ class CalibrationResult:
     normal_target: float = 2.0
     n_val: int = 0
     n_normal_pictures: int = 0
+    hu_threshold: float | None = None   # on the calibration scale; None without normal series
+    hu_met: bool = True
     tradeoff: list[dict] = field(default_factory=list)
 
     def as_dict(self) -> dict:
@@ -74,19 +82,21 @@ def choose_threshold(val_curves: list[np.ndarray], val_true: list[float],
         pc = np.array(normal_picture_curves)
         pc = pc[~np.isnan(pc[:, 0])]
         pic = pc.mean(axis=0) if len(pc) else None
-    worst = np.zeros(len(grid))
-    if pic is not None:
-        worst = np.maximum(worst, pic)
-    for c in normal_series_curves.values():
-        if not np.isnan(c[0]):
-            worst = np.maximum(worst, c)
-    ok = worst <= normal_target
+    ok = (pic <= normal_target) if pic is not None else np.ones(len(grid), bool)
     if ok.any():
         k = int(np.flatnonzero(ok)[np.argmin(mae[ok])])
         met = True
     else:
-        k = int(np.argmin(worst))
+        k = int(np.argmin(pic))
         met = False
+    hu_threshold, hu_met, j = None, True, k
+    series = [c for c in normal_series_curves.values() if not np.isnan(c[0])]
+    if series:
+        worst = np.max(np.array(series), axis=0)
+        hu_ok = worst <= normal_target
+        hu_met = bool(hu_ok.any())
+        j = int(np.flatnonzero(hu_ok)[0]) if hu_met else int(np.argmin(worst))
+        hu_threshold = float(grid[j])
     table = []
     for j in range(0, len(grid), max(1, len(grid) // 20)):
         table.append({"threshold": float(grid[j]), "val_mae": round(float(mae[j]), 2),
@@ -98,7 +108,8 @@ def choose_threshold(val_curves: list[np.ndarray], val_true: list[float],
         threshold=float(grid[k]), met=met, val_mae_points=float(mae[k]),
         val_bias_points=float(err[:, k].mean()), val_mae_if_zero_points=float(np.mean(vt)),
         normal_picture_mean_pct=None if pic is None else float(pic[k]),
-        normal_series_pct={n: float(c[k]) for n, c in normal_series_curves.items()},
+        normal_series_pct={n: float(c[k if hu_threshold is None else j])
+                           for n, c in normal_series_curves.items()},
         normal_target=float(normal_target), n_val=int(len(vt)),
         n_normal_pictures=0 if not normal_picture_curves else len(normal_picture_curves),
-        tradeoff=table)
+        hu_threshold=hu_threshold, hu_met=hu_met, tradeoff=table)
