@@ -81,6 +81,7 @@ def test_unmet_targets_exit_1_but_still_write(data, tmp_path, capsys):
 @pytest.mark.parametrize("extra, message", [
     (["--map-scale", "0"], "--map-scale 0.0: must be a positive number"),
     (["--normal-target", "150"], "--normal-target 150.0: must lie in 0..100"),
+    (["--normal-target-hu", "-1"], "--normal-target-hu -1.0: must lie in 0..100"),
 ])
 def test_bad_flags(data, tmp_path, capsys, extra, message):
     rc = main.main(_args(data, tmp_path / "o.safetensors", *extra))

@@ -30,14 +30,19 @@ def test_pictures_and_hu_get_their_own_thresholds():
     # labelled: true shares 0 and 100 %, maps that step at 0.3 -> exact from 0.01 to 0.30
     val = [np.where(GRID <= 0.3, 0.0, 0.0), _curve(0.3)]
     normal_pics = [_curve(0.2), np.zeros(len(GRID))]          # mean 50 % below 0.2
-    normal_series = {"lidc": _curve(0.6)}                      # HU floor up to 0.6
+    ramp = np.clip((0.655 - GRID) * 100.0, 0.0, None)         # HU floor falling to 0 at 0.66
+    normal_series = {"lidc": ramp}
     res = choose_threshold(val, [0.0, 100.0], normal_pics, normal_series, normal_target=2.0)
     assert res.met and res.hu_met
     assert 0.2 < res.threshold <= 0.3 and res.val_mae_points == pytest.approx(0.0)
-    assert res.hu_threshold == pytest.approx(0.61)
+    assert res.hu_threshold == pytest.approx(0.64)               # first with <= 2 %
     assert res.normal_picture_mean_pct <= 2.0
-    assert res.normal_series_pct["lidc"] == 0.0
+    assert res.normal_series_pct["lidc"] == pytest.approx(1.5)  # at the HU threshold
+    assert res.tradeoff[-1]["threshold"] > res.hu_threshold  # (the table loop must not clobber it)
     assert res.tradeoff and "threshold" in res.tradeoff[0]
+    margin = choose_threshold(val, [0.0, 100.0], normal_pics, normal_series, normal_target=2.0,
+                              normal_target_hu=0.6)
+    assert margin.threshold == res.threshold and margin.hu_threshold == pytest.approx(0.65)
 
 
 def test_targets_that_cannot_be_met_are_reported():

@@ -2,7 +2,8 @@
 
     python main.py calibrate --weights W --out W2 --val-images DIR --val-masks DIR
                              [--normal-pictures SOARES_ROOT] [--normal-series DIR ...]
-                             [--map-scale S] [--normal-target 2.0] [--device auto|cpu|cuda]
+                             [--map-scale S] [--normal-target 2.0] [--normal-target-hu PCT]
+                             [--device auto|cpu|cuda]
 
 Maps come from the product pipeline (``Localizer.apply`` with each series' input plan, lungs
 from ``viewer.core.lung_mask``), so the threshold means on screen what it meant here. The
@@ -42,6 +43,9 @@ def register(subparsers) -> None:
                    help="raw residual that maps to 1.0 (default: the weights' own, else 0.1)")
     p.add_argument("--normal-target", type=float, default=2.0, metavar="PCT",
                    help="largest lesion share of the lung allowed on normal slices (default 2)")
+    p.add_argument("--normal-target-hu", type=float, default=None, metavar="PCT",
+                   help="the same for the normal HU series (default: --normal-target); lower "
+                   "leaves a margin for other scanners")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p.set_defaults(func=run)
 
@@ -67,6 +71,8 @@ def run(args) -> int:
         return _error(f"--map-scale {args.map_scale}: must be a positive number")
     if not (0.0 <= args.normal_target <= 100.0):
         return _error(f"--normal-target {args.normal_target}: must lie in 0..100")
+    if args.normal_target_hu is not None and not (0.0 <= args.normal_target_hu <= 100.0):
+        return _error(f"--normal-target-hu {args.normal_target_hu}: must lie in 0..100")
     try:
         loc = Localizer(args.weights, device=args.device)
     except (ValueError, OSError) as exc:
@@ -125,7 +131,8 @@ def run(args) -> int:
             series_curves[name] = share_curve(maps, lungs)
             print(f"normal series {name}: {vol.voxels.shape[0]} slices", file=sys.stderr)
 
-    res = choose_threshold(val_curves, val_true, normal_pics, series_curves, args.normal_target)
+    res = choose_threshold(val_curves, val_true, normal_pics, series_curves, args.normal_target,
+                           normal_target_hu=args.normal_target_hu)
     state, meta = read_weights(args.weights)
     gen = Generator(float(meta.get("width", 1.0)))
     gen.load_state_dict(state)

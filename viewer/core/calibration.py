@@ -54,6 +54,7 @@ class CalibrationResult:
     normal_picture_mean_pct: float | None
     normal_series_pct: dict[str, float] = field(default_factory=dict)
     normal_target: float = 2.0
+    normal_target_hu: float = 2.0
     n_val: int = 0
     n_normal_pictures: int = 0
     hu_threshold: float | None = None   # on the calibration scale; None without normal series
@@ -66,8 +67,12 @@ class CalibrationResult:
 
 def choose_threshold(val_curves: list[np.ndarray], val_true: list[float],
                      normal_picture_curves: list[np.ndarray], normal_series_curves: dict[str, np.ndarray],
-                     normal_target: float = 2.0, grid: np.ndarray = GRID) -> CalibrationResult:
-    """Pick the threshold (see the module docstring) from precomputed share curves."""
+                     normal_target: float = 2.0, grid: np.ndarray = GRID,
+                     normal_target_hu: float | None = None) -> CalibrationResult:
+    """Pick the thresholds (see the module docstring) from precomputed share curves.
+    ``normal_target_hu``: the target for the normal HU series (default ``normal_target``); a
+    lower one leaves a margin for scanners other than the one the series comes from."""
+    target_hu = normal_target if normal_target_hu is None else float(normal_target_hu)
     if not val_curves or len(val_curves) != len(val_true):
         raise ValueError("calibration needs labelled slices with their true lesion shares")
     vc = np.array([c for c in val_curves])
@@ -89,14 +94,14 @@ def choose_threshold(val_curves: list[np.ndarray], val_true: list[float],
     else:
         k = int(np.argmin(pic))
         met = False
-    hu_threshold, hu_met, j = None, True, k
+    hu_threshold, hu_met, h = None, True, k
     series = [c for c in normal_series_curves.values() if not np.isnan(c[0])]
     if series:
         worst = np.max(np.array(series), axis=0)
-        hu_ok = worst <= normal_target
+        hu_ok = worst <= target_hu
         hu_met = bool(hu_ok.any())
-        j = int(np.flatnonzero(hu_ok)[0]) if hu_met else int(np.argmin(worst))
-        hu_threshold = float(grid[j])
+        h = int(np.flatnonzero(hu_ok)[0]) if hu_met else int(np.argmin(worst))
+        hu_threshold = float(grid[h])
     table = []
     for j in range(0, len(grid), max(1, len(grid) // 20)):
         table.append({"threshold": float(grid[j]), "val_mae": round(float(mae[j]), 2),
@@ -108,8 +113,8 @@ def choose_threshold(val_curves: list[np.ndarray], val_true: list[float],
         threshold=float(grid[k]), met=met, val_mae_points=float(mae[k]),
         val_bias_points=float(err[:, k].mean()), val_mae_if_zero_points=float(np.mean(vt)),
         normal_picture_mean_pct=None if pic is None else float(pic[k]),
-        normal_series_pct={n: float(c[k if hu_threshold is None else j])
+        normal_series_pct={n: float(c[h])
                            for n, c in normal_series_curves.items()},
-        normal_target=float(normal_target), n_val=int(len(vt)),
+        normal_target=float(normal_target), normal_target_hu=target_hu, n_val=int(len(vt)),
         n_normal_pictures=0 if not normal_picture_curves else len(normal_picture_curves),
         hu_threshold=hu_threshold, hu_met=hu_met, tradeoff=table)
