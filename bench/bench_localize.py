@@ -1,0 +1,120 @@
+"""Benchmark: the whole `main.py localize` process vs the bare generator forward it wraps.
+
+    python bench/bench_localize.py [--series PATH] [--repeats 3] [--device cpu]
+
+Measured in one run, interleaved (forward, process, forward, process, ...), medians printed:
+
+(a) bare forward: the shipped generator (``Localizer(...).generator``, warm, no grad) over the
+    series' slices at the model size (``image_size``), in batches of 8; the inputs are the
+    series' own canonical slices in the model's frame, made before the clock starts;
+(b) the whole process: ``python main.py localize SERIES --lung-only --format npy --out TMP
+    --no-progress --device DEVICE`` as a subprocess (start-up, imports, scan, load, lung mask,
+    plan, maps, masks, export, summary), wall time;
+
+then the ratio (b) / (a) (target <= 1.5 on CPU) and the peak resident memory of the
+subprocesses (``resource.getrusage(RUSAGE_CHILDREN).ru_maxrss``, the largest child). Every
+figure is from this run on this machine; on a shared machine rerun with more repeats.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+LIDC = REPO.parent / "shared" / "data" / "lidc-idri-0001"
+BATCH = 8
+
+
+def model_inputs(series: Path, loc) -> "torch.Tensor":
+    """(z, 1, s, s) float32 canonical slices of the series in its frame at the model size."""
+    import torch
+    import torch.nn.functional as F
+
+    from gan.canonical import to_canonical
+    from viewer.core.lesion_layers import physical_spacing, series_lungs
+    from viewer.io import load_series, scan_path
+
+    info = scan_path(series).series[0]
+    vol = load_series(info)
+    lungs = series_lungs(vol.voxels, vol.is_hu, physical_spacing(vol))
+    plan = loc.plan(vol.voxels, vol.is_hu, lungs)
+    f = plan.frame
+    units = np.stack([to_canonical(s, vol.is_hu, plan.window) for s in vol.voxels])
+    if f is not None:
+        units = units[:, f.y0:f.y1, f.x0:f.x1]
+    t = torch.from_numpy(np.ascontiguousarray(units))[:, None]
+    return F.interpolate(t, size=(loc.image_size,) * 2, mode="bilinear", align_corners=False,
+                         antialias=True)
+
+
+def bare_forward(gen, x) -> float:
+    """Seconds for the generator over every slice of ``x`` in batches of ``BATCH``."""
+    import torch
+
+    t = time.perf_counter()
+    with torch.no_grad():
+        for start in range(0, x.shape[0], BATCH):
+            gen(x[start:start + BATCH].to(next(gen.parameters()).device))
+    if x.is_cuda or next(gen.parameters()).is_cuda:
+        torch.cuda.synchronize()
+    return time.perf_counter() - t
+
+
+def whole_process(series: Path, device: str) -> float:
+    """Wall seconds of one `main.py localize` subprocess."""
+    with tempfile.TemporaryDirectory() as out:
+        argv = [sys.executable, str(REPO / "main.py"), "localize", str(series), "--lung-only",
+                "--format", "npy", "--out", out, "--no-progress", "--device", device]
+        t = time.perf_counter()
+        proc = subprocess.run(argv, cwd=REPO, capture_output=True, text=True)
+        wall = time.perf_counter() - t
+    if proc.returncode != 0:
+        raise SystemExit(f"localize failed ({proc.returncode}): {proc.stderr[-2000:]}")
+    return wall
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--series", type=Path, default=LIDC)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--device", default="cpu")
+    args = ap.parse_args()
+    if not args.series.exists():
+        print(f"error: {args.series}: not found (../shared/data missing?)", file=sys.stderr)
+        return 2
+    import torch
+
+    from gan.inference import Localizer
+
+    loc = Localizer(device=args.device)
+    x = model_inputs(args.series, loc)
+    bare_forward(loc.generator, x[:BATCH])  # warm-up
+    fwd, proc = [], []
+    for r in range(args.repeats):
+        fwd.append(bare_forward(loc.generator, x))
+        proc.append(whole_process(args.series, args.device))
+        print(f"repeat {r + 1}: bare forward {fwd[-1]:.2f} s, localize {proc[-1]:.2f} s, "
+              f"ratio {proc[-1] / fwd[-1]:.2f}", flush=True)
+    f, p = float(np.median(fwd)), float(np.median(proc))
+    rss_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0
+    print(f"series {args.series.name}: {x.shape[0]} slices at {loc.image_size} px, batch {BATCH}, "
+          f"device {loc.device}, torch threads {torch.get_num_threads()}, "
+          f"load average {os.getloadavg()[0]:.1f}")
+    print(f"bare forward (median of {len(fwd)}): {f:.2f} s")
+    print(f"localize process (median of {len(proc)}): {p:.2f} s")
+    print(f"ratio localize / bare forward: {p / f:.2f} (target <= 1.5)")
+    print(f"peak RSS of the localize subprocess: {rss_mb:.0f} MiB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
