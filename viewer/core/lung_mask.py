@@ -230,13 +230,16 @@ def segment_lungs(
 def _back_direction(hu: np.ndarray, body: np.ndarray) -> int:
     """+1 when image rows run towards the patient's back (the usual axial orientation), -1 when
     the picture is upside down: the spine makes the bone's centre lie behind the body's."""
-    rows = np.arange(hu.shape[1], dtype=np.float64)[None, :, None]
+    rows = np.arange(hu.shape[1], dtype=np.float64)
     bone = (hu > BONE_HU) & body
-    nb, nt = np.count_nonzero(bone), np.count_nonzero(body)
+    # pixels per row: the row sums are exact integers, as were the old per-pixel float sums
+    bone_rows = np.count_nonzero(bone, axis=(0, 2)).astype(np.float64)
+    body_rows = np.count_nonzero(body, axis=(0, 2)).astype(np.float64)
+    nb, nt = int(bone_rows.sum()), int(body_rows.sum())
     if nb == 0 or nt == 0:
         return 1
-    bone_y = float((bone * rows).sum()) / nb
-    body_y = float((body * rows).sum()) / nt
+    bone_y = float(bone_rows @ rows) / nb
+    body_y = float(body_rows @ rows) / nt
     return 1 if bone_y >= body_y else -1
 
 
@@ -367,11 +370,19 @@ def _convex_hull_mask(mask: np.ndarray, corners: bool = True) -> np.ndarray:
         hull = ConvexHull(pts)
     except QhullError:
         return mask.copy()
-    # Scan-convert the convex polygon: per row, the x interval between its edges.
+    # Scan-convert the convex polygon: per row, the x interval between its edges. Only the
+    # rows and columns of the hull's bounding box can be inside (the others stay False).
     verts = pts[hull.vertices]
     p0 = verts
     p1 = np.roll(verts, -1, axis=0)
-    rows = np.arange(mask.shape[0], dtype=np.float64)[:, None]
+    r0 = max(0, int(math.ceil(verts[:, 0].min() - 1e-6)))
+    r1 = min(mask.shape[0], int(math.floor(verts[:, 0].max() + 1e-6)) + 1)
+    c0 = max(0, int(math.ceil(verts[:, 1].min() - 1e-6)))
+    c1 = min(mask.shape[1], int(math.floor(verts[:, 1].max() + 1e-6)) + 1)
+    out = mask.copy()
+    if r1 <= r0 or c1 <= c0:
+        return out
+    rows = np.arange(r0, r1, dtype=np.float64)[:, None]
     ylo = np.minimum(p0[:, 0], p1[:, 0])[None, :]
     yhi = np.maximum(p0[:, 0], p1[:, 0])[None, :]
     dy = p1[:, 0] - p0[:, 0]
@@ -380,9 +391,9 @@ def _convex_hull_mask(mask: np.ndarray, corners: bool = True) -> np.ndarray:
     hit = (rows >= ylo - 1e-9) & (rows <= yhi + 1e-9)
     xs_lo = np.where(hit, np.where(dy != 0, x, np.minimum(p0[:, 1], p1[:, 1])), np.inf).min(1)
     xs_hi = np.where(hit, np.where(dy != 0, x, np.maximum(p0[:, 1], p1[:, 1])), -np.inf).max(1)
-    cols = np.arange(mask.shape[1], dtype=np.float64)[None, :]
-    inside = (cols >= xs_lo[:, None] - 1e-9) & (cols <= xs_hi[:, None] + 1e-9)
-    return inside | mask
+    cols = np.arange(c0, c1, dtype=np.float64)[None, :]
+    out[r0:r1, c0:c1] |= (cols >= xs_lo[:, None] - 1e-9) & (cols <= xs_hi[:, None] + 1e-9)
+    return out
 
 
 def _components_mostly_inside(dark: np.ndarray, region: np.ndarray) -> np.ndarray:
