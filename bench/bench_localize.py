@@ -12,7 +12,9 @@ Measured in one run, interleaved (forward, process, forward, process, ...), medi
     plan, maps, masks, export, summary), wall time;
 
 then the ratio (b) / (a) (target <= 1.5 on CPU) and the peak resident memory of the
-subprocesses (``resource.getrusage(RUSAGE_CHILDREN).ru_maxrss``, the largest child). Every
+subprocesses (``resource.getrusage(RUSAGE_CHILDREN).ru_maxrss``, the largest child). With
+``--baseline-repo DIR`` (another checkout, e.g. ``git worktree add /tmp/old main``) the same
+process of that checkout runs interleaved too, for a before/after ratio from one run. Every
 figure is from this run on this machine; on a shared machine rerun with more repeats.
 """
 from __future__ import annotations
@@ -69,13 +71,14 @@ def bare_forward(gen, x) -> float:
     return time.perf_counter() - t
 
 
-def whole_process(series: Path, device: str) -> float:
-    """Wall seconds of one `main.py localize` subprocess."""
+def whole_process(series: Path, device: str, repo: Path = REPO) -> float:
+    """Wall seconds of one `main.py localize` subprocess of the checkout ``repo``."""
     with tempfile.TemporaryDirectory() as out:
-        argv = [sys.executable, str(REPO / "main.py"), "localize", str(series), "--lung-only",
+        argv = [sys.executable, str(repo / "main.py"), "localize", str(series), "--lung-only",
                 "--format", "npy", "--out", out, "--no-progress", "--device", device]
         t = time.perf_counter()
-        proc = subprocess.run(argv, cwd=REPO, capture_output=True, text=True)
+        env = dict(os.environ, PYTHONPATH=str(repo))
+        proc = subprocess.run(argv, cwd=repo, capture_output=True, text=True, env=env)
         wall = time.perf_counter() - t
     if proc.returncode != 0:
         raise SystemExit(f"localize failed ({proc.returncode}): {proc.stderr[-2000:]}")
@@ -87,6 +90,8 @@ def main() -> int:
     ap.add_argument("--series", type=Path, default=LIDC)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--baseline-repo", type=Path, default=None,
+                    help="another checkout whose `main.py localize` runs interleaved (before/after)")
     args = ap.parse_args()
     if not args.series.exists():
         print(f"error: {args.series}: not found (../shared/data missing?)", file=sys.stderr)
@@ -98,12 +103,16 @@ def main() -> int:
     loc = Localizer(device=args.device)
     x = model_inputs(args.series, loc)
     bare_forward(loc.generator, x[:BATCH])  # warm-up
-    fwd, proc = [], []
+    fwd, proc, base = [], [], []
     for r in range(args.repeats):
         fwd.append(bare_forward(loc.generator, x))
         proc.append(whole_process(args.series, args.device))
+        extra = ""
+        if args.baseline_repo is not None:
+            base.append(whole_process(args.series, args.device, args.baseline_repo))
+            extra = f", baseline localize {base[-1]:.2f} s"
         print(f"repeat {r + 1}: bare forward {fwd[-1]:.2f} s, localize {proc[-1]:.2f} s, "
-              f"ratio {proc[-1] / fwd[-1]:.2f}", flush=True)
+              f"ratio {proc[-1] / fwd[-1]:.2f}{extra}", flush=True)
     f, p = float(np.median(fwd)), float(np.median(proc))
     rss_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0
     print(f"series {args.series.name}: {x.shape[0]} slices at {loc.image_size} px, batch {BATCH}, "
@@ -112,7 +121,11 @@ def main() -> int:
     print(f"bare forward (median of {len(fwd)}): {f:.2f} s")
     print(f"localize process (median of {len(proc)}): {p:.2f} s")
     print(f"ratio localize / bare forward: {p / f:.2f} (target <= 1.5)")
-    print(f"peak RSS of the localize subprocess: {rss_mb:.0f} MiB")
+    if base:
+        b = float(np.median(base))
+        print(f"baseline {args.baseline_repo} localize (median of {len(base)}): {b:.2f} s; "
+              f"this checkout / baseline: {p / b:.2f}; baseline / bare forward: {b / f:.2f}")
+    print(f"peak RSS of the localize subprocesses (largest): {rss_mb:.0f} MiB")
     return 0
 
 
