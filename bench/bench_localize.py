@@ -15,7 +15,9 @@ then the ratio (b) / (a) (target <= 1.5 on CPU) and the peak resident memory of 
 subprocesses (``resource.getrusage(RUSAGE_CHILDREN).ru_maxrss``, the largest child). With
 ``--baseline-repo DIR`` (another checkout, e.g. ``git worktree add /tmp/old main``) the same
 process of that checkout runs interleaved too, for a before/after ratio from one run. Every
-figure is from this run on this machine; on a shared machine rerun with more repeats.
+figure is from this run on this machine. Wall times on a loaded machine swing several-fold, so
+CPU times (user + system: ``time.process_time`` around the forward, the children's rusage for
+the process) are printed too: they hardly depend on what else runs.
 """
 from __future__ import annotations
 
@@ -58,31 +60,36 @@ def model_inputs(series: Path, loc) -> "torch.Tensor":
                          antialias=True)
 
 
-def bare_forward(gen, x) -> float:
-    """Seconds for the generator over every slice of ``x`` in batches of ``BATCH``."""
+def bare_forward(gen, x) -> tuple[float, float]:
+    """(wall s, CPU s) of the generator over every slice of ``x`` in batches of ``BATCH``."""
     import torch
 
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     with torch.no_grad():
         for start in range(0, x.shape[0], BATCH):
             gen(x[start:start + BATCH].to(next(gen.parameters()).device))
     if x.is_cuda or next(gen.parameters()).is_cuda:
         torch.cuda.synchronize()
-    return time.perf_counter() - t
+    return time.perf_counter() - t, time.process_time() - c
 
 
-def whole_process(series: Path, device: str, repo: Path = REPO) -> float:
-    """Wall seconds of one `main.py localize` subprocess of the checkout ``repo``."""
+def _children_cpu() -> float:
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+def whole_process(series: Path, device: str, repo: Path = REPO) -> tuple[float, float]:
+    """(wall s, CPU s) of one `main.py localize` subprocess of the checkout ``repo``."""
     with tempfile.TemporaryDirectory() as out:
         argv = [sys.executable, str(repo / "main.py"), "localize", str(series), "--lung-only",
                 "--format", "npy", "--out", out, "--no-progress", "--device", device]
         t = time.perf_counter()
         env = dict(os.environ, PYTHONPATH=str(repo))
         proc = subprocess.run(argv, cwd=repo, capture_output=True, text=True, env=env)
-        wall = time.perf_counter() - t
+        wall, cpu = time.perf_counter() - t, _children_cpu() - c
     if proc.returncode != 0:
         raise SystemExit(f"localize failed ({proc.returncode}): {proc.stderr[-2000:]}")
-    return wall
+    return wall, cpu
 
 
 def main() -> int:
@@ -103,28 +110,30 @@ def main() -> int:
     loc = Localizer(device=args.device)
     x = model_inputs(args.series, loc)
     bare_forward(loc.generator, x[:BATCH])  # warm-up
-    fwd, proc, base = [], [], []
+    fwd, proc, base = [], [], []  # (wall, cpu) pairs
     for r in range(args.repeats):
         fwd.append(bare_forward(loc.generator, x))
         proc.append(whole_process(args.series, args.device))
         extra = ""
         if args.baseline_repo is not None:
             base.append(whole_process(args.series, args.device, args.baseline_repo))
-            extra = f", baseline localize {base[-1]:.2f} s"
-        print(f"repeat {r + 1}: bare forward {fwd[-1]:.2f} s, localize {proc[-1]:.2f} s, "
-              f"ratio {proc[-1] / fwd[-1]:.2f}{extra}", flush=True)
-    f, p = float(np.median(fwd)), float(np.median(proc))
+            extra = f", baseline localize {base[-1][0]:.2f} s (CPU {base[-1][1]:.1f} s)"
+        print(f"repeat {r + 1}: bare forward {fwd[-1][0]:.2f} s (CPU {fwd[-1][1]:.1f} s), "
+              f"localize {proc[-1][0]:.2f} s (CPU {proc[-1][1]:.1f} s), wall ratio "
+              f"{proc[-1][0] / fwd[-1][0]:.2f}{extra}", flush=True)
+    med = lambda runs, k: float(np.median([run[k] for run in runs]))  # noqa: E731
     rss_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0
     print(f"series {args.series.name}: {x.shape[0]} slices at {loc.image_size} px, batch {BATCH}, "
           f"device {loc.device}, torch threads {torch.get_num_threads()}, "
           f"load average {os.getloadavg()[0]:.1f}")
-    print(f"bare forward (median of {len(fwd)}): {f:.2f} s")
-    print(f"localize process (median of {len(proc)}): {p:.2f} s")
-    print(f"ratio localize / bare forward: {p / f:.2f} (target <= 1.5)")
-    if base:
-        b = float(np.median(base))
-        print(f"baseline {args.baseline_repo} localize (median of {len(base)}): {b:.2f} s; "
-              f"this checkout / baseline: {p / b:.2f}; baseline / bare forward: {b / f:.2f}")
+    for k, kind in ((0, "wall"), (1, "CPU")):
+        f, p = med(fwd, k), med(proc, k)
+        line = (f"{kind}: bare forward {f:.2f} s, localize process {p:.2f} s, ratio "
+                f"{p / f:.2f} (target <= 1.5)")
+        if base:
+            b = med(base, k)
+            line += f"; baseline localize {b:.2f} s, ratio {b / f:.2f}; this / baseline {p / b:.2f}"
+        print(line + f" (medians of {len(fwd)})")
     print(f"peak RSS of the localize subprocesses (largest): {rss_mb:.0f} MiB")
     return 0
 
