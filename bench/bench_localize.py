@@ -83,7 +83,7 @@ def whole_process(series: Path, device: str, repo: Path = REPO) -> tuple[float, 
     with tempfile.TemporaryDirectory() as out:
         argv = [sys.executable, str(repo / "main.py"), "localize", str(series), "--lung-only",
                 "--format", "npy", "--out", out, "--no-progress", "--device", device]
-        t = time.perf_counter()
+        t, c = time.perf_counter(), _children_cpu()
         env = dict(os.environ, PYTHONPATH=str(repo))
         proc = subprocess.run(argv, cwd=repo, capture_output=True, text=True, env=env)
         wall, cpu = time.perf_counter() - t, _children_cpu() - c
