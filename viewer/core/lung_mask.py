@@ -56,6 +56,7 @@ larger image side for HU input, ``ASSUMED_PICTURE_WIDTH_MM`` for cropped 8-bit p
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 from scipy import ndimage as ndi
@@ -138,6 +139,9 @@ MIN_LUNG_AREA_MM2 = 150.0
 #: In-plane pieces of the lung mask smaller than this (mm^2) are dropped (threshold specks).
 MIN_PIECE_MM2 = 10.0
 
+#: Threads for the per-slice steps of a series (closing, filling, chest-wall fill).
+SLICE_THREADS = min(4, os.cpu_count() or 1)
+
 _CROSS = ndi.generate_binary_structure(2, 1)
 _SQUARE = ndi.generate_binary_structure(2, 2)
 #: Directions (rows towards the back, columns) of the rays from a lung to its chest wall along
@@ -213,7 +217,8 @@ def segment_lungs(
         for d in range(1, min(half, vol3.shape[0] - 1) + 1):  # bone of the slab around a slice
             ribs[d:] |= bone[:-d]
             ribs[:-d] |= bone[d:]
-    for k in range(vol3.shape[0]):
+
+    def finish(k: int) -> None:  # slice k on its own: the slices are independent here
         if keep[k].any():
             xs = np.flatnonzero(inside[k].any(axis=0))
             # HU series are axial with x = left-right; pictures may come transposed (MedSeg)
@@ -224,7 +229,25 @@ def segment_lungs(
             if is_hu and wall_mm > 0:
                 out[k] = _fill_against_wall(out[k], vol3[k], inside[k], min(pix_y, pix_x),
                                             wall_mm, back, ribs[k])
+
+    _for_each_slice(finish, vol3.shape[0])
     return out[0] if two_d else out
+
+
+def _for_each_slice(work, n: int) -> None:
+    """``work(k)`` for k in 0..n-1, on ``SLICE_THREADS`` threads for a series (scipy.ndimage
+    and numpy release the GIL in their loops); each call writes its own slice only, so the
+    result does not depend on the order."""
+    threads = min(SLICE_THREADS, n)
+    if threads <= 1:
+        for k in range(n):
+            work(k)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(threads) as pool:
+        for _ in pool.map(work, range(n)):
+            pass
 
 
 def _back_direction(hu: np.ndarray, body: np.ndarray) -> int:
