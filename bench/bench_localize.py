@@ -12,18 +12,17 @@ Measured in one run, interleaved (forward, process, forward, process, ...), medi
     plan, maps, masks, export, summary), wall time;
 
 then the ratio (b) / (a) (target <= 1.5 on CPU) and the peak resident memory of the
-subprocesses (``resource.getrusage(RUSAGE_CHILDREN).ru_maxrss``, the largest child). With
+subprocess (its ``ru_maxrss``, from ``os.wait4``). With
 ``--baseline-repo DIR`` (another checkout, e.g. ``git worktree add /tmp/old main``) the same
 process of that checkout runs interleaved too, for a before/after ratio from one run. Every
 figure is from this run on this machine. Wall times on a loaded machine swing several-fold, so
-CPU times (user + system: ``time.process_time`` around the forward, the children's rusage for
-the process) are printed too: they hardly depend on what else runs.
+CPU times (user + system: ``time.process_time`` around the forward, the child's rusage for the
+process) are printed too: they hardly depend on what else runs.
 """
 from __future__ import annotations
 
 import argparse
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -73,23 +72,24 @@ def bare_forward(gen, x) -> tuple[float, float]:
     return time.perf_counter() - t, time.process_time() - c
 
 
-def _children_cpu() -> float:
-    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return ru.ru_utime + ru.ru_stime
-
-
-def whole_process(series: Path, device: str, repo: Path = REPO) -> tuple[float, float]:
-    """(wall s, CPU s) of one `main.py localize` subprocess of the checkout ``repo``."""
+def whole_process(series: Path, device: str, repo: Path = REPO) -> tuple[float, float, float]:
+    """(wall s, CPU s, peak RSS MiB) of one `main.py localize` subprocess of the checkout
+    ``repo`` (CPU and RSS from the child's own rusage, ``os.wait4``)."""
     with tempfile.TemporaryDirectory() as out:
         argv = [sys.executable, str(repo / "main.py"), "localize", str(series), "--lung-only",
                 "--format", "npy", "--out", out, "--no-progress", "--device", device]
-        t, c = time.perf_counter(), _children_cpu()
         env = dict(os.environ, PYTHONPATH=str(repo))
-        proc = subprocess.run(argv, cwd=repo, capture_output=True, text=True, env=env)
-        wall, cpu = time.perf_counter() - t, _children_cpu() - c
-    if proc.returncode != 0:
-        raise SystemExit(f"localize failed ({proc.returncode}): {proc.stderr[-2000:]}")
-    return wall, cpu
+        with tempfile.TemporaryFile() as err:
+            t = time.perf_counter()
+            proc = subprocess.Popen(argv, cwd=repo, stdout=subprocess.DEVNULL, stderr=err, env=env)
+            _, status, ru = os.wait4(proc.pid, 0)
+            wall = time.perf_counter() - t
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            if proc.returncode != 0:
+                err.seek(0)
+                raise SystemExit(f"localize failed ({proc.returncode}): "
+                                 f"{err.read().decode(errors='replace')[-2000:]}")
+    return wall, ru.ru_utime + ru.ru_stime, ru.ru_maxrss / 1024.0
 
 
 def main() -> int:
@@ -122,7 +122,6 @@ def main() -> int:
               f"localize {proc[-1][0]:.2f} s (CPU {proc[-1][1]:.1f} s), wall ratio "
               f"{proc[-1][0] / fwd[-1][0]:.2f}{extra}", flush=True)
     med = lambda runs, k: float(np.median([run[k] for run in runs]))  # noqa: E731
-    rss_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0
     print(f"series {args.series.name}: {x.shape[0]} slices at {loc.image_size} px, batch {BATCH}, "
           f"device {loc.device}, torch threads {torch.get_num_threads()}, "
           f"load average {os.getloadavg()[0]:.1f}")
@@ -134,7 +133,10 @@ def main() -> int:
             b = med(base, k)
             line += f"; baseline localize {b:.2f} s, ratio {b / f:.2f}; this / baseline {p / b:.2f}"
         print(line + f" (medians of {len(fwd)})")
-    print(f"peak RSS of the localize subprocesses (largest): {rss_mb:.0f} MiB")
+    line = f"peak RSS of the localize process: {med(proc, 2):.0f} MiB"
+    if base:
+        line += f"; baseline {med(base, 2):.0f} MiB"
+    print(line + " (medians)")
     return 0
 
 
