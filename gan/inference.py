@@ -117,7 +117,60 @@ def raw_map(gen: torch.nn.Module, x: torch.Tensor, tta: int = 1) -> torch.Tensor
     return acc / tta
 
 
+def _runs(boxes: list[Crop], shapes: list[tuple]) -> list[tuple[int, int]]:
+    """(start, stop) of the runs of consecutive slices with the same crop and slice shape."""
+    runs, start = [], 0
+    for i in range(1, len(boxes) + 1):
+        if i == len(boxes) or boxes[i] != boxes[start] or shapes[i] != shapes[start]:
+            runs.append((start, i))
+            start = i
+    return runs
+
+
+def _model_input(chunk: list[np.ndarray], boxes: list[Crop], runs: list[tuple[int, int]],
+                 image_size: int) -> torch.Tensor:
+    """(N, 1, s, s) float32 model input: each run of slices sharing a crop is cut as one stack
+    and resized (bilinear, antialiased) in one call (the same per slice as one call each)."""
+    xs = []
+    for a, b in runs:
+        c = boxes[a]
+        crop = np.stack([u[c.y0:c.y1, c.x0:c.x1] for u in chunk[a:b]]).astype(np.float32, copy=False)
+        xs.append(Fnn.interpolate(torch.from_numpy(crop)[:, None], size=(image_size, image_size),
+                                  mode="bilinear", align_corners=False, antialias=True))
+    return xs[0] if len(xs) == 1 else torch.cat(xs)
+
+
 @torch.no_grad()
+def iter_generator_maps(gen: torch.nn.Module, units: list[np.ndarray], image_size: int,
+                        device: torch.device, crops: list[Crop] | None = None, batch_size: int = 8,
+                        progress: ProgressFn | None = None, tta: int = 1,
+                        map_scale: float | None = None):
+    """Yields ``(index, crop, map)`` for every slice in order: ``map`` float32 (crop height,
+    crop width) in [0, 1], the slice's map inside its crop (zero outside it, not yielded).
+
+    Arguments as :func:`generator_maps`. Slices of a batch that share a crop (all slices of a
+    series with one frame) are cropped, resized and put back in one call each way.
+    """
+    total = len(units)
+    for start in range(0, total, batch_size):
+        chunk = units[start:start + batch_size]
+        boxes = crops[start:start + batch_size] if crops else [Crop(0, u.shape[0], 0, u.shape[1]) for u in chunk]
+        runs = _runs(boxes, [u.shape for u in chunk])
+        x = _model_input(chunk, boxes, runs, image_size).to(device)
+        raw = raw_map(gen, x, tta)
+        maps = (smooth_and_normalise(raw) if map_scale is None
+                else absolute_scale(smooth(raw), map_scale)).cpu()
+        for a, b in runs:
+            c = boxes[a]
+            back = Fnn.interpolate(maps[a:b], size=c.shape, mode="bilinear",
+                                   align_corners=False)[:, 0].numpy()
+            np.clip(back, 0.0, 1.0, out=back)
+            for k in range(b - a):
+                yield start + a + k, c, back[k]
+        if progress is not None and progress(min(start + batch_size, total), total) is False:
+            break
+
+
 def generator_maps(gen: torch.nn.Module, units: list[np.ndarray], image_size: int,
                    device: torch.device, crops: list[Crop] | None = None, batch_size: int = 8,
                    progress: ProgressFn | None = None, tta: int = 1,
@@ -127,29 +180,15 @@ def generator_maps(gen: torch.nn.Module, units: list[np.ndarray], image_size: in
 
     ``crops``: the model's field of view per slice (None = whole slice). ``tta``: see
     :func:`raw_map`. ``map_scale``: None = the paper's per-slice min-max; a number = the absolute
-    scale (:func:`absolute_scale`). Deterministic for fixed weights.
+    scale (:func:`absolute_scale`). Deterministic for fixed weights. A cancelled ``progress``
+    returns the maps computed so far.
     """
     out: list[np.ndarray] = []
-    total = len(units)
-    for start in range(0, total, batch_size):
-        chunk = units[start:start + batch_size]
-        boxes = crops[start:start + batch_size] if crops else [Crop(0, u.shape[0], 0, u.shape[1]) for u in chunk]
-        xs = []
-        for u, c in zip(chunk, boxes):
-            t = torch.from_numpy(np.ascontiguousarray(u[c.y0:c.y1, c.x0:c.x1], dtype=np.float32))[None, None]
-            xs.append(Fnn.interpolate(t, size=(image_size, image_size), mode="bilinear",
-                                      align_corners=False, antialias=True))
-        x = torch.cat(xs).to(device)
-        raw = raw_map(gen, x, tta)
-        maps = (smooth_and_normalise(raw) if map_scale is None
-                else absolute_scale(smooth(raw), map_scale)).cpu()
-        for m, u, c in zip(maps, chunk, boxes):
-            full = np.zeros(u.shape, dtype=np.float32)
-            full[c.y0:c.y1, c.x0:c.x1] = Fnn.interpolate(m[None], size=c.shape, mode="bilinear",
-                                                         align_corners=False)[0, 0].numpy()
-            out.append(np.clip(full, 0.0, 1.0))
-        if progress is not None and progress(min(start + batch_size, total), total) is False:
-            break
+    for i, c, m in iter_generator_maps(gen, units, image_size, device, crops, batch_size,
+                                       progress, tta, map_scale):
+        full = np.zeros(units[i].shape, dtype=np.float32)
+        full[c.y0:c.y1, c.x0:c.x1] = m
+        out.append(full)
     return out
 
 
@@ -312,12 +351,12 @@ class Localizer:
             crops = [fallback_frame(u, is_hu) for u in units]
         else:
             crops = None
-        maps = generator_maps(self.generator, units, self.image_size, self.device, crops,
-                              self.batch_size, progress, tta=self.tta,
-                              map_scale=None if normalise == "minmax" else self.scale_for(is_hu))
         out = np.zeros(stack.shape, dtype=np.float32)
-        for i, m in enumerate(maps):
-            out[i] = m
+        for i, c, m in iter_generator_maps(
+                self.generator, units, self.image_size, self.device, crops, self.batch_size,
+                progress, tta=self.tta,
+                map_scale=None if normalise == "minmax" else self.scale_for(is_hu)):
+            out[i, c.y0:c.y1, c.x0:c.x1] = m
         return out[0] if arr.ndim == 2 else out
 
     def iter_apply(self, slices: Iterable[np.ndarray], is_hu: bool, crop_to_body: bool = True,

@@ -7,11 +7,14 @@ All networks take 1-channel images in [0, 1], shape (N, 1, H, W) with H, W divis
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as Fnn
-import torchvision
+
+if TYPE_CHECKING:  # torchvision (about 2 s to import) only for the classifier, inside its builder
+    import torchvision
 
 PAPER_G_CHANNELS = (32, 64, 96, 128, 256, 384, 512)  # stem, full-res block, five down levels
 PAPER_D_CHANNELS = (32, 64, 64, 128, 128, 256, 256, 512, 512)
@@ -157,6 +160,8 @@ def build_resnet18(num_classes: int = 2) -> torchvision.models.ResNet:
 
     Randomly initialised: no pretrained weights are ever downloaded.
     """
+    import torchvision
+
     net = torchvision.models.resnet18(weights=None, num_classes=num_classes)
     net.conv1 = nn.Conv2d(1, 64, kernel_size=7, stride=2, padding=3, bias=False)
     return net

@@ -246,12 +246,18 @@ class BatchRun:
 
         n = volume.voxels.shape[0]
         maps = np.empty(volume.voxels.shape, np.float32)
+        # the maps are zero outside the plan's frame: only the frame needs rounding
+        frame = getattr(plan, "frame", None)
+        box = (slice(None), slice(frame.y0, frame.y1), slice(frame.x0, frame.x1)) \
+            if frame is not None else (slice(None),)
         for start in range(0, n, CHUNK):
             stop = min(n, start + CHUNK)
             part = localize_with_plan(
                 self.localizer, volume.voxels[start:stop], volume.is_hu, plan,
                 progress=lambda done, total, s=start: progress(s + done, n))
+            part = np.asarray(part, dtype=np.float32)
             # rounded to float16 as the viewer's map cache stores them, so the viewer and
             # `localize` threshold the very same values (identical masks and numbers)
-            maps[start:stop] = np.asarray(part, dtype=np.float16)
+            part[box] = part[box].astype(np.float16)
+            maps[start:stop] = part
         return maps

@@ -56,6 +56,7 @@ larger image side for HU input, ``ASSUMED_PICTURE_WIDTH_MM`` for cropped 8-bit p
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 from scipy import ndimage as ndi
@@ -138,6 +139,9 @@ MIN_LUNG_AREA_MM2 = 150.0
 #: In-plane pieces of the lung mask smaller than this (mm^2) are dropped (threshold specks).
 MIN_PIECE_MM2 = 10.0
 
+#: Threads for the per-slice steps of a series (closing, filling, chest-wall fill).
+SLICE_THREADS = min(4, os.cpu_count() or 1)
+
 _CROSS = ndi.generate_binary_structure(2, 1)
 _SQUARE = ndi.generate_binary_structure(2, 2)
 #: Directions (rows towards the back, columns) of the rays from a lung to its chest wall along
@@ -213,7 +217,8 @@ def segment_lungs(
         for d in range(1, min(half, vol3.shape[0] - 1) + 1):  # bone of the slab around a slice
             ribs[d:] |= bone[:-d]
             ribs[:-d] |= bone[d:]
-    for k in range(vol3.shape[0]):
+
+    def finish(k: int) -> None:  # slice k on its own: the slices are independent here
         if keep[k].any():
             xs = np.flatnonzero(inside[k].any(axis=0))
             # HU series are axial with x = left-right; pictures may come transposed (MedSeg)
@@ -224,19 +229,40 @@ def segment_lungs(
             if is_hu and wall_mm > 0:
                 out[k] = _fill_against_wall(out[k], vol3[k], inside[k], min(pix_y, pix_x),
                                             wall_mm, back, ribs[k])
+
+    _for_each_slice(finish, vol3.shape[0])
     return out[0] if two_d else out
+
+
+def _for_each_slice(work, n: int) -> None:
+    """``work(k)`` for k in 0..n-1, on ``SLICE_THREADS`` threads for a series (scipy.ndimage
+    and numpy release the GIL in their loops); each call writes its own slice only, so the
+    result does not depend on the order."""
+    threads = min(SLICE_THREADS, n)
+    if threads <= 1:
+        for k in range(n):
+            work(k)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(threads) as pool:
+        for _ in pool.map(work, range(n)):
+            pass
 
 
 def _back_direction(hu: np.ndarray, body: np.ndarray) -> int:
     """+1 when image rows run towards the patient's back (the usual axial orientation), -1 when
     the picture is upside down: the spine makes the bone's centre lie behind the body's."""
-    rows = np.arange(hu.shape[1], dtype=np.float64)[None, :, None]
+    rows = np.arange(hu.shape[1], dtype=np.float64)
     bone = (hu > BONE_HU) & body
-    nb, nt = np.count_nonzero(bone), np.count_nonzero(body)
+    # pixels per row: the row sums are exact integers, as were the old per-pixel float sums
+    bone_rows = np.count_nonzero(bone, axis=(0, 2)).astype(np.float64)
+    body_rows = np.count_nonzero(body, axis=(0, 2)).astype(np.float64)
+    nb, nt = int(bone_rows.sum()), int(body_rows.sum())
     if nb == 0 or nt == 0:
         return 1
-    bone_y = float((bone * rows).sum()) / nb
-    body_y = float((body * rows).sum()) / nt
+    bone_y = float(bone_rows @ rows) / nb
+    body_y = float(body_rows @ rows) / nt
     return 1 if bone_y >= body_y else -1
 
 
@@ -367,11 +393,19 @@ def _convex_hull_mask(mask: np.ndarray, corners: bool = True) -> np.ndarray:
         hull = ConvexHull(pts)
     except QhullError:
         return mask.copy()
-    # Scan-convert the convex polygon: per row, the x interval between its edges.
+    # Scan-convert the convex polygon: per row, the x interval between its edges. Only the
+    # rows and columns of the hull's bounding box can be inside (the others stay False).
     verts = pts[hull.vertices]
     p0 = verts
     p1 = np.roll(verts, -1, axis=0)
-    rows = np.arange(mask.shape[0], dtype=np.float64)[:, None]
+    r0 = max(0, int(math.ceil(verts[:, 0].min() - 1e-6)))
+    r1 = min(mask.shape[0], int(math.floor(verts[:, 0].max() + 1e-6)) + 1)
+    c0 = max(0, int(math.ceil(verts[:, 1].min() - 1e-6)))
+    c1 = min(mask.shape[1], int(math.floor(verts[:, 1].max() + 1e-6)) + 1)
+    out = mask.copy()
+    if r1 <= r0 or c1 <= c0:
+        return out
+    rows = np.arange(r0, r1, dtype=np.float64)[:, None]
     ylo = np.minimum(p0[:, 0], p1[:, 0])[None, :]
     yhi = np.maximum(p0[:, 0], p1[:, 0])[None, :]
     dy = p1[:, 0] - p0[:, 0]
@@ -380,9 +414,9 @@ def _convex_hull_mask(mask: np.ndarray, corners: bool = True) -> np.ndarray:
     hit = (rows >= ylo - 1e-9) & (rows <= yhi + 1e-9)
     xs_lo = np.where(hit, np.where(dy != 0, x, np.minimum(p0[:, 1], p1[:, 1])), np.inf).min(1)
     xs_hi = np.where(hit, np.where(dy != 0, x, np.maximum(p0[:, 1], p1[:, 1])), -np.inf).max(1)
-    cols = np.arange(mask.shape[1], dtype=np.float64)[None, :]
-    inside = (cols >= xs_lo[:, None] - 1e-9) & (cols <= xs_hi[:, None] + 1e-9)
-    return inside | mask
+    cols = np.arange(c0, c1, dtype=np.float64)[None, :]
+    out[r0:r1, c0:c1] |= (cols >= xs_lo[:, None] - 1e-9) & (cols <= xs_hi[:, None] + 1e-9)
+    return out
 
 
 def _components_mostly_inside(dark: np.ndarray, region: np.ndarray) -> np.ndarray:
