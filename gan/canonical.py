@@ -232,12 +232,9 @@ def lung_frame(lungs: np.ndarray, margin: float = FRAME_MARGIN) -> Crop | None:
 
 
 def fallback_frame(unit: np.ndarray, is_hu: bool) -> Crop:
-    """The body bounding box of a canonical slice (for slices of a series without lungs)."""
-    if is_hu:
-        # body_crop thresholds HU input on the old lung-window grey; the canonical window is the
-        # same lung window, so the slice can be passed as it is
-        return body_crop(unit, True)
-    return body_crop(unit, False)
+    """The body bounding box of a canonical slice (for slices of a series without lungs).
+    ``body_crop`` thresholds HU slices in lung-window grey, which is the canonical HU window."""
+    return body_crop(unit, is_hu)
 
 
 __all__ = ["HU_WINDOW", "TRAIN_AIR", "TRAIN_TISSUE", "FRAME_MARGIN", "WindowEstimate",

@@ -244,6 +244,21 @@ def plan_input(slices: np.ndarray, is_hu: bool, lungs: np.ndarray | None = None,
     return InputPlan(bool(is_hu), frame, window, notes)
 
 
+def canonical_inputs(stack, is_hu: bool, plan: InputPlan, crop_to_body: bool = True):
+    """``(units, crops)`` for :func:`generator_maps`: each slice of ``stack`` (z, y, x) in the
+    canonical grey scale (float32 [0, 1]) and its field of view (the plan's frame; per-slice
+    body boxes without one; None with ``crop_to_body=False`` and no frame)."""
+    units = [to_canonical(s, is_hu, plan.window) for s in stack]
+    if plan.frame is not None:
+        f = plan.frame
+        if f.y1 > units[0].shape[0] or f.x1 > units[0].shape[1]:
+            raise ValueError(f"input plan frame {f} does not fit slices of shape {units[0].shape}")
+        return units, [f] * len(units)
+    if crop_to_body:
+        return units, [fallback_frame(u, is_hu) for u in units]
+    return units, None
+
+
 def folder_window(images: list[np.ndarray], lungs: list[np.ndarray] | None = None) -> WindowEstimate:
     """One display-window estimate for a folder of pictures from one source (uint8 or [0, 1]
     (y, x) each; lungs: bool masks, None = :func:`gan.lung_field.lung_field`)."""
@@ -341,16 +356,7 @@ class Localizer:
             raise ValueError("the input plan was made for "
                              f"{'HU' if plan.is_hu else 'picture'} input, these slices are "
                              f"{'HU' if is_hu else 'pictures'}")
-        units = [to_canonical(s, is_hu, plan.window) for s in stack]
-        if plan.frame is not None:
-            f = plan.frame
-            if f.y1 > stack.shape[1] or f.x1 > stack.shape[2]:
-                raise ValueError(f"input plan frame {f} does not fit slices of shape {stack.shape[1:]}")
-            crops = [f] * len(units)
-        elif crop_to_body:
-            crops = [fallback_frame(u, is_hu) for u in units]
-        else:
-            crops = None
+        units, crops = canonical_inputs(stack, is_hu, plan, crop_to_body)
         out = np.zeros(stack.shape, dtype=np.float32)
         for i, c, m in iter_generator_maps(
                 self.generator, units, self.image_size, self.device, crops, self.batch_size,

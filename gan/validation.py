@@ -7,7 +7,7 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from .data import MaskSet
-from .inference import folder_window, generator_maps, plan_input
+from .inference import canonical_inputs, folder_window, generator_maps, plan_input
 
 
 def pixel_auc_and_threshold(maps: list[np.ndarray], masks: list[np.ndarray],
@@ -41,12 +41,9 @@ def validate_generator(gen: torch.nn.Module, val: MaskSet, image_size: int, devi
             val._plans = plans  # the validation set does not change during a run
         except AttributeError:
             pass
-    units = [(im.astype(np.float32) / 255.0) if p.window is None else p.window.apply(im.astype(np.float32) / 255.0)
-             for im, p in zip(val.images, plans)]
-    crops = [p.frame for p in plans]
-    if any(c is None for c in crops):
-        from .canonical import fallback_frame
-        crops = [c if c is not None else fallback_frame(u, False) for c, u in zip(crops, units)]
+    inputs = [canonical_inputs(im[None], False, p) for im, p in zip(val.images, plans)]
+    units = [u for us, _ in inputs for u in us]
+    crops = [c for _, cs in inputs for c in cs]
     maps = generator_maps(gen, units, image_size, device, crops=crops, batch_size=8)
     gen.train(was_training)
     auc, thr, dice = pixel_auc_and_threshold(maps, val.masks)
