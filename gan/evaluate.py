@@ -254,6 +254,8 @@ def run_localization(s: LocalizationSetup, log: Log = print) -> tuple[dict, dict
         "validation": {"images": str(s.val_images), "masks": str(s.val_masks), "n": len(val),
                        "same_as_test": shared},
         "weights": {"generator": str(s.weights) if s.weights else None,
+                    "map_model": ({"kind": maker.localizer().kind, "name": maker.localizer().model_name}
+                                  if "gan" in s.methods else None),
                     "classifier": str(s.classifier_weights) if s.classifier_weights else None},
         "protocol": {
             "auc": "pixel ROC AUC pooled over all test pixels (exact, ties half)",

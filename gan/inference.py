@@ -39,6 +39,11 @@ PAPER_SIGMA = 4.5
 #: Raw residual (canonical grey units) that maps to 1.0 when the weights carry no ``map_scale``.
 DEFAULT_MAP_SCALE = 0.1
 NORMALISATIONS = ("absolute", "minmax")
+#: What a weights file's network draws. ``generator``: the GAN's G, map = ReLU(x - G(x)) (the
+#: paper). ``segmenter``: the label-free second stage (``gan.train_student``), the same residual
+#: U-Net whose sigmoid output IS the lesion map; trained only on a generator's own maps of the
+#: training slices and on the image-level class labels, never on pixel labels.
+MODEL_KINDS = ("generator", "segmenter")
 
 ProgressFn = Callable[[int, int], object]
 
@@ -103,16 +108,20 @@ _TTA_TRANSFORMS = (
 TTA_CHOICES = (1, 2, 4)
 
 
-def raw_map(gen: torch.nn.Module, x: torch.Tensor, tta: int = 1) -> torch.Tensor:
-    """ReLU(x - G(x)) for (N, 1, s, s) inputs in [0, 1]; with ``tta`` > 1 the mean of that over
+def raw_map(gen: torch.nn.Module, x: torch.Tensor, tta: int = 1, kind: str = "generator") -> torch.Tensor:
+    """ReLU(x - G(x)) for (N, 1, s, s) inputs in [0, 1] (``kind="segmenter"``: the network's
+    output itself); with ``tta`` > 1 the mean of that over
     the first ``tta`` of: identity, transpose, left-right flip, up-down flip (each map turned
     back before averaging). Not in the paper; the weights' metadata say which the model uses."""
     if tta not in TTA_CHOICES:
         raise ValueError(f"test-time augmentation must be one of {TTA_CHOICES}, got {tta}")
+    if kind not in MODEL_KINDS:
+        raise ValueError(f"model kind must be one of {MODEL_KINDS}, got {kind!r}")
     acc = None
     for fwd, inv in _TTA_TRANSFORMS[:tta]:
         xt = fwd(x)
-        m = inv(torch.relu(xt - gen(xt).float()))
+        out = gen(xt).float()
+        m = inv(torch.relu(xt - out) if kind == "generator" else out)
         acc = m if acc is None else acc + m
     return acc / tta
 
@@ -144,7 +153,8 @@ def _model_input(chunk: list[np.ndarray], boxes: list[Crop], runs: list[tuple[in
 def iter_generator_maps(gen: torch.nn.Module, units: list[np.ndarray], image_size: int,
                         device: torch.device, crops: list[Crop] | None = None, batch_size: int = 8,
                         progress: ProgressFn | None = None, tta: int = 1,
-                        map_scale: float | None = None):
+                        map_scale: float | None = None, kind: str = "generator",
+                        sigma: float = PAPER_SIGMA):
     """Yields ``(index, crop, map)`` for every slice in order: ``map`` float32 (crop height,
     crop width) in [0, 1], the slice's map inside its crop (zero outside it, not yielded).
 
@@ -157,9 +167,9 @@ def iter_generator_maps(gen: torch.nn.Module, units: list[np.ndarray], image_siz
         boxes = crops[start:start + batch_size] if crops else [Crop(0, u.shape[0], 0, u.shape[1]) for u in chunk]
         runs = _runs(boxes, [u.shape for u in chunk])
         x = _model_input(chunk, boxes, runs, image_size).to(device)
-        raw = raw_map(gen, x, tta)
-        maps = (smooth_and_normalise(raw) if map_scale is None
-                else absolute_scale(smooth(raw), map_scale)).cpu()
+        raw = raw_map(gen, x, tta, kind)
+        maps = (smooth_and_normalise(raw, sigma) if map_scale is None
+                else absolute_scale(smooth(raw, sigma), map_scale)).cpu()
         for a, b in runs:
             c = boxes[a]
             back = Fnn.interpolate(maps[a:b], size=c.shape, mode="bilinear",
@@ -174,18 +184,19 @@ def iter_generator_maps(gen: torch.nn.Module, units: list[np.ndarray], image_siz
 def generator_maps(gen: torch.nn.Module, units: list[np.ndarray], image_size: int,
                    device: torch.device, crops: list[Crop] | None = None, batch_size: int = 8,
                    progress: ProgressFn | None = None, tta: int = 1,
-                   map_scale: float | None = None) -> list[np.ndarray]:
-    """Maps for canonical [0, 1] slices (y, x) with a loaded generator; each map has its slice's
-    shape, zero outside its crop.
+                   map_scale: float | None = None, kind: str = "generator",
+                   sigma: float = PAPER_SIGMA) -> list[np.ndarray]:
+    """Maps for canonical [0, 1] slices (y, x) with a loaded generator (or segmenter, ``kind``);
+    each map has its slice's shape, zero outside its crop.
 
-    ``crops``: the model's field of view per slice (None = whole slice). ``tta``: see
+    ``crops``: the model's field of view per slice (None = whole slice). ``tta``, ``kind``: see
     :func:`raw_map`. ``map_scale``: None = the paper's per-slice min-max; a number = the absolute
-    scale (:func:`absolute_scale`). Deterministic for fixed weights. A cancelled ``progress``
-    returns the maps computed so far.
+    scale (:func:`absolute_scale`). ``sigma``: Gaussian smoothing on the 256 grid (px).
+    Deterministic for fixed weights. A cancelled ``progress`` returns the maps computed so far.
     """
     out: list[np.ndarray] = []
     for i, c, m in iter_generator_maps(gen, units, image_size, device, crops, batch_size,
-                                       progress, tta, map_scale):
+                                       progress, tta, map_scale, kind, sigma):
         full = np.zeros(units[i].shape, dtype=np.float32)
         full[c.y0:c.y1, c.x0:c.x1] = m
         out.append(full)
@@ -285,14 +296,23 @@ class Localizer:
                  tta: int | None = None):
         path = Path(weights) if weights is not None else DEFAULT_WEIGHTS
         state, meta = read_weights(path)
-        if meta.get("kind", "generator") != "generator":
-            raise ValueError(f"{path}: holds a {meta.get('kind')} network, not a generator")
+        self.kind = meta.get("kind", "generator")
+        if self.kind not in MODEL_KINDS:
+            raise ValueError(f"{path}: holds a {self.kind} network, not a lesion-map model "
+                             f"({' or '.join(MODEL_KINDS)})")
         self.path = path
         self.metadata = meta
+        #: Gaussian smoothing of the map on the 256 grid (px): the paper's 4.5 for a generator;
+        #: a segmenter stores its own (``map_sigma``).
+        self.sigma = meta_float(meta, "map_sigma", PAPER_SIGMA)
+        if not (math.isfinite(self.sigma) and self.sigma >= 0):
+            raise ValueError(f"{path}: map_sigma in the metadata must be a number >= 0, "
+                             f"got {meta.get('map_sigma')!r}")
         self.image_size = int(meta_float(meta, "image_size", 256))
         self.width = meta_float(meta, "width", 1.0)
         self.threshold = meta_float(meta, "threshold", 0.5)
-        self.map_scale = meta_float(meta, "map_scale", DEFAULT_MAP_SCALE)
+        self.map_scale = meta_float(meta, "map_scale",
+                                    DEFAULT_MAP_SCALE if self.kind == "generator" else 1.0)
         if not (math.isfinite(self.map_scale) and self.map_scale > 0):
             raise ValueError(f"{path}: map_scale in the metadata must be a positive number, "
                              f"got {meta.get('map_scale')!r}")
@@ -303,7 +323,8 @@ class Localizer:
         self.tta = int(meta_float(meta, "tta", 1)) if tta is None else int(tta)
         if self.tta not in TTA_CHOICES:
             raise ValueError(f"test-time augmentation must be one of {TTA_CHOICES}, got {self.tta}")
-        self.model_name = meta.get("model_name", "covid-gan-localizer")
+        self.model_name = meta.get("model_name", "covid-gan-localizer" if self.kind == "generator"
+                                   else "covid-gan-student")
         self.weights_hash = file_sha256(path)
         self.device = resolve_device(device)
         self.batch_size = batch_size
@@ -311,11 +332,12 @@ class Localizer:
         try:
             gen.load_state_dict(state)
         except RuntimeError as exc:
-            raise ValueError(f"{path}: weights do not fit a generator of width {self.width} ({exc})") from exc
+            raise ValueError(f"{path}: weights do not fit a {self.kind} of width {self.width} ({exc})") from exc
         self.generator = gen.to(self.device).eval()
 
     def __repr__(self) -> str:
-        return (f"Localizer({str(self.path)!r}, device={str(self.device)!r}, threshold={self.threshold:.3f}, "
+        return (f"Localizer({str(self.path)!r}, device={str(self.device)!r}, kind={self.kind!r}, "
+                f"threshold={self.threshold:.3f}, "
                 f"map_scale={self.map_scale:.4g}, tta={self.tta})")
 
     def scale_for(self, is_hu: bool) -> float:
@@ -361,7 +383,8 @@ class Localizer:
         for i, c, m in iter_generator_maps(
                 self.generator, units, self.image_size, self.device, crops, self.batch_size,
                 progress, tta=self.tta,
-                map_scale=None if normalise == "minmax" else self.scale_for(is_hu)):
+                map_scale=None if normalise == "minmax" else self.scale_for(is_hu),
+                kind=self.kind, sigma=self.sigma):
             out[i, c.y0:c.y1, c.x0:c.x1] = m
         return out[0] if arr.ndim == 2 else out
 

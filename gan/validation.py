@@ -7,7 +7,7 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from .data import MaskSet
-from .inference import canonical_inputs, folder_window, generator_maps, plan_input
+from .inference import PAPER_SIGMA, canonical_inputs, folder_window, generator_maps, plan_input
 
 
 def pixel_auc_and_threshold(maps: list[np.ndarray], masks: list[np.ndarray],
@@ -29,7 +29,13 @@ def pixel_auc_and_threshold(maps: list[np.ndarray], masks: list[np.ndarray],
 
 
 @torch.no_grad()
-def validate_generator(gen: torch.nn.Module, val: MaskSet, image_size: int, device: torch.device) -> dict:
+def validate_generator(gen: torch.nn.Module, val: MaskSet, image_size: int, device: torch.device,
+                       kind: str = "generator", sigma: float = PAPER_SIGMA,
+                       map_scale: float | None = None) -> dict:
+    """Pooled pixel AUC, best-Dice threshold and Dice of the maps of ``gen`` (a generator, or a
+    segmenter with ``kind="segmenter"``) on ``val``, canonical input. ``map_scale``: None = the
+    paper's per-image min-max maps; a number = absolute maps on that scale (a segmenter's
+    probabilities: 1.0)."""
     was_training = gen.training
     gen.eval()
     # the same canonical input as Localizer.apply: each picture's lung frame and display window
@@ -44,7 +50,8 @@ def validate_generator(gen: torch.nn.Module, val: MaskSet, image_size: int, devi
     inputs = [canonical_inputs(im[None], False, p) for im, p in zip(val.images, plans)]
     units = [u for us, _ in inputs for u in us]
     crops = [c for _, cs in inputs for c in cs]
-    maps = generator_maps(gen, units, image_size, device, crops=crops, batch_size=8)
+    maps = generator_maps(gen, units, image_size, device, crops=crops, batch_size=8, kind=kind, sigma=sigma,
+                          map_scale=map_scale)
     gen.train(was_training)
     auc, thr, dice = pixel_auc_and_threshold(maps, val.masks)
     return {"auc": auc, "threshold": thr, "dice": dice}

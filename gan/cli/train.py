@@ -1,5 +1,5 @@
-"""`python main.py train classifier|gan|lm-classifier ...`: the two training stages (and the
-LM-ResNet-18 on the maps). Presets fill the defaults; any explicit flag overrides them."""
+"""`python main.py train classifier|gan|student|lm-classifier|finalize ...`: the two training stages of
+the paper, the label-free student (stage 3), the LM-ResNet-18 on the maps and finalising weights. Presets fill the defaults; any explicit flag overrides them."""
 from __future__ import annotations
 
 import argparse
@@ -73,6 +73,29 @@ def register(sub) -> None:
     g.add_argument("--time-budget-hours", type=float, default=None, help="stop and save when spent (0 = none)")
     g.set_defaults(func=_run_gan)
 
+    st = s.add_parser("student", help="stage 3 (not in the paper): a label-free segmenter distilled from a "
+                                      "generator's own maps of the training slices")
+    st.add_argument("--data", required=True, help="class-folder training set with COVID/ and non-COVID/")
+    st.add_argument("--generator", required=True, help="teacher generator .safetensors (e.g. the shipped localizer)")
+    st.add_argument("--out", required=True, help="run folder for the teacher maps, checkpoints and weights")
+    st.add_argument("--val-images", help="validation images folder (model selection by pixel AUC)")
+    st.add_argument("--val-masks", help="validation masks folder")
+    st.add_argument("--width", type=positive_float, default=0.375, help="channel multiplier of the student U-Net")
+    st.add_argument("--epochs", type=positive_int, default=10)
+    st.add_argument("--batch-size", type=positive_int, default=16)
+    st.add_argument("--lr", type=positive_float, default=1e-3, help="peak learning rate (one-cycle)")
+    st.add_argument("--map-sigma", type=nonnegative_float, default=4.5,
+                    help="Gaussian smoothing of the student's map on the 256 grid, px")
+    st.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    st.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default="bf16")
+    st.add_argument("--seed", type=int, default=0)
+    st.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint")
+    st.add_argument("--stop-after", type=positive_int, default=None, metavar="N",
+                    help="end this run after N epochs; --resume continues it (CPU runs across sessions)")
+    st.add_argument("--limit-per-class", type=positive_int, default=None,
+                    help="use only the first N images per class (smoke tests)")
+    st.set_defaults(func=_run_student)
+
     f = s.add_parser("finalize", help="write shippable generator weights: test-time augmentation and the "
                                       "operating threshold measured on a labelled validation set")
     f.add_argument("--weights", required=True, help="generator .safetensors from a run (e.g. best_generator)")
@@ -128,6 +151,28 @@ def _run_gan(args) -> int:
                                   val_images=args.val_images, val_masks=args.val_masks, preset=args.preset,
                                   seed=args.seed, device=args.device, resume=args.resume,
                                   limit_per_class=args.limit_per_class, **cfg))
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(res, indent=1))
+    return 0
+
+
+def _run_student(args) -> int:
+    from ..train_student import StudentConfig, train_student
+
+    for flag, path in (("--data", args.data), ("--generator", args.generator),
+                       ("--val-images", args.val_images), ("--val-masks", args.val_masks)):
+        if path and not Path(path).exists():
+            print(f"error: {flag} {path}: does not exist", file=sys.stderr)
+            return 2
+    try:
+        res = train_student(StudentConfig(
+            data=args.data, generator=args.generator, out=args.out, val_images=args.val_images,
+            val_masks=args.val_masks, width=args.width, epochs=args.epochs, batch_size=args.batch_size,
+            lr=args.lr, map_sigma=args.map_sigma, seed=args.seed, device=args.device,
+            precision=args.precision, resume=args.resume, limit_per_class=args.limit_per_class,
+            stop_after=args.stop_after))
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

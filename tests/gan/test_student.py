@@ -1,0 +1,112 @@
+"""The label-free student (stage 3) on synthetic pictures: targets, training, resume, loading."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from gan.data import load_class_folders
+from gan.inference import Localizer, raw_map
+from gan.networks import Generator
+from gan.train_student import StudentConfig, teacher_targets, train_student
+from gan.weights import read_weights, save_weights
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def teacher(tmp_path_factory) -> Path:
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("teacher") / "g.safetensors"
+    save_weights(Generator(0.125), path, {"kind": "generator", "width": 0.125, "image_size": 64,
+                                          "map_scale": 0.1})
+    return path
+
+
+def _cfg(out, class_folders, teacher, mask_folders=None, **kw) -> StudentConfig:
+    vi, vm = mask_folders if mask_folders else (None, None)
+    base = dict(data=str(class_folders), generator=str(teacher), out=str(out),
+                val_images=str(vi) if vi else None, val_masks=str(vm) if vm else None,
+                width=0.125, epochs=1, batch_size=2, precision="fp32", device="cpu")
+    base.update(kw)
+    return StudentConfig(**base)
+
+
+def test_targets_are_the_teachers_map_on_covid_and_empty_on_normal(class_folders, teacher):
+    data = load_class_folders(class_folders)
+    loc = Localizer(teacher, device="cpu")
+    x, t = teacher_targets(loc, data.images, data.labels)
+    assert x.shape == t.shape == (len(data), 64, 64) and x.dtype == np.float16
+    assert float(np.abs(t[data.labels == 0]).max()) == 0.0
+    assert float(t[data.labels == 1].max()) > 0.0 and float(t.max()) <= 1.0
+    assert 0.0 <= float(x.min()) and float(x.max()) <= 1.0
+
+
+def test_student_trains_resumes_and_loads_as_a_localizer(tmp_path, class_folders, mask_folders, teacher):
+    res = train_student(_cfg(tmp_path, class_folders, teacher, mask_folders, epochs=2, stop_after=1))
+    assert res["epochs"] == 1 and (tmp_path / "teacher.npz").exists()
+    best = tmp_path / "best_student.safetensors"
+    _, meta = read_weights(best)
+    assert meta["kind"] == "segmenter" and meta["teacher_sha256"]
+    assert 0.0 <= json.loads(meta["validation"])["auc"] <= 1.0
+    # resume: one more epoch continues from the checkpoint and the cached teacher maps
+    res2 = train_student(_cfg(tmp_path, class_folders, teacher, mask_folders, epochs=2, resume=True))
+    hist = json.loads((tmp_path / "history.json").read_text())
+    assert res2["epochs"] == 2 and [h["epoch"] for h in hist["history"]] == [1, 2]
+    with pytest.raises(ValueError, match="resume with --epochs 2"):
+        train_student(_cfg(tmp_path, class_folders, teacher, mask_folders, epochs=5, resume=True))
+
+    loc = Localizer(tmp_path / "last_student.safetensors", device="cpu")
+    assert loc.kind == "segmenter" and loc.map_scale == 1.0 and "student" in loc.model_name
+    img = np.asarray(load_class_folders(class_folders).images[0])
+    m = loc.apply(img, is_hu=False)
+    assert m.shape == img.shape and m.dtype == np.float32 and 0.0 <= m.min() and m.max() <= 1.0
+
+
+def test_resume_is_exact(tmp_path, class_folders, teacher):
+    """1 epoch, stop, resume to 2 == 2 epochs straight (same seed, same schedule)."""
+    train_student(_cfg(tmp_path / "a", class_folders, teacher, epochs=2))
+    part = train_student(_cfg(tmp_path / "b", class_folders, teacher, epochs=2, stop_after=1))
+    assert part["epochs"] == 1
+    train_student(_cfg(tmp_path / "b", class_folders, teacher, epochs=2, resume=True))
+    sa, _ = read_weights(tmp_path / "a" / "last_student.safetensors")
+    sb, _ = read_weights(tmp_path / "b" / "last_student.safetensors")
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_segmenter_map_is_the_network_output():
+    torch.manual_seed(0)
+    net = Generator(0.125).eval()
+    x = torch.rand(2, 1, 64, 64)
+    with torch.no_grad():
+        assert torch.allclose(raw_map(net, x, 1, kind="segmenter"), net(x))
+        assert torch.allclose(raw_map(net, x, 1), torch.relu(x - net(x)))
+    with pytest.raises(ValueError, match="model kind"):
+        raw_map(net, x, 1, kind="cam")
+
+
+def test_bad_input_is_refused(tmp_path, class_folders, teacher):
+    with pytest.raises(ValueError, match="--generator"):
+        train_student(_cfg(tmp_path, class_folders, tmp_path / "missing.safetensors"))
+    with pytest.raises(ValueError, match="go together"):
+        train_student(_cfg(tmp_path, class_folders, teacher, val_images="x"))
+    student = tmp_path / "s.safetensors"
+    save_weights(Generator(0.125), student, {"kind": "segmenter", "width": 0.125, "image_size": 64})
+    with pytest.raises(ValueError, match="teacher must be a generator"):
+        train_student(_cfg(tmp_path / "r", class_folders, student))
+    other = tmp_path / "c.safetensors"
+    save_weights(Generator(0.125), other, {"kind": "classifier", "width": 0.125})
+    with pytest.raises(ValueError, match="not a lesion-map model"):
+        Localizer(other, device="cpu")
+
+
+def test_cli_reports_a_missing_teacher(tmp_path, class_folders):
+    r = subprocess.run([sys.executable, str(REPO / "main.py"), "train", "student", "--data", str(class_folders),
+                        "--generator", str(tmp_path / "nope.safetensors"), "--out", str(tmp_path / "o")],
+                       capture_output=True, text=True, cwd=REPO)
+    assert r.returncode == 2 and "--generator" in r.stderr and "does not exist" in r.stderr
