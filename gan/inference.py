@@ -298,8 +298,8 @@ class Localizer:
         state, meta = read_weights(path)
         self.kind = meta.get("kind", "generator")
         if self.kind not in MODEL_KINDS:
-            raise ValueError(f"{path}: holds a {self.kind} network, not a lesion-map model "
-                             f"({' or '.join(MODEL_KINDS)})")
+            raise ValueError(f"{path}: holds a {self.kind} network, not a generator or a segmenter "
+                             "(a lesion-map model)")
         self.path = path
         self.metadata = meta
         #: Gaussian smoothing of the map on the 256 grid (px): the paper's 4.5 for a generator;

@@ -101,7 +101,7 @@ def test_bad_input_is_refused(tmp_path, class_folders, teacher):
         train_student(_cfg(tmp_path / "r", class_folders, student))
     other = tmp_path / "c.safetensors"
     save_weights(Generator(0.125), other, {"kind": "classifier", "width": 0.125})
-    with pytest.raises(ValueError, match="not a lesion-map model"):
+    with pytest.raises(ValueError, match="not a generator or a segmenter"):
         Localizer(other, device="cpu")
 
 
