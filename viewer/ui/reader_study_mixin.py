@@ -62,7 +62,7 @@ class ReaderStudyMixin:
         if ref.sop_instance_uid:
             ctx["sop_instance_uid"] = ref.sop_instance_uid
         else:
-            from viewer.core.score_store import image_hash
+            from viewer.study.score_store import image_hash
 
             ctx["image_hash"] = image_hash(self.voxels[i])
         s = self.counts.slice_summary(i) if self.counts is not None else None
@@ -117,7 +117,7 @@ class ReaderStudyMixin:
             return
         try:
             if method.startswith("import:"):
-                from viewer.core.reading_list import load_imported_map
+                from viewer.study.reading_list import load_imported_map
 
                 if not item.get("map_path"):
                     raise ValueError("the item names no map file")
@@ -191,7 +191,7 @@ class ReaderStudyMixin:
         self._item_map_failed(item, key[2], msg)
 
     def _show_cam_busy(self, method: str) -> None:
-        from viewer.core.reading_list import method_label
+        from viewer.study.reading_list import method_label
 
         name = "the item's" if self._method_blinded else f"the {method_label(method)}"
         text = f"computing {name} map…"
@@ -253,6 +253,6 @@ class ReaderStudyMixin:
         """The map's name for the overlay note ("map" when blinded)."""
         if self._method_blinded:
             return "map (method hidden)"
-        from viewer.core.reading_list import method_label
+        from viewer.study.reading_list import method_label
 
         return f"{method_label(self.map_method)} map"

@@ -13,16 +13,16 @@ A plain widget; the main window docks it. Wiring (the panel computes nothing abo
 
 ``context_provider() -> dict | None`` describes what is on screen now (None or {}: nothing):
 ``study_uid``, ``series_uid`` (``info.series_uid or info.key``, as
-:func:`viewer.core.reading_list.slice_targets_from_series` writes it), ``sop_instance_uid``
+:func:`viewer.study.reading_list.slice_targets_from_series` writes it), ``sop_instance_uid``
 (DICOM; when given, ``image_hash`` is ignored) or ``image_hash`` (pictures:
-:func:`viewer.core.score_store.image_hash` of the slice pixels as loaded by ``viewer.io``),
+:func:`viewer.study.score_store.image_hash` of the slice pixels as loaded by ``viewer.io``),
 ``slice_index`` (0-based z), ``method`` of the map on screen (``"gan"``, ``"gradcam"``,
 ``"msgradcam"``, ``"smoothgrad"`` or ``"import:<name>"``), ``severity_category``
 (mild/common/severe/critical, or None/""). The score is stored for exactly this key.
 
 ``requestItem(dict)``: show slice ``slice_index`` of series ``series_uid`` (study ``study_uid``;
 ``sop_instance_uid``/``image_hash`` identify the slice) with the map ``method``; for ``import:``
-methods ``map_path`` names the map file (:func:`viewer.core.reading_list.load_imported_map`).
+methods ``map_path`` names the map file (:func:`viewer.study.reading_list.load_imported_map`).
 ``code`` is the blinding code. When ``blinded`` is True the viewer must not show the method name
 anywhere (map selector, title, legend). The viewer should update synchronously in the slot; the
 panel calls :meth:`refresh` right after emitting.
@@ -46,8 +46,8 @@ from typing import Callable
 
 from PyQt6 import QtCore, QtWidgets
 
-from viewer.core.reading_list import ReadingList, method_label
-from viewer.core.score_store import (
+from viewer.study.reading_list import ReadingList, method_label
+from viewer.study.score_store import (
     SCORE_BANDS,
     ItemKey,
     ReaderScores,
