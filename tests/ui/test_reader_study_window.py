@@ -93,7 +93,7 @@ def test_blinded_list_hides_method_and_severity_and_n_goes_on(qtbot, study_windo
 
 
 def test_cam_item_shows_the_classifier_map(qtbot, study_window):
-    from viewer.ui.reader_study_mixin import CLASSIFIER_WEIGHTS
+    from gan.resources import CLASSIFIER_WEIGHTS
 
     if not CLASSIFIER_WEIGHTS.is_file():
         pytest.skip("resources/weights/classifier.safetensors is missing")
