@@ -6,11 +6,10 @@ It lives in ``gan.cli`` because ``gan`` may not import ``viewer``; the viewer's 
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from typing import Iterable
 
-#: the values of ``--device``; ``cuda:N`` picks one GPU
+#: the values of ``--device`` (the ``gan`` commands also take ``cuda:N``)
 DEVICES = ("auto", "cpu", "cuda")
 DEVICE_HELP = "auto (CUDA when present), cpu or cuda"
 #: exit status of a command given unusable input
@@ -27,25 +26,17 @@ def error(message: str) -> int:
     return EXIT_USAGE
 
 
-def device_name(text: str) -> str:
-    """argparse type of ``--device``: auto, cpu, cuda or cuda:N; else a one-line reason."""
-    name = str(text).strip().lower()
-    if name in DEVICES or (name.startswith("cuda:") and name[5:].isdigit()):
-        return name
-    raise argparse.ArgumentTypeError(f"device {text!r}: use {', '.join(DEVICES)}")
-
-
 def add_device_argument(parser, help: str = DEVICE_HELP, *, checked: bool = True) -> None:
     """Add ``--device`` (default ``auto``) to ``parser`` (a parser or an argument group).
 
-    ``checked``: argparse refuses a name that is not a device (usage + error, exit 2); the
-    ``gan`` commands pass False and let ``gan.inference.resolve_device`` report a bad name as
-    their own one-line ``error:`` (their contract). Whether CUDA is really there is checked
-    when the model is built (``require_device``, ``resolve_device``), not while parsing.
+    ``checked``: argparse accepts only ``DEVICES`` (usage + error, exit 2); the ``gan``
+    commands pass False (free text, also ``cuda:N``) and let ``gan.inference.resolve_device``
+    report a bad name as their own one-line ``error:`` (their contract). Whether CUDA is really
+    there is checked when the model is built (``require_device``, ``resolve_device``), not
+    while parsing.
     """
     if checked:
-        parser.add_argument("--device", default="auto", type=device_name,
-                            metavar="{" + ",".join(DEVICES) + "}", help=help)
+        parser.add_argument("--device", default="auto", choices=DEVICES, help=help)
     else:
         parser.add_argument("--device", default="auto", help=help)
 
@@ -59,8 +50,10 @@ def require_device(name: str) -> None:
             raise UsageError(f"--device {name}: CUDA is not available on this machine")
 
 
-def split_list(text: str | Iterable[str]) -> list[str]:
-    """``"png, nifti,,png"`` -> ``["png", "nifti"]``: comma-separated names, stripped,
-    lower-cased, empty parts and repeats dropped, order kept."""
+def split_list(text: str | Iterable[str], *, lower: bool = True,
+               unique: bool = True) -> list[str]:
+    """``"png, nifti,,png"`` -> ``["png", "nifti"]``: comma-separated names, stripped, empty
+    parts dropped, order kept; lower-cased (``lower``) and repeats dropped (``unique``)."""
     parts = text.split(",") if isinstance(text, str) else list(text)
-    return list(dict.fromkeys(t.strip().lower() for t in parts if t.strip()))
+    names = [t.strip().lower() if lower else t.strip() for t in parts if t.strip()]
+    return list(dict.fromkeys(names)) if unique else names

@@ -23,7 +23,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..map_methods import ALL_METHODS_TEXT
+from ..map_methods import ALL_METHODS_TEXT, METHODS
 from .argtypes import fraction, positive_int
 from .common import add_device_argument, error
 
@@ -44,7 +44,7 @@ def register(sub) -> None:
     loc.add_argument("--val-images", type=_path, help="validation images folder (threshold grid search)")
     loc.add_argument("--val-masks", type=_path, help="validation masks folder")
     loc.add_argument("--methods", default=ALL_METHODS_TEXT,
-                     help="comma-separated: gan, gradcam, msgradcam, smoothgrad (default: all)")
+                     help=f"comma-separated: {', '.join(METHODS)} (default: all)")
     loc.add_argument("--lung-only", action="store_true",
                      help="also score each method with its maps restricted to a lung field ('<method>+lung')")
     loc.add_argument("--smoothgrad-samples", type=positive_int, default=25,

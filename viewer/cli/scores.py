@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from gan.cli.common import error, split_list
-from gan.map_methods import ALL_METHODS_TEXT
+from gan.map_methods import ALL_METHODS_TEXT, METHODS
 
 
 def register(subparsers) -> None:
@@ -55,7 +55,7 @@ def register(subparsers) -> None:
     m.add_argument("input", type=Path, help="DICOM folder/file, NIfTI file or picture folder")
     m.add_argument("--out", type=Path, required=True, metavar="FILE", help="JSON file to write")
     m.add_argument("--methods", default=ALL_METHODS_TEXT,
-                   help="comma-separated: gan, gradcam, msgradcam, smoothgrad "
+                   help=f"comma-separated: {', '.join(METHODS)} "
                    "(default: all four); imported maps are added with --maps")
     m.add_argument("--maps", action="append", default=[], metavar="NAME=DIR",
                    help="imported maps: a folder of .npy/.png files named by slice number; "
@@ -193,7 +193,8 @@ def _make_list(args) -> int:
     from viewer.study.score_store import image_hash
 
     try:
-        methods = [validate_method(m) for m in args.methods.split(",") if m.strip()]
+        methods = [validate_method(m) for m in split_list(args.methods, lower=False,
+                                                          unique=False)]
         imported = {}
         for spec in args.maps:
             if "=" not in spec:
