@@ -37,6 +37,8 @@ class SeverityController:
 
     def recount_all(self) -> None:
         """Recount every localized slice (threshold or restriction changed) in a worker."""
+        if self.session.store is None:
+            return
         self.pool.cancel("stats")
         job = self.session.recount_job()
         if job is None:
