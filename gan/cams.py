@@ -27,10 +27,10 @@ import torch.nn.functional as Fnn
 
 from .classifier_weights import LoadedClassifier, load_classifier
 from .inference import resolve_device
+from .map_methods import CAM_METHODS
 from .preprocess import Crop, body_crop, to_unit
 
 COVID_CLASS = 1
-CAM_METHODS = ("gradcam", "msgradcam", "smoothgrad")
 SMOOTHGRAD_SAMPLES = 25
 SMOOTHGRAD_NOISE = 0.15
 

@@ -25,9 +25,8 @@ import torch.nn.functional as Fnn
 
 from . import metrics as M
 from .data import MaskSet, list_images, load_class_folders, load_grey, resize_unit, seeded_split
+from .map_methods import CAM_METHODS, METHODS
 
-METHODS = ("gan", "gradcam", "msgradcam", "smoothgrad")
-CAM_METHODS = ("gradcam", "msgradcam", "smoothgrad")
 LUNG_SUFFIX = "+lung"
 #: The product's GAN maps on the absolute scale, scored beside the paper's min-max maps.
 ABSOLUTE_GAN = "gan-abs"

@@ -31,9 +31,10 @@ from .canonical import (IDENTITY_WINDOW, WindowEstimate, estimate_picture_window
                         hu_reference_notes, lung_frame, to_canonical)
 from .lung_field import lung_field
 from .preprocess import Crop
+from .resources import LOCALIZER_WEIGHTS
 from .weights import file_sha256, meta_float, read_weights
 
-DEFAULT_WEIGHTS = Path(__file__).resolve().parents[1] / "resources" / "weights" / "localizer.safetensors"
+DEFAULT_WEIGHTS = LOCALIZER_WEIGHTS
 PAPER_GRID = 256
 PAPER_SIGMA = 4.5
 #: Raw residual (canonical grey units) that maps to 1.0 when the weights carry no ``map_scale``.

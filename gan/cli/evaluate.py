@@ -22,7 +22,10 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+
+from ..map_methods import ALL_METHODS_TEXT, METHODS
 from .argtypes import fraction, positive_int
+from .common import add_device_argument, error
 
 
 def _path(text: str) -> Path:
@@ -40,8 +43,8 @@ def register(sub) -> None:
     loc.add_argument("--masks", type=_path, help="test masks folder (same file stems, lesion > 0)")
     loc.add_argument("--val-images", type=_path, help="validation images folder (threshold grid search)")
     loc.add_argument("--val-masks", type=_path, help="validation masks folder")
-    loc.add_argument("--methods", default="gan,gradcam,msgradcam,smoothgrad",
-                     help="comma-separated: gan, gradcam, msgradcam, smoothgrad (default: all)")
+    loc.add_argument("--methods", default=ALL_METHODS_TEXT,
+                     help=f"comma-separated: {', '.join(METHODS)} (default: all)")
     loc.add_argument("--lung-only", action="store_true",
                      help="also score each method with its maps restricted to a lung field ('<method>+lung')")
     loc.add_argument("--smoothgrad-samples", type=positive_int, default=25,
@@ -61,21 +64,16 @@ def register(sub) -> None:
     both.add_argument("--weights", type=_path, help="generator .safetensors (the GAN localizer)")
     both.add_argument("--classifier-weights", type=_path, help="stage-1 ResNet-18 classifier .safetensors")
     both.add_argument("--out", type=_path, required=False, help="output folder (metrics.json, roc.png)")
-    both.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    add_device_argument(both, checked=False)
     both.add_argument("--threads", type=positive_int, default=None, help="CPU threads for torch")
     p.set_defaults(func=handler)
 
 
-def _fail(message: str) -> int:
-    print(f"error: {message}", file=sys.stderr)
-    return 2
-
-
 def handler(args: argparse.Namespace) -> int:
     if args.out is None:
-        return _fail("--out: an output folder is required")
+        return error("--out: an output folder is required")
     if args.out.exists() and not args.out.is_dir():
-        return _fail(f"--out: {args.out}: exists and is not a folder")
+        return error(f"--out: {args.out}: exists and is not a folder")
     try:
         import torch
 
@@ -88,9 +86,9 @@ def handler(args: argparse.Namespace) -> int:
             return _classification(args)
         return _localization(args)
     except ValueError as exc:
-        return _fail(str(exc).splitlines()[0])
+        return error(str(exc).splitlines()[0])
     except OSError as exc:
-        return _fail(f"{getattr(exc, 'filename', None) or args.out}: {exc.strerror or exc}")
+        return error(f"{getattr(exc, 'filename', None) or args.out}: {exc.strerror or exc}")
 
 
 def _localization(args: argparse.Namespace) -> int:
@@ -98,7 +96,7 @@ def _localization(args: argparse.Namespace) -> int:
 
     for flag in ("images", "masks", "val_images", "val_masks"):
         if getattr(args, flag) is None:
-            return _fail(f"--{flag.replace('_', '-')}: required for localization evaluation")
+            return error(f"--{flag.replace('_', '-')}: required for localization evaluation")
     setup = E.LocalizationSetup(
         images=args.images, masks=args.masks, val_images=args.val_images, val_masks=args.val_masks,
         methods=E.parse_methods(args.methods), weights=args.weights,
@@ -119,7 +117,7 @@ def _classification(args: argparse.Namespace) -> int:
     from .. import evaluate as E
 
     if args.data is None:
-        return _fail("--data: required for classification evaluation (folder with COVID/ and non-COVID/)")
+        return error("--data: required for classification evaluation (folder with COVID/ and non-COVID/)")
     setup = E.ClassificationSetup(
         data=args.data, classifier_weights=args.classifier_weights, lm_weights=args.lm_weights,
         weights=args.weights, split_seed=args.split_seed, train_fraction=args.train_fraction,

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 from ..presets import CLASSIFIER_PRESETS, GAN_PRESETS
 from .argtypes import boolean, nonnegative_float, positive_float, positive_int
+from .common import add_device_argument, error
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -16,7 +16,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="run folder for checkpoints, weights and logs")
     p.add_argument("--preset", choices=("paper", "cpu"), default="paper",
                    help="paper: the authors' settings (GPU); cpu: reduced recipe for a 2-core CPU")
-    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    add_device_argument(p, checked=False)
     p.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default=None,
                    help="auto = bf16 mixed precision on CUDA, fp32 on CPU")
     p.add_argument("--seed", type=int, default=0)
@@ -104,7 +104,7 @@ def register(sub) -> None:
     f.add_argument("--val-masks", required=True, help="validation masks folder")
     f.add_argument("--tta", type=int, choices=(1, 2, 4), default=1,
                    help="maps averaged over this many flips/turns (default 1 = the paper's single pass)")
-    f.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    add_device_argument(f, checked=False)
     f.set_defaults(func=_run_finalize)
     p.set_defaults(func=lambda a: (p.print_help(), 2)[1])
 
@@ -123,7 +123,7 @@ def _run_classifier(args) -> int:
                                                 device=args.device, resume=args.resume, split_seed=args.split_seed,
                                                 on_maps=args.on_maps, limit_per_class=args.limit_per_class, **cfg))
     except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        error(str(exc))
         return 2
     if res.get("test_metrics"):
         print(json.dumps(res, indent=1))
@@ -139,12 +139,12 @@ def _run_gan(args) -> int:
                                  "d_anchor", "intensity_aug", "alpha", "beta", "ema",
                                  "checkpoint_minutes", "time_budget_hours", "precision")))
     if bool(args.val_images) != bool(args.val_masks):
-        print("error: --val-images and --val-masks go together", file=sys.stderr)
+        error("--val-images and --val-masks go together")
         return 2
     for flag, path in (("--data", args.data), ("--classifier-weights", args.classifier_weights),
                        ("--val-images", args.val_images), ("--val-masks", args.val_masks)):
         if path and not Path(path).exists():
-            print(f"error: {flag} {path}: does not exist", file=sys.stderr)
+            error(f"{flag} {path}: does not exist")
             return 2
     try:
         res = train_gan(GanConfig(data=args.data, classifier_weights=args.classifier_weights, out=args.out,
@@ -152,7 +152,7 @@ def _run_gan(args) -> int:
                                   seed=args.seed, device=args.device, resume=args.resume,
                                   limit_per_class=args.limit_per_class, **cfg))
     except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        error(str(exc))
         return 2
     print(json.dumps(res, indent=1))
     return 0
@@ -185,15 +185,15 @@ def _run_finalize(args) -> int:
 
     for flag, path in (("--weights", args.weights), ("--val-images", args.val_images), ("--val-masks", args.val_masks)):
         if not Path(path).exists():
-            print(f"error: {flag} {path}: does not exist", file=sys.stderr)
+            error(f"{flag} {path}: does not exist")
             return 2
     if Path(args.out).resolve() == Path(args.weights).resolve():
-        print(f"error: --out {args.out}: must differ from --weights (the source stays as it is)", file=sys.stderr)
+        error(f"--out {args.out}: must differ from --weights (the source stays as it is)")
         return 2
     try:
         res = finalize(args.weights, args.out, args.val_images, args.val_masks, tta=args.tta, device=args.device)
     except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        error(str(exc))
         return 2
     print(json.dumps(res, indent=1))
     return 0

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from viewer.cli import scores
-from viewer.core.reading_list import ReadingList
-from viewer.core.score_store import ItemKey, ScoreStore
+from viewer.study.reading_list import ReadingList
+from viewer.study.score_store import ItemKey, ScoreStore
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -124,7 +124,7 @@ def test_damaged_database_one_line_error(tmp_path):
     """Issue #13: 200 random bytes after page 2: summary and export say so in one line."""
     import numpy as np
 
-    from viewer.core.score_store import ItemKey, ScoreStore
+    from viewer.study.score_store import ItemKey, ScoreStore
 
     db = tmp_path / "scores.sqlite"
     with ScoreStore(db) as store:

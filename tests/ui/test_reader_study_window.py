@@ -34,7 +34,7 @@ def study_window(qtbot, tmp_path, isolated_settings, phantom):
 
 
 def test_scoring_the_shown_slice_saves_to_the_given_db(study_window, tmp_path):
-    from viewer.core.score_store import ScoreStore
+    from viewer.study.score_store import ScoreStore
 
     win = study_window
     assert str(win.score_panel.store.path) == str(tmp_path / "scores.sqlite")
@@ -49,7 +49,7 @@ def test_scoring_the_shown_slice_saves_to_the_given_db(study_window, tmp_path):
 
 
 def test_blinded_list_hides_method_and_severity_and_n_goes_on(qtbot, study_window, tmp_path):
-    from viewer.core.reading_list import ReadingList, slice_targets_from_series
+    from viewer.study.reading_list import ReadingList, slice_targets_from_series
 
     win, panel = study_window, study_window.score_panel
     maps = {}
@@ -93,7 +93,7 @@ def test_blinded_list_hides_method_and_severity_and_n_goes_on(qtbot, study_windo
 
 
 def test_cam_item_shows_the_classifier_map(qtbot, study_window):
-    from viewer.ui.reader_study_mixin import CLASSIFIER_WEIGHTS
+    from gan.resources import CLASSIFIER_WEIGHTS
 
     if not CLASSIFIER_WEIGHTS.is_file():
         pytest.skip("resources/weights/classifier.safetensors is missing")

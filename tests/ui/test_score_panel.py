@@ -6,8 +6,8 @@ import pytest
 pytest.importorskip("pytestqt")
 from PyQt6 import QtCore, QtGui, QtWidgets  # noqa: E402
 
-from viewer.core.reading_list import METHOD_LABELS, ReadingList, SliceTarget  # noqa: E402
-from viewer.core.score_store import ScoreStore, ScoreStoreError  # noqa: E402
+from viewer.study.reading_list import METHOD_LABELS, ReadingList, SliceTarget  # noqa: E402
+from viewer.study.score_store import ScoreStore, ScoreStoreError  # noqa: E402
 from viewer.ui.score_panel import ScorePanel  # noqa: E402
 
 pytestmark = pytest.mark.gui
@@ -210,7 +210,7 @@ def _damage(db):
 
     store = ScoreStore(db)
     r = store.for_reader("alice")
-    from viewer.core.score_store import ItemKey
+    from viewer.study.score_store import ItemKey
 
     for i in range(400):
         r.save(ItemKey.make(study_uid="1.2", series_uid="1.2.3", sop_instance_uid=f"9.{i}",

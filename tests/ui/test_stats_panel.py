@@ -5,7 +5,7 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
-from viewer.core.score_store import ItemKey, ScoreStore  # noqa: E402
+from viewer.study.score_store import ItemKey, ScoreStore  # noqa: E402
 from viewer.ui.stats_panel import StatsPanel  # noqa: E402
 
 pytestmark = pytest.mark.gui

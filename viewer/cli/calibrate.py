@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from gan.cli.common import add_device_argument, error
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
@@ -46,13 +48,8 @@ def register(subparsers) -> None:
     p.add_argument("--normal-target-hu", type=float, default=None, metavar="PCT",
                    help="the same for the normal HU series (default: --normal-target); lower "
                    "leaves a margin for other scanners")
-    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    add_device_argument(p, None)
     p.set_defaults(func=run)
-
-
-def _error(msg: str) -> int:
-    print(f"error: {msg}", file=sys.stderr)
-    return 2
 
 
 def run(args) -> int:
@@ -66,17 +63,17 @@ def run(args) -> int:
 
     for flag, value in (("--val-images", args.val_images), ("--val-masks", args.val_masks)):
         if not Path(value).is_dir():
-            return _error(f"{flag} {value}: not a folder")
+            return error(f"{flag} {value}: not a folder")
     if args.map_scale is not None and not (np.isfinite(args.map_scale) and args.map_scale > 0):
-        return _error(f"--map-scale {args.map_scale}: must be a positive number")
+        return error(f"--map-scale {args.map_scale}: must be a positive number")
     if not (0.0 <= args.normal_target <= 100.0):
-        return _error(f"--normal-target {args.normal_target}: must lie in 0..100")
+        return error(f"--normal-target {args.normal_target}: must lie in 0..100")
     if args.normal_target_hu is not None and not (0.0 <= args.normal_target_hu <= 100.0):
-        return _error(f"--normal-target-hu {args.normal_target_hu}: must lie in 0..100")
+        return error(f"--normal-target-hu {args.normal_target_hu}: must lie in 0..100")
     try:
         loc = Localizer(args.weights, device=args.device)
     except (ValueError, OSError) as exc:
-        return _error(f"--weights {args.weights}: {exc}")
+        return error(f"--weights {args.weights}: {exc}")
     if args.map_scale is not None:
         loc.map_scale = float(args.map_scale)
     loc.map_scale_hu = loc.map_scale  # both kinds on one scale while measuring
@@ -90,7 +87,7 @@ def run(args) -> int:
     try:
         val = load_mask_folders(args.val_images, args.val_masks)
     except ValueError as exc:
-        return _error(f"validation set: {exc}")
+        return error(f"validation set: {exc}")
     from gan.inference import folder_window
 
     val_lungs = [segment_lungs(im, False) for im in val.images]
@@ -108,7 +105,7 @@ def run(args) -> int:
         try:
             data = load_class_folders(args.normal_pictures)
         except ValueError as exc:
-            return _error(f"--normal-pictures: {exc}")
+            return error(f"--normal-pictures: {exc}")
         _, held = seeded_split(len(data), 0.7, 0)
         held = [int(i) for i in held if data.labels[i] == 0]
         normal_pics = [picture_curve(data.images[i])[0] for i in held]
@@ -118,7 +115,7 @@ def run(args) -> int:
     for folder in args.normal_series:
         result = scan_path(Path(folder))
         if not result.series:
-            return _error(f"--normal-series {folder}: no loadable series")
+            return error(f"--normal-series {folder}: no loadable series")
         for info in result.series:
             vol = load_series(info)
             if vol.voxels.shape[0] > 1:

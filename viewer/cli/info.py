@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import argparse
-import sys
+
+from gan.cli.common import error
 
 DESCRIPTION = """\
 Scan PATH (a DICOM folder, scanned recursively; a DICOM file; a .nii/.nii.gz volume; a picture
@@ -95,7 +96,7 @@ def handler(args) -> int:
 
     path = args.path
     if not os.path.lexists(path):
-        print(f"error: {path}: no such file or folder", file=sys.stderr)
+        error(f"{path}: no such file or folder")
         return 1
     result = scan_path(path)
     if args.json:
@@ -113,6 +114,6 @@ def handler(args) -> int:
         if result.skipped:
             first = result.skipped[0]
             why = f" ({len(result.skipped)} skipped; first: {first.path}: {first.reason})"
-        print(f"error: {path}: no loadable CT series or pictures found{why}", file=sys.stderr)
+        error(f"{path}: no loadable CT series or pictures found{why}")
         return 1
     return 0

@@ -34,15 +34,13 @@ import argparse
 import sys
 from pathlib import Path
 
+from gan.cli.common import UsageError, add_device_argument, error, require_device, split_list
+from gan.resources import LOCALIZER_WEIGHTS, relative
+
 FORMATS = ("png", "npy", "nifti", "seg", "medseg", "sr")
 LIST_SUFFIXES = (".txt", ".lst", ".list")
 DEFAULT_FORMATS = "png,npy,nifti,seg"
-DEFAULT_WEIGHTS = Path(__file__).resolve().parents[2] / "resources" / "weights" / \
-    "localizer.safetensors"
-
-
-class UsageError(ValueError):
-    """Unusable input: reported as one line, exit status 2."""
+DEFAULT_WEIGHTS = LOCALIZER_WEIGHTS
 
 
 def register(subparsers) -> None:
@@ -67,10 +65,9 @@ def register(subparsers) -> None:
                    help="mask threshold on the [0, 1] map (default: the model's own threshold)")
     p.add_argument("--lung-only", action="store_true",
                    help="keep only mask voxels inside the segmented lungs")
-    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
-                   help="where the model runs (default auto: CUDA when present)")
+    add_device_argument(p, "where the model runs (default auto: CUDA when present)")
     p.add_argument("--weights", default=None, metavar="W",
-                   help=f"localizer weights (.safetensors; default {DEFAULT_WEIGHTS.relative_to(DEFAULT_WEIGHTS.parents[2])})")
+                   help=f"localizer weights (.safetensors; default {relative(DEFAULT_WEIGHTS)})")
     p.add_argument("--seg-compression", default="none", choices=("none", "rle", "jpeg2000"),
                    help="pixel encoding of the FRACTIONAL map SEG (lossless; default none, "
                    "the most widely readable; jpeg2000 is about 10x smaller)")
@@ -95,13 +92,13 @@ def register(subparsers) -> None:
 
 def parse_formats(text: str) -> list[str]:
     """'png, nifti' -> ['png', 'nifti']; UsageError naming an unknown or empty format list."""
-    names = [t.strip().lower() for t in str(text).split(",") if t.strip()]
+    names = split_list(str(text))
     if not names:
         raise UsageError(f"--format {text!r}: no format given (choose from {', '.join(FORMATS)})")
     for name in names:
         if name not in FORMATS:
             raise UsageError(f"--format {name}: unknown format (choose from {', '.join(FORMATS)})")
-    return list(dict.fromkeys(names))
+    return names
 
 
 def parse_threshold(text: str | None) -> float | None:
@@ -122,10 +119,6 @@ def make_localizer(weights: Path, device: str):
     from gan.inference import Localizer
 
     return Localizer(weights=weights, device=device)
-
-
-def error(message: str) -> None:
-    print(f"error: {message}", file=sys.stderr, flush=True)
 
 
 def parse_workers(text: str | None) -> int | None:
@@ -240,11 +233,7 @@ def handler(args: argparse.Namespace) -> int:
                 raise UsageError(f"--send: {exc}") from None
         from viewer.cli.localize_run import BatchRun, find_series
 
-        if args.device == "cuda":
-            import torch
-
-            if not torch.cuda.is_available():
-                raise UsageError("--device cuda: CUDA is not available on this machine")
+        require_device(args.device)
         try:
             localizer = make_localizer(weights, args.device)
         except (ValueError, OSError, RuntimeError) as exc:

@@ -21,7 +21,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from viewer.cli.localize_run import BatchRun, SeriesOutcome, _error
+from gan.cli.common import error
+from viewer.cli.localize_run import BatchRun, SeriesOutcome
 
 #: localizers built in this (worker) process, by (weights, device)
 _LOCALIZERS: dict = {}
@@ -41,9 +42,9 @@ def localize_task(info, name: str, options: dict) -> SeriesOutcome:
             torch.set_num_threads(threads)
     key = (str(options["weights"]), options["device"])
     if key not in _LOCALIZERS:
-        from viewer.cli.localize import make_localizer
+        from gan.inference import Localizer
 
-        _LOCALIZERS[key] = make_localizer(Path(options["weights"]), options["device"])
+        _LOCALIZERS[key] = Localizer(weights=Path(options["weights"]), device=options["device"])
     run = BatchRun(_LOCALIZERS[key], Path(options["out"]), options["formats"],
                    options["threshold"], options["lung_only"], show_progress=False,
                    seg_compression=options["seg_compression"], send_to=options.get("send_to"))
@@ -108,7 +109,7 @@ def run_on_dask(run: BatchRun, series: list, options: dict, workers: int | None 
                         or type(exc).__name__
                     if not isinstance(exc, SeriesFailed):
                         text = f"series {names[i]}: {type(exc).__name__}: {text}"
-                    _error(f"{text} (failed again on the retry)")
+                    error(f"{text} (failed again on the retry)")
                     failures += 1
                 else:
                     failures += run.absorb(fut.result())

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from gan.cli.common import UsageError, error
 from viewer.export.dicom_seg import require_dicom_source
 from viewer.export.series_export import ExportRequest, export_formats
 from viewer.export.source import ExportSource
@@ -26,16 +27,11 @@ MAX_SKIP_LINES = 5
 CHUNK = 16
 
 
-def _error(message: str) -> None:
-    print(f"error: {message}", file=sys.stderr, flush=True)
-
-
 def find_series(path: Path, show_progress: bool = True) -> list:
     """Every loadable series under `path` (viewer.io.scan_path); UsageError when there is none.
 
     Skipped files are listed as `warning:` lines (the first few, then a count).
     """
-    from viewer.cli.localize import UsageError
     from viewer.io import scan_path
 
     with tqdm(desc="scan", unit="file", disable=not show_progress, file=sys.stderr,
@@ -135,7 +131,7 @@ class BatchRun:
     def report_seg_skipped(self) -> None:
         if len(self.seg_skipped) > 1:
             kinds = "/".join(f for f in self.formats if f in ("seg", "sr"))
-            _error(f"{kinds}: not written for {len(self.seg_skipped)} series without a DICOM "
+            error(f"{kinds}: not written for {len(self.seg_skipped)} series without a DICOM "
                    f"source (first: {self.seg_skipped[0]}); the other formats were written")
 
     def unique_names(self, series: list) -> list[str]:
@@ -149,7 +145,7 @@ class BatchRun:
         try:
             self.summary.write(self.out)
         except OSError as exc:
-            _error(f"summary in {self.out}: cannot write ({exc.strerror or exc})")
+            error(f"summary in {self.out}: cannot write ({exc.strerror or exc})")
             return False
         return True
 
@@ -165,11 +161,11 @@ class BatchRun:
         if outcome.seg_skipped:
             self.seg_skipped.append(outcome.name)
             if len(self.seg_skipped) == 1 and outcome.seg_reason:  # the reason once
-                _error(outcome.seg_reason)
+                error(outcome.seg_reason)
         for message in outcome.warnings:
             print(f"warning: {message}", file=sys.stderr)
         for message in outcome.errors:
-            _error(message)
+            error(message)
         if outcome.summary is not None:
             self.summary.series.append(outcome.summary)
         self.n_slices += outcome.n_slices

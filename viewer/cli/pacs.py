@@ -20,6 +20,8 @@ import json
 import sys
 from pathlib import Path
 
+from gan.cli.common import error
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
@@ -56,10 +58,6 @@ def register(subparsers) -> None:
     v = sub.add_parser("servers", help="list the configured servers and the config file")
     v.set_defaults(func=servers_handler)
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
-
-
-def error(message: str) -> None:
-    print(f"error: {message}", file=sys.stderr, flush=True)
 
 
 def make_client(target: str, timeout: float | None = None):

@@ -16,10 +16,8 @@ import argparse
 import sys
 from pathlib import Path
 
-
-def _err(msg: str) -> int:
-    print(f"error: {msg}", file=sys.stderr)
-    return 2
+from gan.cli.common import error, split_list
+from gan.map_methods import ALL_METHODS_TEXT, METHODS
 
 
 def register(subparsers) -> None:
@@ -56,8 +54,8 @@ def register(subparsers) -> None:
     m = sub.add_parser("make-list", help="build a blinded reading list (slices × methods) as JSON")
     m.add_argument("input", type=Path, help="DICOM folder/file, NIfTI file or picture folder")
     m.add_argument("--out", type=Path, required=True, metavar="FILE", help="JSON file to write")
-    m.add_argument("--methods", default="gan,gradcam,msgradcam,smoothgrad",
-                   help="comma-separated: gan, gradcam, msgradcam, smoothgrad "
+    m.add_argument("--methods", default=ALL_METHODS_TEXT,
+                   help=f"comma-separated: {', '.join(METHODS)} "
                    "(default: all four); imported maps are added with --maps")
     m.add_argument("--maps", action="append", default=[], metavar="NAME=DIR",
                    help="imported maps: a folder of .npy/.png files named by slice number; "
@@ -74,7 +72,7 @@ def register(subparsers) -> None:
 
 
 def _open(db: Path | None):
-    from viewer.core.score_store import ScoreStore
+    from viewer.study.score_store import ScoreStore
 
     return ScoreStore(db, create=False)
 
@@ -82,15 +80,15 @@ def _open(db: Path | None):
 def _summary(args) -> int:
     import json
 
-    from viewer.core.score_stats import format_summary, summarize
-    from viewer.core.score_store import ScoreStoreError
+    from viewer.study.score_stats import format_summary, summarize
+    from viewer.study.score_store import ScoreStoreError
 
     try:
         with _open(args.db) as store:
             summary = summarize(store.aggregate_latest(), exclude_unsure=args.exclude_unsure)
             path = store.path
     except ScoreStoreError as exc:
-        return _err(str(exc))
+        return error(str(exc))
     if args.json:
         d = summary.to_dict()
         d["database"] = str(path)
@@ -109,17 +107,17 @@ CSV_COLUMNS = ("reader_id", "study_uid", "series_uid", "sop_instance_uid", "imag
 def _export(args) -> int:
     import csv
 
-    from viewer.core.score_store import ScoreStoreError
+    from viewer.study.score_store import ScoreStoreError
 
     if args.csv.is_dir():
-        return _err(f"{args.csv}: is a folder; give a CSV file name")
+        return error(f"{args.csv}: is a folder; give a CSV file name")
     if not args.csv.parent.is_dir():
-        return _err(f"{args.csv}: folder {args.csv.parent} does not exist")
+        return error(f"{args.csv}: folder {args.csv.parent} does not exist")
     try:
         with _open(args.db) as store:
             rows = store.aggregate_history() if args.history else store.aggregate_latest()
     except ScoreStoreError as exc:
-        return _err(str(exc))
+        return error(str(exc))
     tmp = args.csv.with_name(args.csv.name + ".tmp")
     try:
         with open(tmp, "w", newline="", encoding="utf-8") as f:
@@ -133,26 +131,26 @@ def _export(args) -> int:
                             r.n_versions])
         tmp.replace(args.csv)
     except OSError as exc:
-        return _err(f"{args.csv}: cannot write ({exc.strerror or exc})")
+        return error(f"{args.csv}: cannot write ({exc.strerror or exc})")
     print(f"wrote {len(rows)} score rows to {args.csv}")
     return 0
 
 
 def _plots(args) -> int:
-    from viewer.core.score_stats import save_plots, summarize
-    from viewer.core.score_store import ScoreStoreError
+    from viewer.study.score_stats import save_plots, summarize
+    from viewer.study.score_store import ScoreStoreError
 
     if args.out.exists() and not args.out.is_dir():
-        return _err(f"{args.out}: exists and is not a folder")
+        return error(f"{args.out}: exists and is not a folder")
     try:
         with _open(args.db) as store:
             summary = summarize(store.aggregate_latest(), exclude_unsure=args.exclude_unsure)
     except ScoreStoreError as exc:
-        return _err(str(exc))
+        return error(str(exc))
     try:
         paths = save_plots(summary, args.out)
     except OSError as exc:
-        return _err(f"{args.out}: cannot write ({exc.strerror or exc})")
+        return error(f"{args.out}: cannot write ({exc.strerror or exc})")
     for p in paths:
         print(f"wrote {p}")
     return 0
@@ -185,17 +183,18 @@ def parse_slice_spec(spec: str) -> list[int]:
 
 
 def _make_list(args) -> int:
-    from viewer.core.reading_list import (
+    from viewer.study.reading_list import (
         IMPORT_PREFIX,
         ReadingList,
         discover_imported_maps,
         slice_targets_from_series,
         validate_method,
     )
-    from viewer.core.score_store import image_hash
+    from viewer.study.score_store import image_hash
 
     try:
-        methods = [validate_method(m) for m in args.methods.split(",") if m.strip()]
+        methods = [validate_method(m) for m in split_list(args.methods, lower=False,
+                                                          unique=False)]
         imported = {}
         for spec in args.maps:
             if "=" not in spec:
@@ -206,11 +205,11 @@ def _make_list(args) -> int:
             methods.append(method)
         slices = parse_slice_spec(args.slices) if args.slices else None
     except ValueError as exc:
-        return _err(str(exc))
+        return error(str(exc))
     if not args.input.exists():
-        return _err(f"{args.input}: does not exist")
+        return error(f"{args.input}: does not exist")
     if not args.out.parent.is_dir():
-        return _err(f"{args.out}: folder {args.out.parent} does not exist")
+        return error(f"{args.out}: folder {args.out.parent} does not exist")
 
     from viewer.io import scan_path
 
@@ -223,9 +222,9 @@ def _make_list(args) -> int:
         series = [s for s in series if s.key in wanted or s.series_uid in wanted]
         missing = wanted - {s.key for s in series} - {s.series_uid for s in series}
         if missing:
-            return _err(f"--series: not found in {args.input}: {', '.join(sorted(missing))}")
+            return error(f"--series: not found in {args.input}: {', '.join(sorted(missing))}")
     if not series:
-        return _err(f"{args.input}: no loadable series")
+        return error(f"{args.input}: no loadable series")
     targets = []
     try:
         for info in series:
@@ -239,9 +238,9 @@ def _make_list(args) -> int:
                                name=args.name, imported_maps=imported)
         rl.save(args.out)
     except ValueError as exc:
-        return _err(str(exc))
+        return error(str(exc))
     except OSError as exc:
-        return _err(f"{args.out}: cannot write ({exc.strerror or exc})")
+        return error(f"{args.out}: cannot write ({exc.strerror or exc})")
     print(f"wrote {args.out}: {len(rl)} items ({len(targets)} slices × {len(methods)} methods, "
           f"{len(series)} series), seed {rl.seed}, {'blinded' if rl.blinded else 'unblinded'}")
     return 0

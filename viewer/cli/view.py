@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import sys
 from pathlib import Path
 
-SAMPLES = Path(__file__).resolve().parents[2] / "resources" / "samples"
-DEVICES = ("auto", "cpu", "cuda")
+from gan.cli.common import add_device_argument, error
+from gan.resources import SAMPLES as RESOURCE_SAMPLES
+
+SAMPLES = RESOURCE_SAMPLES
 
 
 def register(subparsers) -> None:
@@ -35,8 +36,7 @@ def register(subparsers) -> None:
     p.add_argument("--weights", default=None, metavar="W",
                    help="localizer weights (.safetensors; default: resources/weights/"
                    "localizer.safetensors)")
-    p.add_argument("--device", default="auto", choices=DEVICES,
-                   help="where the localizer runs (default: auto = CUDA when present)")
+    add_device_argument(p, "where the localizer runs (default: auto = CUDA when present)")
     p.add_argument("--db", default=None, metavar="PATH",
                    help="reader-study score database (SQLite; created when missing; default: "
                    "scores.sqlite in the user data folder)")
@@ -70,8 +70,7 @@ def check_args(args) -> str | None:
 def handler(args) -> int:
     problem = check_args(args)
     if problem:
-        print(f"error: {problem}", file=sys.stderr)
-        return 2
+        return error(problem)
     if args.screenshot:
         import os
 

@@ -13,7 +13,7 @@ from typing import Callable
 
 import numpy as np
 
-CAM_METHODS = ("gradcam", "msgradcam", "smoothgrad")
+from gan.map_methods import CAM_METHODS
 
 
 class CamMapComputer:

@@ -1,5 +1,9 @@
 """One entry point for CT input: ``scan_path`` (headers) and ``load_series`` (pixels).
 
+It also picks the reader of each source kind: the DICOM, NIfTI and picture slice readers are
+registered here in ``viewer.io.series.SLICE_READERS`` (``register_slice_reader``), so the
+series model imports no reader.
+
 ``scan_path`` accepts a folder (scanned recursively), a DICOM file, a NIfTI file or a picture.
 It never raises for bad input: a missing path, unreadable folders and bad files all end up in
 ``ScanResult.skipped`` with a one-line reason, and whatever is valid is still returned.
@@ -12,10 +16,23 @@ from typing import Optional
 
 import numpy as np
 
+from viewer.io.dicom_pixels import iter_dicom_slices
 from viewer.io.dicom_scan import scan_dicom_files
-from viewer.io.nifti import is_nifti_path, scan_nifti
-from viewer.io.pictures import is_picture_path, scan_pictures
-from viewer.io.series import Progress, ScanResult, SeriesInfo, SkippedFile, Volume, report
+from viewer.io.nifti import is_nifti_path, iter_nifti_slices, scan_nifti
+from viewer.io.pictures import is_picture_path, iter_picture_slices, scan_pictures
+from viewer.io.series import (SLICE_READERS, Progress, ScanResult, SeriesInfo, SkippedFile,
+                              Volume, report)
+
+
+def register_slice_reader(source_kind: str, reader) -> None:
+    """Read the slices of series of ``source_kind`` with ``reader(info)`` -> iterator of
+    ``(i, slice)`` (HU float32 or uint8 ``(rows, cols)``, in slice order)."""
+    SLICE_READERS[source_kind] = reader
+
+
+register_slice_reader("dicom", iter_dicom_slices)
+register_slice_reader("nifti", iter_nifti_slices)
+register_slice_reader("pictures", iter_picture_slices)
 
 # Files that are certainly not images: skipped without opening them.
 NOT_IMAGE_SUFFIXES = (".xml", ".txt", ".md", ".json", ".csv", ".pdf", ".html", ".htm", ".zip",

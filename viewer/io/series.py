@@ -9,8 +9,9 @@ Conventions (see docs/ARCHITECTURE.md):
 * ``direction`` is a 3x3 matrix whose columns are the x, y, z index axes in LPS, stored
   flattened row-major as 9 floats (SimpleITK convention).
 
-This module is Qt-free and holds no reader code: ``SeriesInfo.iter_slices`` dispatches to the
-reader of its ``source_kind`` lazily.
+This module is Qt-free, a pure data model: it imports no reader. ``SeriesInfo.iter_slices``
+reads through ``SLICE_READERS`` (source kind -> slice reader), which ``viewer.io.scan`` fills
+when ``viewer.io`` is imported; the readers import this module, never the other way round.
 """
 from __future__ import annotations
 
@@ -148,12 +149,10 @@ class SeriesInfo:
         after each slice; returning False stops with LoadCancelled. A slice that cannot be decoded
         is yielded blank (lowest value) and a warning naming its file is added to ``warnings``.
         """
-        if self.source_kind == "dicom":
-            from viewer.io.dicom_pixels import iter_dicom_slices as it
-        elif self.source_kind == "nifti":
-            from viewer.io.nifti import iter_nifti_slices as it
-        else:
-            from viewer.io.pictures import iter_picture_slices as it
+        it = SLICE_READERS.get(self.source_kind)
+        if it is None:
+            raise LookupError(f"series {self.key}: no slice reader for source kind "
+                              f"{self.source_kind!r} (registered: {', '.join(SLICE_READERS)})")
         total = self.n_slices
         for i, sl in it(self):
             if sl.shape != (self.rows, self.cols):
@@ -163,6 +162,11 @@ class SeriesInfo:
                 )
             yield i, sl
             report(progress, i + 1, total)
+
+
+#: ``source_kind`` -> reader ``(info) -> iterator of (i, slice (rows, cols))``, in slice order;
+#: filled by ``viewer.io.scan.register_slice_reader`` (the one place that picks a reader)
+SLICE_READERS: dict[str, Callable[["SeriesInfo"], Iterator[tuple[int, np.ndarray]]]] = {}
 
 
 @dataclass

@@ -92,6 +92,19 @@ class OverlayControls(QtWidgets.QWidget):
     def set_threshold(self, t: float) -> None:
         self.threshold.setValue(int(round(float(t) * STEPS)))
 
+    def show_threshold(self, t: float) -> None:
+        """Show ``t`` (the session's threshold, in [0, 1]) without emitting ``thresholdChanged``."""
+        self.threshold.blockSignals(True)
+        self.threshold.setValue(int(round(float(t) * STEPS)))
+        self.threshold.blockSignals(False)
+        self._update_threshold_label()
+
+    def show_visible(self, on: bool) -> None:
+        """Tick "Show overlay" as the session says, without emitting ``visibleChanged``."""
+        self.visible_box.blockSignals(True)
+        self.visible_box.setChecked(bool(on))
+        self.visible_box.blockSignals(False)
+
     def toggle_visible(self) -> None:
         self.visible_box.setChecked(not self.visible_box.isChecked())
 

@@ -13,16 +13,16 @@ A plain widget; the main window docks it. Wiring (the panel computes nothing abo
 
 ``context_provider() -> dict | None`` describes what is on screen now (None or {}: nothing):
 ``study_uid``, ``series_uid`` (``info.series_uid or info.key``, as
-:func:`viewer.core.reading_list.slice_targets_from_series` writes it), ``sop_instance_uid``
+:func:`viewer.study.reading_list.slice_targets_from_series` writes it), ``sop_instance_uid``
 (DICOM; when given, ``image_hash`` is ignored) or ``image_hash`` (pictures:
-:func:`viewer.core.score_store.image_hash` of the slice pixels as loaded by ``viewer.io``),
+:func:`viewer.study.score_store.image_hash` of the slice pixels as loaded by ``viewer.io``),
 ``slice_index`` (0-based z), ``method`` of the map on screen (``"gan"``, ``"gradcam"``,
 ``"msgradcam"``, ``"smoothgrad"`` or ``"import:<name>"``), ``severity_category``
 (mild/common/severe/critical, or None/""). The score is stored for exactly this key.
 
 ``requestItem(dict)``: show slice ``slice_index`` of series ``series_uid`` (study ``study_uid``;
 ``sop_instance_uid``/``image_hash`` identify the slice) with the map ``method``; for ``import:``
-methods ``map_path`` names the map file (:func:`viewer.core.reading_list.load_imported_map`).
+methods ``map_path`` names the map file (:func:`viewer.study.reading_list.load_imported_map`).
 ``code`` is the blinding code. When ``blinded`` is True the viewer must not show the method name
 anywhere (map selector, title, legend). The viewer should update synchronously in the slot; the
 panel calls :meth:`refresh` right after emitting.
@@ -46,9 +46,9 @@ from typing import Callable
 
 from PyQt6 import QtCore, QtWidgets
 
-from viewer.core.reading_list import ReadingList, method_label
-from viewer.core.score_store import (
-    SCORE_BANDS,
+from viewer.study.reading_list import ReadingList, method_label
+from viewer.ui.score_panel_layout import build_score_panel_ui
+from viewer.study.score_store import (
     ItemKey,
     ReaderScores,
     ScoreStore,
@@ -61,11 +61,6 @@ SETTINGS_LIST = "score_panel/reading_list"
 OK_STYLE = "color: #2a8a2a;"
 ERR_STYLE = "color: #c03030; font-weight: bold;"
 INFO_STYLE = "color: palette(text);"
-
-
-def band_text(score: int) -> str:
-    lo, hi = SCORE_BANDS[score]
-    return f"{score}   IoU {lo:.1f}–{hi:.1f}"
 
 
 class ScorePanel(QtWidgets.QWidget):
@@ -108,105 +103,7 @@ class ScorePanel(QtWidgets.QWidget):
 
     # ------------------------------------------------------------------ UI
     def _build_ui(self) -> None:
-        w = self
-        lay = QtWidgets.QVBoxLayout(w)
-        lay.setContentsMargins(6, 6, 6, 6)
-
-        # reader identification
-        self.reader_box = QtWidgets.QWidget(w)
-        rl = QtWidgets.QHBoxLayout(self.reader_box)
-        rl.setContentsMargins(0, 0, 0, 0)
-        self.reader_edit = QtWidgets.QLineEdit(self.reader_box)
-        self.reader_edit.setPlaceholderText("your reader id, e.g. initials")
-        self.reader_button = QtWidgets.QPushButton("Start", self.reader_box)
-        rl.addWidget(QtWidgets.QLabel("Reader:", self.reader_box))
-        rl.addWidget(self.reader_edit, 1)
-        rl.addWidget(self.reader_button)
-        self.reader_button.clicked.connect(self._reader_entered)
-        self.reader_edit.returnPressed.connect(self._reader_entered)
-        self.reader_label = QtWidgets.QLabel(w)
-        self.change_reader_button = QtWidgets.QPushButton("Change reader", w)
-        self.change_reader_button.clicked.connect(self._show_reader_entry)
-        who = QtWidgets.QHBoxLayout()
-        who.addWidget(self.reader_label, 1)
-        who.addWidget(self.change_reader_button)
-        lay.addWidget(self.reader_box)
-        lay.addLayout(who)
-
-        # reading list
-        lrow = QtWidgets.QHBoxLayout()
-        self.list_label = QtWidgets.QLabel("No reading list: scoring what is on screen.", w)
-        self.list_label.setWordWrap(True)
-        self.open_list_button = QtWidgets.QPushButton("Open list…", w)
-        self.open_list_button.clicked.connect(self._choose_list)
-        lrow.addWidget(self.list_label, 1)
-        lrow.addWidget(self.open_list_button)
-        lay.addLayout(lrow)
-
-        self.item_label = QtWidgets.QLabel(w)
-        self.item_label.setWordWrap(True)
-        f = self.item_label.font()
-        f.setBold(True)
-        self.item_label.setFont(f)
-        lay.addWidget(self.item_label)
-
-        # score buttons 5..1 with IoU bands
-        box = QtWidgets.QGroupBox("Overlap of map and lesions (keys 1–5)", w)
-        bl = QtWidgets.QVBoxLayout(box)
-        self.score_buttons: dict[int, QtWidgets.QPushButton] = {}
-        for s in sorted(SCORE_BANDS, reverse=True):
-            b = QtWidgets.QPushButton(band_text(s), box)
-            b.setCheckable(True)
-            b.setStyleSheet("QPushButton:checked { background: #2f7d32; color: white; "
-                            "font-weight: bold; }")
-            b.setToolTip(f"Score {s}: the map overlaps the lesions with an IoU of about "
-                         f"{SCORE_BANDS[s][0]:.1f}–{SCORE_BANDS[s][1]:.1f} (key {s})")
-            b.clicked.connect(lambda _=False, s=s: self.give_score(s))
-            bl.addWidget(b)
-            self.score_buttons[s] = b
-        lay.addWidget(box)
-
-        self.comment_edit = QtWidgets.QLineEdit(w)
-        self.comment_edit.setPlaceholderText("comment (optional, saved with the score)")
-        self.comment_edit.setMaxLength(2000)
-        self.comment_edit.setToolTip("Type, then Enter to leave the field (keys 1–5 score again)")
-        self.comment_edit.returnPressed.connect(self.comment_edit.clearFocus)
-        self.unsure_check = QtWidgets.QCheckBox("unsure", w)
-        crow = QtWidgets.QHBoxLayout()
-        crow.addWidget(self.comment_edit, 1)
-        crow.addWidget(self.unsure_check)
-        lay.addLayout(crow)
-
-        nrow = QtWidgets.QHBoxLayout()
-        self.next_button = QtWidgets.QPushButton("Next unscored (N)", w)
-        self.next_button.clicked.connect(lambda: self.next_unscored())
-        self.advance_check = QtWidgets.QCheckBox("go on after scoring", w)
-        nrow.addWidget(self.next_button)
-        nrow.addWidget(self.advance_check)
-        lay.addLayout(nrow)
-        self.keys_check = QtWidgets.QCheckBox("keys 1–5 and N score (over the viewer's keys)", w)
-        self.keys_check.setChecked(True)
-        self.keys_check.setToolTip("While ticked, keys 1–5 give a score and N goes to the next "
-                                   "unscored item anywhere in this window (not in text fields)")
-        lay.addWidget(self.keys_check)
-
-        self.progress_label = QtWidgets.QLabel(w)
-        self.status_label = QtWidgets.QLabel(w)
-        self.status_label.setWordWrap(True)
-        self.db_label = QtWidgets.QLabel(w)
-        self.db_label.setWordWrap(True)
-        self.db_label.setStyleSheet("color: gray; font-size: 9pt;")
-        self.db_label.setTextInteractionFlags(
-            QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
-        lay.addWidget(self.progress_label)
-        lay.addWidget(self.status_label)
-        lay.addStretch(1)
-        lay.addWidget(self.db_label)
-        self.choose_db_button = QtWidgets.QPushButton("Choose database…", w)
-        self.choose_db_button.setToolTip("Score into another SQLite file (created when missing)")
-        self.choose_db_button.clicked.connect(self._choose_db)
-        lay.addWidget(self.choose_db_button)
-
+        build_score_panel_ui(self)
         self.keys_check.toggled.connect(lambda on: self.scoreKeysActiveChanged.emit(
             self.score_keys_active()))
         self._key_filter = _ScoreKeyFilter(self)

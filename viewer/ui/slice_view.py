@@ -68,6 +68,18 @@ def geometry_from_direction(direction, spacing, positions) -> SliceGeometry:
     return geo
 
 
+def series_geometry(info) -> SliceGeometry:
+    """The display geometry of a ``SeriesInfo``; pictures have no physical geometry (no
+    orientation letters, no mm)."""
+    pictures = info.source_kind == "pictures"
+    positions = [r.position[2] if r.position is not None else None for r in info.refs]
+    geo = geometry_from_direction(None if pictures else info.direction, info.spacing,
+                                  [None] * len(positions) if pictures else positions)
+    if pictures:
+        geo.thickness_mm = None
+    return geo
+
+
 class _SliceViewBox(pg.ViewBox):
     """ViewBox with reading-room mouse bindings (see the module docstring)."""
 

@@ -1,6 +1,6 @@
 """Statistics panel: the reader-study summary table and the Fig. 6/7-style plots.
 
-Shows :func:`viewer.core.score_stats.format_summary` of every reader's latest scores in a
+Shows :func:`viewer.study.score_stats.format_summary` of every reader's latest scores in a
 database, and the two PNG plots rendered by matplotlib's Agg canvas (no Qt backend needed).
 Computes on the GUI thread: a summary of a few thousand scores takes well under a second.
 
@@ -17,7 +17,7 @@ from pathlib import Path
 
 from PyQt6 import QtCore, QtGui, QtWidgets
 
-from viewer.core.score_stats import (
+from viewer.study.score_stats import (
     Summary,
     cohort_bars_png,
     format_summary,
@@ -25,7 +25,7 @@ from viewer.core.score_stats import (
     save_plots,
     summarize,
 )
-from viewer.core.score_store import ScoreStore, ScoreStoreError
+from viewer.study.score_store import ScoreStore, ScoreStoreError
 
 
 class StatsPanel(QtWidgets.QWidget):

@@ -25,16 +25,11 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
-from viewer.core.score_store import ItemKey, validate_severity
+from gan.map_methods import IMPORT_PREFIX, LABELS, METHODS
+from viewer.study.score_store import ItemKey, validate_severity
 
-BUILTIN_METHODS = ("gan", "gradcam", "msgradcam", "smoothgrad")
-METHOD_LABELS = {
-    "gan": "GAN",
-    "gradcam": "Grad-CAM",
-    "msgradcam": "multi-scale Grad-CAM",
-    "smoothgrad": "SmoothGrad",
-}
-IMPORT_PREFIX = "import:"
+BUILTIN_METHODS = METHODS
+METHOD_LABELS = LABELS
 FORMAT_NAME = "covid-ct-reading-list"
 FORMAT_VERSION = 1
 _IMPORT_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -66,7 +61,7 @@ def method_label(method: str) -> str:
 
 @dataclass(frozen=True)
 class SliceTarget:
-    """One slice to be read: identifiers as in :class:`~viewer.core.score_store.ItemKey`."""
+    """One slice to be read: identifiers as in :class:`~viewer.study.score_store.ItemKey`."""
 
     slice_index: int
     study_uid: str = ""
@@ -298,7 +293,7 @@ def slice_targets_from_series(info, slice_indices: Iterable[int] | None = None,
 
     ``slice_indices``: which z indices (default all). ``severities``: known severity category
     per slice index. ``image_hashes``: per slice index, required for slices without a SOP
-    Instance UID (pictures); compute them with :func:`viewer.core.score_store.image_hash`.
+    Instance UID (pictures); compute them with :func:`viewer.study.score_store.image_hash`.
     """
     n = int(info.n_slices)
     idx = range(n) if slice_indices is None else list(slice_indices)

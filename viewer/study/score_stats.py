@@ -1,8 +1,8 @@
 """Statistics of a reader study's visual scores (1–5), as in the paper's Figs. 6 and 7.
 
 Input: the latest score of every reader for every item
-(:meth:`viewer.core.score_store.ScoreStore.aggregate_latest`), i.e. a list of
-:class:`~viewer.core.score_store.SavedScore`.
+(:meth:`viewer.study.score_store.ScoreStore.aggregate_latest`), i.e. a list of
+:class:`~viewer.study.score_store.SavedScore`.
 
 * mean ± SD per method (SD with ddof = 1, the sample standard deviation);
 * Student's t-test between every pair of methods (``scipy.stats.ttest_ind``, equal variances,
@@ -32,10 +32,11 @@ from typing import Sequence
 
 import numpy as np
 
-from viewer.core.reading_list import method_label
-from viewer.core.score_store import SEVERITY_CATEGORIES, SavedScore
+from gan.map_methods import GAN, METHODS
+from viewer.study.reading_list import method_label
+from viewer.study.score_store import SEVERITY_CATEGORIES, SavedScore
 
-REFERENCE_METHOD = "gan"
+REFERENCE_METHOD = GAN
 REFERENCE_COHORT = "common"
 
 
@@ -148,7 +149,7 @@ def _ttest(a: str, b: str, xa, xb, kind: str) -> TTest:
 
 
 def _method_order(methods) -> list[str]:
-    known = ["gan", "gradcam", "msgradcam", "smoothgrad"]
+    known = list(METHODS)
     return sorted(set(methods), key=lambda m: (known.index(m) if m in known else len(known), m))
 
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from viewer.core.score_stats import format_summary, save_plots, summarize
-from viewer.core.score_store import ItemKey, SavedScore
+from viewer.study.score_stats import format_summary, save_plots, summarize
+from viewer.study.score_store import ItemKey, SavedScore
 
 GAN = {0: 5, 1: 4, 2: 4, 3: 3, 4: 5}
 CAM = {0: 3, 1: 2, 2: 4, 3: 1}

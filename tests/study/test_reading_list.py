@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from viewer.core.reading_list import (
+from viewer.study.reading_list import (
     ReadingList,
     SliceTarget,
     discover_imported_maps,

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from viewer.core.score_store import (
+from viewer.study.score_store import (
     MIGRATIONS,
     SCHEMA_VERSION,
     ItemKey,
@@ -162,7 +162,7 @@ def test_saved_score_survives_kill_9(tmp_path):
     script = textwrap.dedent(f"""
         import sys, time
         sys.path.insert(0, {str(REPO)!r})
-        from viewer.core.score_store import ScoreStore, ItemKey
+        from viewer.study.score_store import ScoreStore, ItemKey
         s = ScoreStore({str(path)!r})
         r = s.for_reader("alice")
         for i in range(1000):
@@ -289,7 +289,7 @@ def test_reads_of_a_damaged_file_raise_score_store_error(tmp_path, monkeypatch):
 
 
 def test_reader_ids_are_normalized():
-    from viewer.core.score_store import normalize_reader_id, validate_reader_id
+    from viewer.study.score_store import normalize_reader_id, validate_reader_id
 
     assert validate_reader_id("  Alice\u200b ") == "Alice"
     assert validate_reader_id("\ufeffＡｌｉｃｅ") == "Alice"  # BOM, full-width letters

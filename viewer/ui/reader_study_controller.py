@@ -1,9 +1,6 @@
-"""Reader-study behaviour of the main window: what the score panel records (``score_context``),
-showing a reading-list item (``open_item``) with the map of its method, and which map is on
-screen (``map_method``).
-
-A mixin of ``MainWindow``: it uses the window's ``browser``, ``view``, ``info``, ``voxels``,
-``store``, ``counts``, ``threshold``, ``restrict_to_lungs``, ``score_panel`` and status bar.
+"""The reader study's controller: what the score panel records (``score_context``), showing a
+reading-list item (``open_item``) with the map of its method, and which map is on screen
+(``map_method``).
 
 Maps other than the GAN's are shown for the item's slice only: ``gradcam``, ``msgradcam`` and
 ``smoothgrad`` are computed with :class:`viewer.core.cam_maps.CamMapComputer` from
@@ -17,34 +14,85 @@ map. In a blinded list the method name is never shown (overlay note, status mess
 """
 from __future__ import annotations
 
-from pathlib import Path
+from typing import Callable
 
 import numpy as np
 from PyQt6 import QtWidgets
 
-from viewer.core.cam_maps import CAM_METHODS, CamMapComputer
+from gan.map_methods import CAM_METHODS, GAN, IMPORT_PREFIX
+from gan.resources import CLASSIFIER_WEIGHTS
+from viewer.core.cam_maps import CamMapComputer
+from viewer.core.reading_session import ReadingSession
+from viewer.ui.series_browser import SeriesBrowser
+from viewer.ui.slice_view import SliceView
+from viewer.ui.work_pool import WorkPool
 from viewer.ui.workers import CallWorker
 
-CLASSIFIER_WEIGHTS = Path(__file__).resolve().parents[2] / "resources" / "weights" / \
-    "classifier.safetensors"
-__all__ = ["CAM_METHODS", "CLASSIFIER_WEIGHTS", "ReaderStudyMixin"]
+__all__ = ["CAM_METHODS", "CLASSIFIER_WEIGHTS", "ReaderStudyController"]
 
 # CAM workers still running; held here (not by the window) so a window closed mid-computation
 # never destroys a running thread
 _RUNNING_CAM_WORKERS: set = set()
 
 
-class ReaderStudyMixin:
-    map_method = "gan"       # method of the map on screen
-    _method_map = None       # (series key, slice index, method, float32 (y, x) map) or None
-    _method_blinded = False
-    _pending_item = None     # item waiting for its series to be read
-    _cam_computer: CamMapComputer | None = None
-    _cam_cache: dict | None = None
-    _cam_request = None      # (series key, slice index, method, item) being computed, or None
-    _cam_busy_label = None
+class ReaderStudyController:
+    """Reading-list items and their maps over ``session``.
+
+    ``status_bar``: the window's QStatusBar; ``open_series(info, slice_index)`` opens another
+    series of the browser; ``show_error(text)``; ``redraw()`` recomputes the shown overlay.
+    ``score_panel`` (a ScorePanel or None) is set once it is docked.
+    """
+
+    def __init__(self, session: ReadingSession, view: SliceView, browser: SeriesBrowser,
+                 status_bar: QtWidgets.QStatusBar, pool: WorkPool,
+                 open_series: Callable, show_error: Callable[[str], None],
+                 redraw: Callable[[], None]):
+        self.session, self.view, self.browser = session, view, browser
+        self.status_bar, self.pool = status_bar, pool
+        self.open_series, self.show_error, self.redraw = open_series, show_error, redraw
+        self.score_panel = None
+        self.map_method = GAN     # method of the map on screen
+        self.method_map = None    # (series key, slice index, method, float32 (y, x) map) or None
+        self.blinded = False
+        self.pending_item = None  # item waiting for its series to be read
+        self.cam_computer: CamMapComputer | None = None
+        self.cam_cache: dict = {}
+        self.cam_request = None   # (series key, slice index, method, item) being computed
+        self.cam_busy_label = None
+
+    @property
+    def info(self):
+        return self.session.info
+
+    @property
+    def voxels(self):
+        return self.session.voxels
 
     # ------------------------------------------------------------------ score panel
+    def dock_score_panel(self, window: QtWidgets.QMainWindow, settings, db_path):
+        """Dock the reader-study score panel in ``window``, tabbed behind its series browser
+        (``window.docks["browser"]``), and return it. While it is raised (and a reader is
+        set, its "keys" box ticked) it takes keys 1–5 and N."""
+        from PyQt6 import QtCore
+
+        from viewer.ui.score_panel import ScorePanel
+
+        panel = self.score_panel = ScorePanel(self.score_context, db_path=db_path,
+                                              settings=settings, parent=window)
+        dock = QtWidgets.QDockWidget("Reader study", window)
+        dock.setObjectName("dock_scores")
+        dock.setWidget(panel)
+        window.addDockWidget(QtCore.Qt.DockWidgetArea.LeftDockWidgetArea, dock)
+        window.tabifyDockWidget(window.docks["browser"], dock)
+        window.docks["browser"].raise_()
+        window.docks["scores"] = dock
+        panel.requestItem.connect(self.open_item)
+        panel.scoreKeysActiveChanged.connect(
+            lambda on: on and self.status_bar.showMessage(
+                "reader study: keys 1–5 score and N goes to the next unscored item (window "
+                "presets and next series: menus)", 8000))
+        return panel
+
     def score_context(self) -> dict:
         """What the score panel records with a score: the shown series, slice and map method,
         and the severity category of the slice (None until its GAN map is in). Empty while
@@ -52,25 +100,23 @@ class ReaderStudyMixin:
         info, i = self.info, self.view.index
         if info is None or self.voxels is None:
             return {}
-        if self._pending_item is not None:  # a reading-list item's series is being read:
+        if self.pending_item is not None:  # a reading-list item's series is being read:
             return {}                       # what is on screen is about to change
-        if self._cam_request is not None:   # the item's map is not on screen yet
+        if self.cam_request is not None:   # the item's map is not on screen yet
             return {}
         ref = info.refs[i]
         ctx = {"study_uid": info.study_uid, "series_uid": info.series_uid or info.key,
-               "slice_index": i, "method": self.map_method or "gan", "severity_category": None}
+               "slice_index": i, "method": self.map_method or GAN, "severity_category": None}
         if ref.sop_instance_uid:
             ctx["sop_instance_uid"] = ref.sop_instance_uid
         else:
-            from viewer.core.score_store import image_hash
+            from viewer.study.score_store import image_hash
 
             ctx["image_hash"] = image_hash(self.voxels[i])
-        s = self.counts.slice_summary(i) if self.counts is not None else None
-        if s is not None and self.store is not None and self.store.has(i):
-            ctx["severity_category"] = s["category"]
+        ctx["severity_category"] = self.session.severity_category(i)
         return ctx
 
-    def _refresh_score_panel(self) -> None:
+    def refresh_score_panel(self) -> None:
         if self.score_panel is not None:
             self.score_panel.refresh()
 
@@ -86,18 +132,17 @@ class ReaderStudyMixin:
             return
         idx = item.get("slice_index")
         if match is self.info and self.voxels is not None:
-            self._pending_item = None
+            self.pending_item = None
             if idx is not None:
                 self.view.set_index(int(idx))
             self._show_item_method(item)
             return
-        self._pending_item = item
-        self.requested_slice = int(idx) if idx is not None else None
-        self.open_series(match)
+        self.pending_item = item
+        self.open_series(match, int(idx) if idx is not None else None)
 
-    def _apply_pending_item(self) -> None:
+    def apply_pending_item(self) -> None:
         """Called once a series is on screen: the waiting item's map, else the GAN map."""
-        item, self._pending_item = self._pending_item, None
+        item, self.pending_item = self.pending_item, None
         info = self.info
         if item is not None and (info.series_uid or info.key) == item.get("series_uid"):
             self._show_item_method(item)
@@ -105,10 +150,10 @@ class ReaderStudyMixin:
             self._set_method_map(None)
 
     def _show_item_method(self, item: dict) -> None:
-        method = str(item.get("method") or "gan")
-        self._method_blinded = bool(item.get("blinded"))
+        method = str(item.get("method") or GAN)
+        self.blinded = bool(item.get("blinded"))
         self._end_cam_request()  # a newer item replaces one still being computed
-        if method == "gan":
+        if method == GAN:
             self._set_method_map(None)
             return
         i = self.view.index
@@ -116,8 +161,8 @@ class ReaderStudyMixin:
             self._request_cam_map(item, method, i)
             return
         try:
-            if method.startswith("import:"):
-                from viewer.core.reading_list import load_imported_map
+            if method.startswith(IMPORT_PREFIX):
+                from viewer.study.reading_list import load_imported_map
 
                 if not item.get("map_path"):
                     raise ValueError("the item names no map file")
@@ -130,8 +175,8 @@ class ReaderStudyMixin:
         self._set_method_map((self.info.key, i, method, np.asarray(m, dtype=np.float32)))
 
     def _item_map_failed(self, item: dict, method: str, msg: str) -> None:
-        what = "the item's map" if self._method_blinded else f"the {method} map"
-        detail = "" if self._method_blinded else f": {msg}"
+        what = "the item's map" if self.blinded else f"the {method} map"
+        detail = "" if self.blinded else f": {msg}"
         self.show_error(f"reading-list item {item.get('code', '')}: {what} could not be "
                         f"shown{detail}; showing the GAN map")
         self._set_method_map(None)
@@ -140,41 +185,37 @@ class ReaderStudyMixin:
         """Show the Grad-CAM / multi-scale Grad-CAM / SmoothGrad map of slice ``i`` (float32
         (y, x) in [0, 1]): from the cache at once, else computed in a background worker; until
         it is in, no overlay is drawn and scoring is off."""
-        if self._cam_cache is None:
-            self._cam_cache = {}
         key = (self.info.key, i, method)
-        if key in self._cam_cache:
-            self._set_method_map((*key, self._cam_cache[key]))
+        if key in self.cam_cache:
+            self._set_method_map((*key, self.cam_cache[key]))
             return
-        if self._cam_computer is None:
-            self._cam_computer = CamMapComputer(CLASSIFIER_WEIGHTS, device="auto")
-        self._method_map = None
+        if self.cam_computer is None:
+            self.cam_computer = CamMapComputer(CLASSIFIER_WEIGHTS, device="auto")
+        self.method_map = None
         self.map_method = method
-        self._cam_request = (*key, item)
+        self.cam_request = (*key, item)
         self._show_cam_busy(method)
-        computer, sl, is_hu = self._cam_computer, self.voxels[i], self.info.is_hu
+        computer, sl, is_hu = self.cam_computer, self.voxels[i], self.info.is_hu
         w = CallWorker(lambda progress: computer.compute(sl, is_hu, method, progress), "cam")
         _RUNNING_CAM_WORKERS.add(w)
         w.finished.connect(lambda w=w: _RUNNING_CAM_WORKERS.discard(w))
-        self._on(w.succeeded, lambda m, key=key: self._cam_ready(key, m))
-        self._on(w.failed, lambda msg, key=key: self._cam_failed(key, msg))
-        self._on(w.cancelled, lambda key=key: self._cam_failed(key, "cancelled"))
-        self._keep(w)
+        self.pool.on(w.succeeded, lambda m, key=key: self._cam_ready(key, m))
+        self.pool.on(w.failed, lambda msg, key=key: self._cam_failed(key, msg))
+        self.pool.on(w.cancelled, lambda key=key: self._cam_failed(key, "cancelled"))
+        self.pool.keep(w)
         w.start()
         if self.voxels is not None:
-            self.refresh_overlay()
+            self.redraw()
         self._show_cam_busy(method)  # over refresh_overlay's note
-        self._refresh_score_panel()
+        self.refresh_score_panel()
 
     def _is_current_cam(self, key) -> bool:
-        r = self._cam_request
+        r = self.cam_request
         return r is not None and tuple(r[:3]) == tuple(key)
 
     def _cam_ready(self, key, m) -> None:
         m = np.asarray(m, dtype=np.float32)
-        if self._cam_cache is None:
-            self._cam_cache = {}
-        self._cam_cache[key] = m  # valid for its series, slice and method even when late
+        self.cam_cache[key] = m  # valid for its series, slice and method even when late
         if not self._is_current_cam(key):
             return  # the reader moved on meanwhile: not shown
         self._end_cam_request()
@@ -186,73 +227,70 @@ class ReaderStudyMixin:
     def _cam_failed(self, key, msg: str) -> None:
         if not self._is_current_cam(key):
             return
-        item = self._cam_request[3]
+        item = self.cam_request[3]
         self._end_cam_request()
         self._item_map_failed(item, key[2], msg)
 
     def _show_cam_busy(self, method: str) -> None:
-        from viewer.core.reading_list import method_label
+        from viewer.study.reading_list import method_label
 
-        name = "the item's" if self._method_blinded else f"the {method_label(method)}"
+        name = "the item's" if self.blinded else f"the {method_label(method)}"
         text = f"computing {name} map…"
-        if self._cam_busy_label is None:
-            self._cam_busy_label = QtWidgets.QLabel(self)
-            self.statusBar().addPermanentWidget(self._cam_busy_label)
-        self._cam_busy_label.setText(text)
-        self._cam_busy_label.show()
-        self.statusBar().showMessage(text)
+        if self.cam_busy_label is None:
+            self.cam_busy_label = QtWidgets.QLabel(self.status_bar)
+            self.status_bar.addPermanentWidget(self.cam_busy_label)
+        self.cam_busy_label.setText(text)
+        self.cam_busy_label.show()
+        self.status_bar.showMessage(text)
         self.view.set_overlay_note(text)
 
     def _end_cam_request(self) -> None:
         """Forget the map being computed (its result will not be shown) and the busy note."""
-        if self._cam_request is None:
+        if self.cam_request is None:
             return
-        self._cam_request = None
-        if self._cam_busy_label is not None:
-            self._cam_busy_label.hide()
-        if self.statusBar().currentMessage().startswith("computing "):
-            self.statusBar().clearMessage()
+        self.cam_request = None
+        if self.cam_busy_label is not None:
+            self.cam_busy_label.hide()
+        if self.status_bar.currentMessage().startswith("computing "):
+            self.status_bar.clearMessage()
 
     def _set_method_map(self, entry) -> None:
         """Show ``entry`` (series key, slice, method, map) instead of the GAN map; None: GAN."""
         self._end_cam_request()
-        self._method_map = entry
-        self.map_method = "gan" if entry is None else entry[2]
+        self.method_map = entry
+        self.map_method = GAN if entry is None else entry[2]
         if self.voxels is not None:
-            self.refresh_overlay()
-        self._refresh_score_panel()
+            self.redraw()
+        self.refresh_score_panel()
 
-    def _drop_method_map_if_elsewhere(self, i: int) -> None:
+    def drop_method_map_if_elsewhere(self, i: int) -> None:
         """Back to the GAN map when the slice (or series) on screen is not the item's (a map
         still being computed for it is then not shown)."""
-        r = self._cam_request
+        r = self.cam_request
         if r is not None and (self.info is None or r[0] != self.info.key or r[1] != i):
             self._end_cam_request()
-            self.map_method = "gan"
-        e = self._method_map
+            self.map_method = GAN
+        e = self.method_map
         if e is not None and (self.info is None or e[0] != self.info.key or e[1] != i):
-            self._method_map = None
-            self.map_method = "gan"
+            self.method_map = None
+            self.map_method = GAN
 
     def shown_layers(self, i: int):
         """``(map, mask)`` drawn for slice ``i``: the item's map when one is shown, through the
         series' ``LesionLayers`` without the edits (made on the GAN mask), else the GAN's
         ``lesion_layers``; ``(None, None)`` until the series' lungs are in."""
-        r = self._cam_request
+        r = self.cam_request
         if r is not None and self.info is not None and r[0] == self.info.key and r[1] == i:
             return None, None  # the item's map is being computed: nothing drawn meanwhile
-        e = self._method_map
+        e = self.method_map
         if e is None or self.info is None or e[0] != self.info.key or e[1] != i:
-            return self.lesion_layers(i)
-        p = self._pipeline()
-        if p is None:
-            return None, None
-        return p.apply(i, e[3], with_edits=False)
+            return self.session.layers(i)
+        return self.session.apply(i, e[3])
 
     def map_note(self) -> str:
         """The map's name for the overlay note ("map" when blinded)."""
-        if self._method_blinded:
+        if self.blinded:
             return "map (method hidden)"
-        from viewer.core.reading_list import method_label
+        from viewer.study.reading_list import method_label
 
         return f"{method_label(self.map_method)} map"

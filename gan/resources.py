@@ -1,0 +1,23 @@
+"""Where the shipped resources live: one definition of every path under ``resources/``.
+
+Plain ``pathlib.Path`` constants, no I/O at import. ``gan`` and ``viewer`` (CLI, UI) read them
+from here instead of building ``resources/...`` paths themselves.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+#: the repository's ``resources/`` folder (weights, samples)
+RESOURCES = Path(__file__).resolve().parents[1] / "resources"
+#: the bundled sample series that ``main.py view`` opens without a path
+SAMPLES = RESOURCES / "samples"
+WEIGHTS_DIR = RESOURCES / "weights"
+#: the GAN localizer's generator weights (``gan.inference.Localizer``)
+LOCALIZER_WEIGHTS = WEIGHTS_DIR / "localizer.safetensors"
+#: the stage-1 classifier that the Grad-CAM / SmoothGrad maps explain (``gan.cams``)
+CLASSIFIER_WEIGHTS = WEIGHTS_DIR / "classifier.safetensors"
+
+
+def relative(path: Path) -> str:
+    """``path`` relative to the repository (``resources/weights/...``) for help texts."""
+    return str(path.relative_to(RESOURCES.parent))

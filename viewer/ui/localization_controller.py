@@ -1,0 +1,127 @@
+"""Localizing the open series in the background: the session's map store from the cache, then
+``LocalizeWorker`` segments the series' lungs once (3-D with the real spacing,
+``viewer.core.lesion_layers.series_lungs``) and localizes the shown slice first, the rest of the
+series outwards from it. Maps and lungs go to the store (memory and disk,
+``viewer.core.map_cache``); the session builds its lesion pipeline once the lungs are in.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from viewer.core.map_cache import MapCache
+from viewer.core.reading_session import ReadingSession
+from viewer.ui.severity_controller import SeverityController
+from viewer.ui.slice_view import SliceView
+from viewer.ui.work_pool import WorkPool
+from viewer.ui.workers import LocalizeWorker
+
+
+def default_localizer_factory(weights: str | None, device: str) -> Callable:
+    """A factory building ``gan.inference.Localizer(weights, device)`` (imported lazily; the
+    default weights are ``gan.resources.LOCALIZER_WEIGHTS``)."""
+
+    def build(_progress=None):
+        from gan.inference import Localizer
+        from gan.resources import LOCALIZER_WEIGHTS
+
+        target = Path(weights) if weights else LOCALIZER_WEIGHTS
+        if not target.is_file():
+            raise FileNotFoundError(f"{target}: file not found")
+        return Localizer(target, device=device)
+
+    return build
+
+
+class LocalizationController:
+    """``show_status(text, ms)``, ``show_progress(what, done, total)``, ``hide_progress()``,
+    ``redraw()`` (the shown slice's overlay), ``refresh_score_panel()`` and
+    ``failed(msg, worker)`` are the window's."""
+
+    def __init__(self, session: ReadingSession, cache: MapCache, pool: WorkPool,
+                 view: SliceView, severity: SeverityController, *,
+                 show_status: Callable, show_progress: Callable, hide_progress: Callable,
+                 redraw: Callable, refresh_score_panel: Callable, failed: Callable):
+        self.session, self.cache, self.pool = session, cache, pool
+        self.view, self.severity = view, severity
+        self.show_status, self.show_progress = show_status, show_progress
+        self.hide_progress, self.redraw = hide_progress, redraw
+        self.refresh_score_panel, self.failed = refresh_score_panel, failed
+
+    def start(self) -> None:
+        """The series' store from the cache; the rest is localized in a worker."""
+        s = self.session
+        info, loc, vox = s.info, s.localizer, s.voxels
+        s.series_notes = []
+        s.attach_store(self.cache.store(info.key, str(loc.weights_hash)[:16], vox.shape))
+        store = s.store
+        if store.warning:
+            self.show_status(store.warning, 15000)
+        self.severity.recount_all()
+        self.redraw()
+        self.refresh_score_panel()
+        if store.is_complete():
+            from viewer.core.lesion_layers import localizer_plan, plan_notes
+
+            # the maps are cached; the notes about the input are cheap to make again
+            s.series_notes = plan_notes(localizer_plan(loc, vox, info.is_hu, store.lungs()))
+            s.add_series_notes(s.series_notes)
+            self.show_status("lesion maps from the cache", 5000)
+            return
+        self._start_worker(info, loc, vox, store)
+
+    def _start_worker(self, info, loc, vox, store) -> None:
+        from viewer.core.lesion_layers import (localize_with_plan, localizer_plan,
+                                               physical_spacing, plan_notes, series_lungs)
+
+        is_hu = info.is_hu
+        # one lung mask per series, as `localize` makes it (pictures: no physical spacing)
+        spacing = physical_spacing(info)
+        plan_box: dict = {}
+        notes = self.session.series_notes = []  # the model's notes about this series' input
+
+        def localize(sl):  # worker thread; the plan is made once, from the series' lungs
+            if "plan" not in plan_box:
+                plan_box["plan"] = localizer_plan(loc, vox, is_hu, store.lungs())
+                notes.extend(plan_notes(plan_box["plan"]))
+            return localize_with_plan(loc, sl, is_hu, plan_box["plan"])
+
+        def segment(volume):
+            return series_lungs(volume, is_hu, spacing)
+
+        w = LocalizeWorker(vox, store, localize, segment, start=self.view.index,
+                           parent=self.pool.owner)
+        # a worker cancelled by a series switch must not touch the new series' store
+        current = lambda: store is self.session.store  # noqa: E731
+        on = self.pool.on
+        on(w.lungsReady, lambda: self._lungs_ready() if current() else None)
+        on(w.sliceReady, lambda i: self.slice_ready(i) if current() else None)
+        on(w.progressed, lambda d, t: self.show_progress(f"Localizing on {loc.device}", d, t)
+           if current() else None)
+        on(w.completed, lambda: self._done() if current() else None)
+        on(w.cancelled, self.hide_progress)
+        on(w.failed, lambda msg, w=w: self.failed(msg, w))
+        self.pool.keep(w, "loc")
+        self.view.set_overlay_note("localizing…")
+        w.start()
+
+    def _lungs_ready(self) -> None:
+        if self.session.pipeline is None:
+            self.session.build_pipeline()
+            self.severity.recount_all()
+            self.redraw()
+
+    def slice_ready(self, i: int) -> None:
+        """Slice ``i``'s map is in the store: count it, draw it when it is on screen."""
+        s = self.session
+        if s.store is None or s.voxels is None or i >= s.voxels.shape[0]:
+            return
+        self.severity.slice_localized(i)
+        if i == self.view.index:
+            self.redraw()
+
+    def _done(self) -> None:
+        self.pool.release("loc")
+        self.hide_progress()
+        self.severity.refresh_series_numbers()
+        self.show_status("series localized", 5000)
