@@ -86,7 +86,7 @@ def register(sub) -> None:
     st.add_argument("--lr", type=positive_float, default=1e-3, help="peak learning rate (one-cycle)")
     st.add_argument("--map-sigma", type=nonnegative_float, default=4.5,
                     help="Gaussian smoothing of the student's map on the 256 grid, px")
-    st.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    add_device_argument(st, checked=False)
     st.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default="bf16")
     st.add_argument("--seed", type=int, default=0)
     st.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint")
@@ -164,8 +164,7 @@ def _run_student(args) -> int:
     for flag, path in (("--data", args.data), ("--generator", args.generator),
                        ("--val-images", args.val_images), ("--val-masks", args.val_masks)):
         if path and not Path(path).exists():
-            print(f"error: {flag} {path}: does not exist", file=sys.stderr)
-            return 2
+            return error(f"{flag} {path}: does not exist")
     try:
         res = train_student(StudentConfig(
             data=args.data, generator=args.generator, out=args.out, val_images=args.val_images,
@@ -174,8 +173,7 @@ def _run_student(args) -> int:
             precision=args.precision, resume=args.resume, limit_per_class=args.limit_per_class,
             stop_after=args.stop_after))
     except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return error(str(exc))
     print(json.dumps(res, indent=1))
     return 0
 
