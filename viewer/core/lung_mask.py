@@ -34,7 +34,8 @@ HU input (DICOM, NIfTI; ``float`` HU):
      thoracic cavity: the inside of the rib cage (bone hull shrunk by ``RIB_MM``) and of the chest
      wall. Only pixels that lie on a straight line from the lung to a rib, the rib behind or
      beside them (rays to the back and sideways, ``_between_lung_and_wall``; ribs: bone outside
-     the lungs' hull within ``RIB_SLAB_MM`` in z, gaps up to ``RIB_GAP_MM`` closed; sideways only
+     the lungs' hull within ``RIB_SLAB_MM`` in z, gaps up to ``RIB_GAP_MM`` closed, not within
+     ``SPINE_HALF_MM`` of the body's middle (the vertebral body); sideways only
      inside the hull of the lung and the mirrored other lung, ``_mirror_hull``, as a rib gap can
      let a ray out into the chest wall) join: the liver and spleen domes under a basal lung
      crescent and the heart have the lung behind or beside them and the anterior wall in front,
@@ -100,6 +101,9 @@ WALL_HOLE_SHARE = 0.1
 RIB_SLAB_MM = 5.0
 #: Gaps up to this wide (mm) between ribs in a slice are closed before the rays test.
 RIB_GAP_MM = 60.0
+#: Bone within this many mm of the body's left-right middle (the vertebral body) is no rib for
+#: the rays of ``_between_lung_and_wall``.
+SPINE_HALF_MM = 20.0
 #: Grid (mm) on which the rolling ball runs (speed; the result is cut to full-resolution pixels).
 WALL_GRID_MM = 2.0
 #: Concavities of a lung outline (between the outline and its convex hull) at most this deep
@@ -878,6 +882,9 @@ def _fill_against_wall(lungs: np.ndarray, hu: np.ndarray, body: np.ndarray, pix_
     ribs_s = _close_disk(np.pad(ribs_s, gap_px + 1), gap_px)[gap_px + 1: -gap_px - 1,
                                                               gap_px + 1: -gap_px - 1]
     ribs_s = ndi.binary_dilation(ribs_s, _SQUARE)
+    # not the vertebral body: rays sideways from a lung's back to the spine would take in the
+    # paravertebral soft tissue, aorta and oesophagus between them
+    ribs_s &= (np.abs(np.arange(ribs_s.shape[1]) - mid) > SPINE_HALF_MM / grid_mm)[None, :]
     between, behind = _between_lung_and_wall(lungs_s, ribs_s & ~lungs_s, back, 2.0 * r)
     dense_ok = (hu < WALL_FILL_MAX_HU) & body
     ggo = (hu < WALL_GGO_HU) & body
