@@ -39,9 +39,11 @@ HU input (DICOM, NIfTI; ``float`` HU):
      inside the hull of the lung and the mirrored other lung, ``_mirror_hull``, as a rib gap can
      let a ray out into the chest wall) join: the liver and spleen domes under a basal lung
      crescent and the heart have the lung behind or beside them and the anterior wall in front,
-     and stay out; ground glass (below ``WALL_GGO_HU``, lighter than any organ) joins without
+     and stay out; ground glass (below ``WALL_GGO_HU``, lighter than any organ, but not pure
+     air below ``AIRWAY_AIR_HU``: the trachea between touching lungs) joins without
      the ray test, as do organs ringed by lung and added pixels (only holes up to
-     ``WALL_HOLE_MM2`` or inside the added region are filled) (``_fill_against_wall``).
+     ``WALL_HOLE_MM2`` or inside the added region are filled, and none with a lumen of pure
+     air: the trachea ringed by touching lungs) (``_fill_against_wall``).
 
 A single HU slice, and a one-slice series, keep lung components by area (``MIN_LUNG_AREA_MM2``)
 rather than volume, and also keep the further aerated pieces of a lung cut up by consolidation.
@@ -886,8 +888,9 @@ def _fill_against_wall(lungs: np.ndarray, hu: np.ndarray, body: np.ndarray, pix_
     # paravertebral soft tissue, aorta and oesophagus between them
     ribs_s &= (np.abs(np.arange(ribs_s.shape[1]) - mid) > SPINE_HALF_MM / grid_mm)[None, :]
     between, behind = _between_lung_and_wall(lungs_s, ribs_s & ~lungs_s, back, 2.0 * r)
-    dense_ok = (hu < WALL_FILL_MAX_HU) & body
-    ggo = (hu < WALL_GGO_HU) & body
+    # not pure air either: air outside the lung mask is an airway (trachea) or the oesophagus
+    dense_ok = (hu < WALL_FILL_MAX_HU) & (hu >= AIRWAY_AIR_HU) & body
+    ggo = (hu < WALL_GGO_HU) & (hu >= AIRWAY_AIR_HU) & body
     ggo_s = _pool_any(ggo, f)
     side_full = np.repeat(np.repeat(side_of[labels], f, axis=0), f, axis=1)[
         : lungs.shape[0], : lungs.shape[1]]
@@ -933,6 +936,10 @@ def _fill_against_wall(lungs: np.ndarray, hu: np.ndarray, body: np.ndarray, pix_
             small = np.maximum(WALL_HOLE_MM2 / pix_mm**2,
                                WALL_HOLE_SHARE * np.count_nonzero(own[sl]))
             ok = (size <= small) | (inner * 2 >= size)
+            # a hole holding a lumen of pure air (a quarter of it or more) is an airway, the
+            # trachea ringed by the lungs where they touch in front of and behind it: not lung
+            air = np.bincount(hl[hu[sl] < AIRWAY_AIR_HU], minlength=nh + 1)
+            ok &= air * 4 < size
             ok[0] = False
             joined |= ok[hl]
         out[sl] |= joined
