@@ -89,7 +89,7 @@ def medseg(data: Path, montage: Path | None) -> dict:
     worst.sort()
     return {"medseg_coverage": inside / max(total, 1), "medseg_mean_slice_coverage":
             float(np.mean(covers)), "medseg_mean_lung_share": float(np.mean(areas)),
-            "medseg_worst": [(s, round(c, 3), m) for c, s, m in worst[:6]]}
+            "medseg_worst": [(s, round(float(c), 3), m) for c, s, m in worst[:6]]}
 
 
 def nysbu(data: Path, montage: Path | None) -> dict:
