@@ -147,3 +147,30 @@ def chest_series(n_slices: int = 24, noise_hu: float = 15.0) -> ChestPhantom:
     rng = np.random.default_rng(5)
     hu = hu + rng.normal(0.0, noise_hu, hu.shape)
     return ChestPhantom(hu.astype(np.float32), lungs, liver, hearts, cons, (2.5, 1.0, 1.0))
+
+
+def heart_bite_slice(noise_hu: float = 15.0) -> ChestPhantom:
+    """One axial slice (as a one-slice ``ChestPhantom``, 1 mm pixels) in which the heart bites
+    a shallow notch into the medial front of the left lung (image right): the notch's
+    convex-hull chord runs through the heart (a straight-edged "triangle in front of the heart"
+    when the notch is filled as a pleural bite). Ribs and a spine as in ``chest_series``; no
+    consolidation, no liver."""
+    yy, xx = np.mgrid[0:SIZE, 0:SIZE].astype(np.float64)
+    body = _ellipse(128, 128, 100, 122)
+    right = _ellipse(132, 74, 66, 38)
+    left = _ellipse(132, 182, 66, 38)
+    heart = _ellipse(100, 140, 20, 20) & body
+    lungs = (right | left) & ~heart
+    bone = _ellipse(205, 128, 14, 14)
+    for a in np.deg2rad(np.arange(0, 360, 15)):
+        bone |= _ellipse(128 + 88 * np.sin(a), 128 + 108 * np.cos(a), 4, 4)
+    hu = np.full((SIZE, SIZE), AIR_HU)
+    hu[body] = BODY_HU
+    hu[bone & body] = 400.0
+    hu[lungs] = LUNG_HU
+    hu[heart] = 45.0
+    rng = np.random.default_rng(7)
+    hu = hu + rng.normal(0.0, noise_hu, hu.shape)
+    none = np.zeros((1, SIZE, SIZE), dtype=bool)
+    return ChestPhantom(hu[None].astype(np.float32), lungs[None], none, (heart & ~lungs)[None],
+                        none, (2.5, 1.0, 1.0))

@@ -188,3 +188,31 @@ def test_abdominal_slice_with_bowel_gas_has_no_lungs():
         hu[(yy - cy) ** 2 + (xx - cx) ** 2 <= r * r] = -1000.0
     hu = hu + np.random.default_rng(3).normal(0.0, 15.0, hu.shape)
     assert not segment_lungs(hu.astype(np.float32), True, spacing=(1.0, 1.0)).any()
+
+
+def test_heart_notch_is_not_filled_with_a_straight_chord():
+    """The concavity fill (``_fill_shallow_concavities``) only closes bites whose hull chord
+    lies against the chest wall: a notch on the mediastinal side (the heart in front of the
+    left lung) keeps the lung's own outline. Before #17 the chord was filled: 232 heart pixels
+    inside the mask (HU and picture alike)."""
+    from lung_phantom import heart_bite_slice
+
+    p = heart_bite_slice()
+    heart = p.heart[0]
+    for m in (segment_lungs(p.hu[0], True, spacing=(1.0, 1.0)),
+              segment_lungs(to_picture(p.hu[0]), False)):
+        assert np.count_nonzero(m & p.lungs[0]) >= 0.97 * np.count_nonzero(p.lungs[0])
+        assert np.count_nonzero(m & heart) <= 0.02 * np.count_nonzero(heart)
+
+
+def test_pleural_bite_against_the_wall_is_still_filled():
+    """A wide, shallow dense bite of the lateral pleura (subpleural consolidation) is filled:
+    its mouth lies against the chest wall."""
+    from lung_phantom import _ellipse
+
+    p = axial_slice(lesions=False, noise_hu=0.0)
+    hu = p.hu.copy()
+    bite = _ellipse(132, 182 + 38, 30, 12) & p.lungs  # 60 mm long, 12 mm deep, lateral
+    hu[bite] = -50.0
+    for m in (segment_lungs(hu, True, spacing=(1.0, 1.0)), segment_lungs(to_picture(hu), False)):
+        assert np.count_nonzero(m & bite) >= 0.9 * np.count_nonzero(bite)

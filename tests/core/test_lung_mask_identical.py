@@ -1,8 +1,14 @@
 """Speed work on the lung mask keeps its output bit-identical.
 
-The digests were recorded with the code before the speed-ups of issue #16 (commit 8f3f893):
-any change of a single voxel of these masks fails here. LIDC-IDRI-0001 (../shared/data) is
-checked the same way when present.
+The digests were first recorded with the code before the speed-ups of issue #16 (commit
+8f3f893), and re-recorded on purpose for issue #17 (item 5), which changed the algorithm: the
+concavity fill now closes only bites whose hull chord lies against the chest wall (the straight
+chords across the heart and mediastinum are gone) and fills such a bite beyond its chord up to
+the chest wall's inner surface (``_fill_shallow_concavities``, ``_wall_depth``), and the
+chest-wall fill no longer takes the vertebral body for a rib (``SPINE_HALF_MM``) nor fills an
+airway lumen ringed by the lungs (the trachea at the apices). Any change of a
+single voxel of these masks fails here. LIDC-IDRI-0001 (../shared/data) is checked the same way
+when present.
 """
 from __future__ import annotations
 
@@ -24,12 +30,12 @@ def digest(mask: np.ndarray) -> str:
 
 def test_phantom_masks_are_bit_identical_to_before():
     c, s, a = chest_series(), series(), axial_slice()
-    assert digest(segment_lungs(c.hu, True, spacing=c.spacing)) == "8947b5ae6761c91a"
+    assert digest(segment_lungs(c.hu, True, spacing=c.spacing)) == "171fee919447c588"
     # upside down: the other back direction of the chest-wall fill
-    assert digest(segment_lungs(c.hu[:, ::-1], True, spacing=c.spacing)) == "599c431f959d8f3a"
-    assert digest(segment_lungs(s.hu, True, spacing=s.spacing)) == "6f4d34cf3c5e4ca2"
-    assert digest(segment_lungs(a.hu, True, spacing=a.spacing[1:])) == "0cfc06780bd5cf05"
-    assert digest(segment_lungs(to_picture(s.hu[:4]), False)) == "675b6661229a5472"
+    assert digest(segment_lungs(c.hu[:, ::-1], True, spacing=c.spacing)) == "eddfb5e091662610"
+    assert digest(segment_lungs(s.hu, True, spacing=s.spacing)) == "128499f26ab30257"
+    assert digest(segment_lungs(a.hu, True, spacing=a.spacing[1:])) == "a4356119c16c981c"
+    assert digest(segment_lungs(to_picture(s.hu[:4]), False)) == "e25518be5a1b473a"
 
 
 def _hull_full_frame(mask: np.ndarray, corners: bool = True) -> np.ndarray:
@@ -85,4 +91,4 @@ def test_lidc_mask_is_bit_identical_to_before(shared_subdir):
     info = scan_path(shared_subdir("lidc-idri-0001")).series[0]
     vol = load_series(info)
     lungs = series_lungs(vol.voxels, vol.is_hu, physical_spacing(vol))
-    assert digest(lungs) == "67590017c546f771"
+    assert digest(lungs) == "ed1441b7aa711411"

@@ -77,4 +77,9 @@ def test_sample_slices_cover_dense_lesions_on_average():
     # crescent lung's hull, which the mask now leaves out (A048383: 0.80 -> 0.63 is the aortic
     # arch region and anterior mediastinum leaving the mask); LIDC-IDRI-0001 and the phantom
     # in test_lung_mask.py check that dense organs stay out.
-    assert np.mean(covers) >= 0.75
+    # 0.74 since #17: the concavity fill no longer closes notches on the mediastinal side with a
+    # straight hull chord, which the proxy counted as covered lesion (looked at in overlays:
+    # A002304 0.86 -> 0.80 is a chord triangle over mediastinal fat, A098752 0.68 -> 0.64 the
+    # triangle in front of the heart; A046441 0.97 -> 0.91 loses chords across the mediastinum
+    # but also some consolidated lung by the left hilum that the chord had taken in).
+    assert np.mean(covers) >= 0.72

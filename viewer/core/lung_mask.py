@@ -17,23 +17,33 @@ HU input (DICOM, NIfTI; ``float`` HU):
   5. per slice and per lung component, a closing with a disk of ``closing_mm`` radius, hole
      filling, and filling of shallow concavities of the outline (``CONCAVITY_*``), so vessels,
      nodules and dense lesions inside the lung, and a juxtapleural lesion (dense lesion touching
-     the pleura, a "bite" in the air mask) stay inside the lung mask. A component holding both
-     lungs (touching at the anterior or posterior junction line, ``SPLIT_MIN_SHARE`` of it on
-     each side of the body's middle; HU input only) is handled per half, or the hole filling
-     would take in the heart and mediastinum between them. The result is limited to the body;
+     the pleura, a "bite" in the air mask) stay inside the lung mask. Only bites against the
+     chest wall are filled (most of the hull chord across the bite's mouth within the chest
+     wall's thickness plus ``CONCAVITY_MAX_DEPTH_MM`` of the body outline, or within
+     ``CONCAVITY_WALL_DEPTH_SHARE`` of the body's depth; ``_wall_depth``), not notches on the
+     mediastinal side, whose straight chord would cut across the heart or hilum; a wall bite is
+     filled beyond its chord too, up to the depth below the body outline at which the lung
+     meets the wall on either side of it (the pleura is curved, not straight). A component
+     holding both lungs (touching at the anterior or posterior junction line,
+     ``SPLIT_MIN_SHARE`` of it on each side of the body's middle; HU input only) is handled per
+     half, or the hole filling would take in the heart and mediastinum between them. The
+     result is limited to the body;
   6. per slice and per lung (the pieces on each side of the body's middle), dense lung between the
      aerated lung and the chest wall (dependent or subpleural consolidation, which can cut off a
      whole posterior lung region) is added by a rolling ball of ``WALL_CLOSING_MM`` against the
      thoracic cavity: the inside of the rib cage (bone hull shrunk by ``RIB_MM``) and of the chest
      wall. Only pixels that lie on a straight line from the lung to a rib, the rib behind or
      beside them (rays to the back and sideways, ``_between_lung_and_wall``; ribs: bone outside
-     the lungs' hull within ``RIB_SLAB_MM`` in z, gaps up to ``RIB_GAP_MM`` closed; sideways only
+     the lungs' hull within ``RIB_SLAB_MM`` in z, gaps up to ``RIB_GAP_MM`` closed, not within
+     ``SPINE_HALF_MM`` of the body's middle (the vertebral body); sideways only
      inside the hull of the lung and the mirrored other lung, ``_mirror_hull``, as a rib gap can
      let a ray out into the chest wall) join: the liver and spleen domes under a basal lung
      crescent and the heart have the lung behind or beside them and the anterior wall in front,
-     and stay out; ground glass (below ``WALL_GGO_HU``, lighter than any organ) joins without
+     and stay out; ground glass (below ``WALL_GGO_HU``, lighter than any organ, but not pure
+     air below ``AIRWAY_AIR_HU``: the trachea between touching lungs) joins without
      the ray test, as do organs ringed by lung and added pixels (only holes up to
-     ``WALL_HOLE_MM2`` or inside the added region are filled) (``_fill_against_wall``).
+     ``WALL_HOLE_MM2`` or inside the added region are filled, and none with a lumen of pure
+     air: the trachea ringed by touching lungs) (``_fill_against_wall``).
 
 A single HU slice, and a one-slice series, keep lung components by area (``MIN_LUNG_AREA_MM2``)
 rather than volume, and also keep the further aerated pieces of a lung cut up by consolidation.
@@ -93,6 +103,9 @@ WALL_HOLE_SHARE = 0.1
 RIB_SLAB_MM = 5.0
 #: Gaps up to this wide (mm) between ribs in a slice are closed before the rays test.
 RIB_GAP_MM = 60.0
+#: Bone within this many mm of the body's left-right middle (the vertebral body) is no rib for
+#: the rays of ``_between_lung_and_wall``.
+SPINE_HALF_MM = 20.0
 #: Grid (mm) on which the rolling ball runs (speed; the result is cut to full-resolution pixels).
 WALL_GRID_MM = 2.0
 #: Concavities of a lung outline (between the outline and its convex hull) at most this deep
@@ -103,6 +116,14 @@ CONCAVITY_MAX_RATIO = 0.5
 #: ... and at most this fraction of the lung component's area (a thin basal crescent over the
 #: liver dome has a wide, shallow but large concavity that is not lung).
 CONCAVITY_MAX_AREA_RATIO = 0.3
+#: ... and with at least this share of their mouth (hull chord) near the chest wall
+#: (``_wall_depth``): concavities on the mediastinal side (heart, hilum) stay open.
+CONCAVITY_WALL_SHARE = 0.8
+#: ... or within this share of the body's largest depth below its outline (the back's
+#: chest wall is thick; the heart and the hilum lie deeper).
+CONCAVITY_WALL_DEPTH_SHARE = 0.4
+#: Grid (mm) on which that chest-wall zone is found (speed).
+WALL_ZONE_GRID_MM = 3.0
 #: 8-bit pictures: the air threshold sits this far from the dark towards the bright class mean
 #: (classes split by Otsu's threshold), so ground-glass opacity still counts as lung.
 PICTURE_AIR_POSITION = 0.75
@@ -223,8 +244,9 @@ def segment_lungs(
             xs = np.flatnonzero(inside[k].any(axis=0))
             # HU series are axial with x = left-right; pictures may come transposed (MedSeg)
             mid_x = (xs[0] + xs[-1]) / 2.0 if xs.size and is_hu else None
+            wall = _wall_depth(keep[k], inside[k], min(pix_y, pix_x)) if depth_px > 0 else None
             out[k] = _fill_and_close(keep[k], radius_px, MIN_PIECE_MM2 / (pix_y * pix_x),
-                                     depth_px, mid_x)
+                                     depth_px, mid_x, wall)
             out[k] &= inside[k]
             if is_hu and wall_mm > 0:
                 out[k] = _fill_against_wall(out[k], vol3[k], inside[k], min(pix_y, pix_x),
@@ -553,9 +575,13 @@ def _drop_airways(keep: np.ndarray, inside: np.ndarray, hu: np.ndarray,
 
 
 def _fill_and_close(mask: np.ndarray, radius_px: int, min_px: float,
-                    max_depth_px: float = 0.0, mid_x: float | None = None) -> np.ndarray:
+                    max_depth_px: float = 0.0, mid_x: float | None = None,
+                    wall: tuple[np.ndarray, float, float] | None = None) -> np.ndarray:
     """Per in-plane component of at least ``min_px`` pixels: close with a disk of ``radius_px``,
     fill holes, fill concavities up to ``max_depth_px`` deep. (y, x) bool.
+
+    ``wall``: ``_wall_depth`` of the slice, which limits the concavity fill to bites against
+    the chest wall (``_fill_shallow_concavities``).
 
     A component with at least ``SPLIT_MIN_SHARE`` of its pixels on each side of column
     ``mid_x`` (the two lungs touching at the anterior junction line) is handled as its two
@@ -582,18 +608,69 @@ def _fill_and_close(mask: np.ndarray, radius_px: int, min_px: float,
             closed = _close_disk(part, radius_px) if radius_px > 0 else part
             closed = ndi.binary_fill_holes(closed)
             if max_depth_px > 0:
-                closed = _fill_shallow_concavities(closed, max_depth_px)
-            out[y0:y1, x0:x1] |= closed[pad:-pad, pad:-pad]
+                box_wall = None
+                if wall is not None:
+                    box_wall = (_padded_box(wall[0], y0, y1, x0, x1, pad), wall[1], wall[2])
+                closed = _fill_shallow_concavities(closed, max_depth_px, box_wall)
+            # the box with its padding (a bite's fill beyond its chord may reach into it)
+            ys0, ys1 = max(0, y0 - pad), min(mask.shape[0], y1 + pad)
+            xs0, xs1 = max(0, x0 - pad), min(mask.shape[1], x1 + pad)
+            out[ys0:ys1, xs0:xs1] |= closed[ys0 - y0 + pad: ys1 - y0 + pad,
+                                            xs0 - x0 + pad: xs1 - x0 + pad]
     return out
 
 
-def _fill_shallow_concavities(mask: np.ndarray, max_depth_px: float) -> np.ndarray:
+def _padded_box(a: np.ndarray, y0: int, y1: int, x0: int, x1: int, pad: int) -> np.ndarray:
+    """``a[y0 - pad: y1 + pad, x0 - pad: x1 + pad]`` of a (y, x) array, zero beyond its edges."""
+    out = np.zeros((y1 - y0 + 2 * pad, x1 - x0 + 2 * pad), dtype=a.dtype)
+    ys0, ys1 = max(0, y0 - pad), min(a.shape[0], y1 + pad)
+    xs0, xs1 = max(0, x0 - pad), min(a.shape[1], x1 + pad)
+    out[ys0 - y0 + pad: ys1 - y0 + pad, xs0 - x0 + pad: xs1 - x0 + pad] = a[ys0:ys1, xs0:xs1]
+    return out
+
+
+def _wall_depth(lungs: np.ndarray, body: np.ndarray,
+                pix_mm: float) -> tuple[np.ndarray, float, float]:
+    """Depth (px, float (y, x)) of each pixel below the body's outline, the chest wall's
+    thickness (px): the ``WALL_PERCENTILE`` of that depth over the lung's outline pixels (as in
+    ``_thoracic_cavity``), and the body's largest depth (px). The body is padded, so that a
+    picture cropped through the chest wall has its wall at the picture's edge. On a grid of
+    about ``WALL_ZONE_GRID_MM``, interpolated (speed; it only places the chest wall's inner
+    surface, to a few mm).
+    """
+    f = max(1, int(round(WALL_ZONE_GRID_MM / pix_mm)))
+    body_s = _pool_any(body | lungs, f)
+    lungs_s = _pool_any(lungs, f)
+    depth = ndi.distance_transform_edt(np.pad(body_s, 1))[1:-1, 1:-1].astype(np.float32) * f
+    edge = lungs_s & ~ndi.binary_erosion(lungs_s)
+    wall = float(np.percentile(depth[edge], WALL_PERCENTILE)) if edge.any() else 0.0
+    if f > 1:  # bilinear, so that depth levels are smooth curves, not blocks
+        depth = ndi.zoom(depth, f, order=1, grid_mode=True, mode="nearest")
+        depth = np.pad(depth, ((0, max(0, body.shape[0] - depth.shape[0])),
+                               (0, max(0, body.shape[1] - depth.shape[1]))), mode="edge")
+    return depth[: body.shape[0], : body.shape[1]], wall, float(depth.max())
+
+
+def _fill_shallow_concavities(mask: np.ndarray, max_depth_px: float,
+                              wall: tuple[np.ndarray, float, float] | None = None) -> np.ndarray:
     """Fill the concavities of one component (y, x bool, padded by >= 1 px) that are at most
     ``max_depth_px`` deep, at most ``CONCAVITY_MAX_RATIO`` times their mouth width deep and at
     most ``CONCAVITY_MAX_AREA_RATIO`` of the component's area.
 
     Depth: the largest distance of a concavity pixel from outside the convex hull. Mouth: the
     number of concavity pixels next to the outside of the hull.
+
+    With ``wall`` (``_wall_depth``: depth below the body outline, same shape as ``mask``, the
+    chest wall's thickness and the body's largest depth), only concavities with at least
+    ``CONCAVITY_WALL_SHARE`` of their mouth within the wall's thickness plus ``max_depth_px``
+    of the body outline, or within ``CONCAVITY_WALL_DEPTH_SHARE`` of the body's largest depth,
+    are filled (tiny ones, no larger than their mouth, always): a bite against the chest wall,
+    not the heart or hilum between a lung's tips (whose hull chord runs through the
+    mediastinum). Such a bite, with a mouth at least ``max_depth_px`` wide, is filled beyond
+    its chord too: pixels outside the hull whose nearest hull pixel is on the bite's mouth, at
+    most ``max_depth_px`` from it, less deep below the body outline than that hull pixel and no
+    less deep than where the lung meets the wall at the bite's ends (the pleura is curved, not
+    straight, and the dense lesion that made the bite lies against it).
     """
     hull = _convex_hull_mask(mask, corners=False)
     conc = hull & ~mask
@@ -620,8 +697,38 @@ def _fill_shallow_concavities(mask: np.ndarray, max_depth_px: float) -> np.ndarr
             & (depth[big] <= CONCAVITY_MAX_RATIO * np.maximum(mouth[big], 1))
             & (sizes[big] <= CONCAVITY_MAX_AREA_RATIO * np.count_nonzero(mask))
         )
+    if wall is None:
+        ok[0] = False
+        return mask | ok[labels]
+    depth_map, wall_px, depth_max = wall
+    # the chest wall is thicker at the back (muscles) than at the side: also allow mouths in
+    # the outer CONCAVITY_WALL_DEPTH_SHARE of the body's depth (the heart and hilum lie deeper)
+    zone = depth_map <= max(wall_px + max_depth_px, CONCAVITY_WALL_DEPTH_SHARE * depth_max)
+    on_wall = np.bincount(labels[mouth_px & zone], minlength=n + 1)
+    ok &= tiny | (on_wall >= CONCAVITY_WALL_SHARE * np.maximum(mouth, 1))
     ok[0] = False
-    return mask | ok[labels]
+    out = mask | ok[labels]
+    bites = ok & (on_wall >= CONCAVITY_WALL_SHARE * np.maximum(mouth, 1))
+    bites &= mouth >= max_depth_px  # a bite, not a notch of the outline's pixel steps
+    bites[0] = False
+    if not bites.any():
+        return out
+    # beyond the chord: the pleura continues between the bite's ends at their depth below the
+    # body outline (the chest wall's local thickness)
+    dist, (iy, ix) = ndi.distance_transform_edt(outside, return_indices=True)
+    # the bite whose mouth is nearest; the hull's edge pixels next to a mouth count as mouth
+    # (a chord touches the outline here and there: no stripes)
+    mouth_lab = ndi.grey_dilation(np.where(mouth_px, labels, 0), size=(5, 5)) * hull
+    nearest = mouth_lab[iy, ix]
+    edge = mask & ~ndi.binary_erosion(mask)
+    for b in np.flatnonzero(bites):
+        ends = edge & ndi.binary_dilation(mouth_px & (labels == b), _SQUARE, iterations=2)
+        if not ends.any():
+            continue
+        wall_b = float(np.min(depth_map[ends]))
+        out |= outside & (nearest == b) & (dist <= max_depth_px) & (depth_map >= wall_b) \
+            & (depth_map < depth_map[iy, ix] + 2.0)  # towards the wall, not away from it
+    return out
 
 
 def _close_disk(mask: np.ndarray, radius_px: int) -> np.ndarray:
@@ -777,9 +884,13 @@ def _fill_against_wall(lungs: np.ndarray, hu: np.ndarray, body: np.ndarray, pix_
     ribs_s = _close_disk(np.pad(ribs_s, gap_px + 1), gap_px)[gap_px + 1: -gap_px - 1,
                                                               gap_px + 1: -gap_px - 1]
     ribs_s = ndi.binary_dilation(ribs_s, _SQUARE)
+    # not the vertebral body: rays sideways from a lung's back to the spine would take in the
+    # paravertebral soft tissue, aorta and oesophagus between them
+    ribs_s &= (np.abs(np.arange(ribs_s.shape[1]) - mid) > SPINE_HALF_MM / grid_mm)[None, :]
     between, behind = _between_lung_and_wall(lungs_s, ribs_s & ~lungs_s, back, 2.0 * r)
-    dense_ok = (hu < WALL_FILL_MAX_HU) & body
-    ggo = (hu < WALL_GGO_HU) & body
+    # not pure air either: air outside the lung mask is an airway (trachea) or the oesophagus
+    dense_ok = (hu < WALL_FILL_MAX_HU) & (hu >= AIRWAY_AIR_HU) & body
+    ggo = (hu < WALL_GGO_HU) & (hu >= AIRWAY_AIR_HU) & body
     ggo_s = _pool_any(ggo, f)
     side_full = np.repeat(np.repeat(side_of[labels], f, axis=0), f, axis=1)[
         : lungs.shape[0], : lungs.shape[1]]
@@ -825,6 +936,10 @@ def _fill_against_wall(lungs: np.ndarray, hu: np.ndarray, body: np.ndarray, pix_
             small = np.maximum(WALL_HOLE_MM2 / pix_mm**2,
                                WALL_HOLE_SHARE * np.count_nonzero(own[sl]))
             ok = (size <= small) | (inner * 2 >= size)
+            # a hole holding a lumen of pure air (a quarter of it or more) is an airway, the
+            # trachea ringed by the lungs where they touch in front of and behind it: not lung
+            air = np.bincount(hl[hu[sl] < AIRWAY_AIR_HU], minlength=nh + 1)
+            ok &= air * 4 < size
             ok[0] = False
             joined |= ok[hl]
         out[sl] |= joined

@@ -35,7 +35,8 @@ APP_NAME = "covid-ct-reading-room"
 MAP_DTYPE = np.float16
 _FILES = ("maps.npy", "lungs.npy", "done.npy", "lungs_done.npy")
 #: Recorded in meta.json: how the lung mask was made (a change invalidates old stores).
-LUNGS_KIND = "series"
+#: "series-wallbites": #17 changed ``segment_lungs`` (concavity fill against the chest wall only).
+LUNGS_KIND = "series-wallbites"
 
 
 def default_cache_root() -> Path:
