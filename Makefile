@@ -4,7 +4,7 @@ VENV := .venv
 VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install bench clean-venv stress-ui
+.PHONY: run test install bench clean-venv stress-ui train
 
 $(STAMP): pyproject.toml
 	test -x $(VPY) || $(PY) -m venv $(VENV)
@@ -23,6 +23,14 @@ test: $(STAMP)
 # tests/ui 10 times while two busy-loop processes load the cores; prints passes out of 10
 stress-ui: $(STAMP)
 	$(VPY) scripts/stress_ui.py --runs 10 --burners 2
+
+# the whole training recipe (stage 1, GAN, finalize, student, calibrate); re-run to continue.
+# DATA / VAL / NORMAL default to ../shared/data; about 4 h on a 2-core CPU (MODEL_CARD.md)
+DATA ?= ../shared/data/soares-sarscov2-ct
+VAL ?= ../shared/data/medseg-covid19-val
+NORMAL ?= ../shared/data/lidc-idri-0001
+train: $(STAMP)
+	$(VPY) scripts/train_recipe.py --data $(DATA) --val $(VAL) --normal-series $(NORMAL) --out runs/recipe
 
 bench: $(STAMP)
 	for f in bench/*.py; do $(VPY) $$f || exit 1; done
