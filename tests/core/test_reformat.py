@@ -67,10 +67,14 @@ def test_plane_layers_fetch_each_slice_once_and_skip_missing():
     pl = PlaneLayers((5, 7, 9), layers)
     m, k = pl.plane("coronal", 2)
     assert m.shape == (5, 9) and k.shape == (5, 9)
-    assert m[3, 0] == pytest.approx(0.3, abs=1e-3) and k[3].all() and not k[0].any() and not k[2].any()
+    assert m[3, 0] == pytest.approx(0.3, abs=1 / 255) and k[3].all() and not k[0].any() and not k[2].any()
     n = len(calls)
     pl.plane("sagittal", 1)
     assert sorted(set(calls[n:])) == [2, 4]  # cached slices are not fetched again
+    # the stored 8-bit levels give the overlay the slice's own levels back
+    lv = np.empty(1, np.uint8)
+    np.multiply(m[3, :1], 255.0, out=lv, casting="unsafe")
+    assert lv[0] == int(np.float32(0.3) * 255)
     pl.invalidate()
     pl.plane("axial", 1)
     assert calls[-1] == 1

@@ -105,6 +105,9 @@ def test_ruler_ellipse_freehand_and_crosshair(qtbot, make_window, phantom):
     assert ruler.text.endswith(" mm") and value == pytest.approx(150.0, abs=1.5)
     assert value == pytest.approx(measure.line_length(p0, p1, (3, 3))[0], abs=0.05)
     assert ruler.label.isVisible() and ruler.label.textItem.toPlainText() == ruler.text
+    # editing a handle re-measures: (x1, 10) to (x1, y1) is 40 rows = 120 mm
+    ruler.roi.movePoint(ruler.roi.getHandles()[0], QtCore.QPointF(p1[0], 10.0), coords="parent")
+    assert float(ruler.text.split()[0]) == pytest.approx(3.0 * (p1[1] - 10.0), abs=0.05)
     # ellipse (O) inside the -500 HU lesion: mean -500, SD 0, area = its pixels x 9 mm²
     qtbot.keyClick(win, K.Key_O)
     ly, lx = LESION_CENTRE
@@ -335,3 +338,15 @@ def test_refine_fill_brush_cursor_mm_radius_and_clip_note(qtbot, make_window, ph
     assert win.refine_ctl.clip_note == "" and "clipped" not in ref.status.text()
     qtbot.keyClick(win, K.Key_Escape)
     assert not v.brush_cursor.isVisible()
+
+
+def test_tool_keys_are_new_and_in_the_help(qtbot, make_window):
+    from viewer.ui.help_dialog import SHORTCUTS
+
+    win = make_window()
+    keys = [s.key().toString() for s in win.findChildren(QtGui.QShortcut)]
+    assert sorted({k for k in keys if keys.count(k) > 1}) == []  # no key bound twice
+    for k in ("R", "O", "D", "C", "W", "Space", "M"):
+        assert keys.count(k) == 1
+    help_keys = " ".join(k for k, _ in SHORTCUTS)
+    assert "R / O / D / C" in help_keys and "Space" in help_keys and "M" in help_keys

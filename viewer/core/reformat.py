@@ -81,9 +81,11 @@ def can_reformat(shape, spacing, source_kind: str = "dicom") -> tuple[bool, str]
 
 class PlaneLayers:
     """The lesion map and mask of any plane, from ``layers(i) -> (map (y, x) | None, mask | None)``
-    of the axial slices. Slices are fetched once and kept (map as float16, mask as bool) until
-    ``invalidate()`` (threshold, edits, restriction or new maps); slices without a map are
-    empty (map 0, mask False)."""
+    of the axial slices. Slices are fetched once and kept until ``invalidate()`` (threshold,
+    edits, restriction or new maps): the map in the overlay's 8-bit levels (level k comes back
+    as (k + 0.5) / 255, which the overlay quantises to k again) and the mask as bool, 2 bytes a
+    pixel (a 133-slice 512 x 512 series: 70 MB while the MPR layout is on). Slices without a
+    map are empty (map 0, mask False) and asked again next time."""
 
     def __init__(self, shape, layers: Callable[[int], tuple]):
         self.shape = tuple(int(s) for s in shape)
@@ -104,7 +106,9 @@ class PlaneLayers:
             lesion_map, mask = self._layers(z)
             if lesion_map is None or mask is None:
                 return None, None  # not cached: it may come later
-            self._maps[z] = np.asarray(lesion_map, np.float16)
+            levels = np.empty(np.shape(lesion_map), np.uint8)
+            np.multiply(np.clip(lesion_map, 0.0, 1.0), 255.0, out=levels, casting="unsafe")
+            self._maps[z] = levels
             self._masks[z] = np.asarray(mask, bool)
         return self._maps[z], self._masks[z]
 
@@ -116,7 +120,7 @@ class PlaneLayers:
             m, k = self._slice(int(index))
             if m is None:
                 return np.zeros((ny, nx), np.float32), np.zeros((ny, nx), bool)
-            return m.astype(np.float32), k.copy()
+            return _unlevel(m), k.copy()
         cols = nx if ax == 1 else ny
         out_map = np.zeros((nz, cols), np.float32)
         out_mask = np.zeros((nz, cols), bool)
@@ -125,7 +129,14 @@ class PlaneLayers:
             if m is None:
                 continue
             if ax == 1:
-                out_map[z], out_mask[z] = m[int(index), :], k[int(index), :]
+                out_map[z], out_mask[z] = _unlevel(m[int(index), :]), k[int(index), :]
             else:
-                out_map[z], out_mask[z] = m[:, int(index)], k[:, int(index)]
+                out_map[z], out_mask[z] = _unlevel(m[:, int(index)]), k[:, int(index)]
         return out_map, out_mask
+
+
+def _unlevel(levels: np.ndarray) -> np.ndarray:
+    """8-bit overlay levels back to a float32 map (0 stays 0: an empty map is never painted)."""
+    out = (levels.astype(np.float32) + 0.5) / 255.0
+    out[levels == 0] = 0.0
+    return out

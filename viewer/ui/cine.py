@@ -32,6 +32,8 @@ class CineControls(QtWidgets.QWidget):
         self.fps.valueChanged.connect(self._set_interval)
         lay = QtWidgets.QHBoxLayout(self)
         lay.setContentsMargins(2, 0, 2, 0)
+        self.setSizePolicy(QtWidgets.QSizePolicy.Policy.Maximum,
+                           QtWidgets.QSizePolicy.Policy.Fixed)
         lay.addWidget(self.button)
         lay.addWidget(self.fps)
         self._set_interval(self.fps.value())

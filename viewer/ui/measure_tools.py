@@ -109,7 +109,8 @@ class MeasureController:
             return
         x0, y0 = self._start
         if m.kind == "ruler":
-            m.roi.getHandles()[1].setPos(x - m.roi.pos().x(), y - m.roi.pos().y())
+            m.roi.movePoint(m.roi.getHandles()[1], QtCore.QPointF(x, y), finish=False,
+                            coords="parent")
         elif m.kind == "ellipse":
             m.roi.setPos((min(x0, x), min(y0, y)), finish=False)
             m.roi.setSize((max(abs(x - x0), 0.5), max(abs(y - y0), 0.5)), finish=False)

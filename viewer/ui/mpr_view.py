@@ -112,6 +112,7 @@ class PlaneView(QtWidgets.QWidget):
     def resizeEvent(self, ev):
         super().resizeEvent(ev)
         self.label.setGeometry(6, 6, self.width() - 12, 40)
+        self.fit()  # a plane shown (or resized) after its picture came: fit it again
 
 
 class MprPanel(QtWidgets.QWidget):

@@ -110,7 +110,10 @@ class ReadingTools:
             self.mpr_action.setChecked(got)
             self.mpr_action.blockSignals(False)
         if got:
-            self.splitter.setSizes([self.splitter.width() // 2] * 2)
+            w = self.splitter.width()
+            self.splitter.setSizes([w * 11 // 20, w - w * 11 // 20])
+            for pv in self.mpr_panel.views.values():
+                pv.fit()
 
     def _mpr_reason(self, why: str) -> None:
         self.mpr_action.setEnabled(not why)

@@ -48,6 +48,8 @@ class WindowLevelBox(QtWidgets.QWidget):
         self.delete_button.clicked.connect(self._delete_chosen)
         lay = QtWidgets.QHBoxLayout(self)
         lay.setContentsMargins(2, 0, 2, 0)
+        self.setSizePolicy(QtWidgets.QSizePolicy.Policy.Maximum,
+                           QtWidgets.QSizePolicy.Policy.Fixed)
         for w in (QtWidgets.QLabel("W"), self.width_edit, QtWidgets.QLabel("L"),
                   self.level_edit, self.apply_button, self.presets, self.save_button,
                   self.delete_button):
