@@ -48,3 +48,24 @@ def test_lung_outline_on_request():
     assert tuple(overlay_rgba(m, None, OverlayStyle(), lungs)[4, 10]) != LUNG_RGBA
     rgba = overlay_rgba(m, None, OverlayStyle(show_lungs=True), lungs)
     assert tuple(rgba[4, 10]) == LUNG_RGBA and rgba[10, 10, 3] == 0
+
+
+def test_filled_mask_is_semi_transparent_and_keeps_the_contour():
+    from viewer.ui.overlay import CONTOUR_RGBA, FILL_ALPHA, OverlayStyle, overlay_rgba
+
+    m = np.zeros((20, 20), np.float32)
+    mask = np.zeros((20, 20), bool)
+    mask[5:15, 5:15] = True
+    plain = overlay_rgba(m, mask, OverlayStyle(show_heatmap=False))
+    filled = overlay_rgba(m, mask, OverlayStyle(show_heatmap=False, fill_mask=True))
+    assert plain[10, 10, 3] == 0  # outline only: the inside is empty
+    assert filled[10, 10, 3] == round(FILL_ALPHA * 255)
+    assert tuple(filled[10, 10, :3]) == CONTOUR_RGBA[:3]
+    assert tuple(filled[5, 10]) == CONTOUR_RGBA  # the 1-px contour stays on top
+    assert filled[2, 2, 3] == 0  # outside untouched
+    # over a heatmap, the fill blends (the heat colour still shows through)
+    hot = np.full((20, 20), 0.9, np.float32)
+    style = OverlayStyle(opacity=0.5, fill_mask=True, show_contour=False)
+    heat = overlay_rgba(hot, None, style)[10, 10]
+    both = overlay_rgba(hot, mask, style)[10, 10]
+    assert heat[3] < both[3] < 255 and both[2] > heat[2]

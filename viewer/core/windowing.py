@@ -95,3 +95,34 @@ def apply_preset(hu: np.ndarray, name_or_preset: str | WindowPreset) -> np.ndarr
     """``apply_window`` with a preset (object or name); float32 in [0, 1]."""
     p = name_or_preset if isinstance(name_or_preset, WindowPreset) else preset(name_or_preset)
     return apply_window(hu, p.width, p.level)
+
+
+def parse_window(width_text: str, level_text: str) -> tuple[float, float]:
+    """Typed window values: ``(width, level)`` in HU, or ValueError with a one-line message that
+    names the field and the reason (e.g. "window width: must be > 0 HU, got -5")."""
+    values = []
+    for field, text in (("window width", width_text), ("window level", level_text)):
+        t = str(text).strip()
+        if not t:
+            raise ValueError(f"{field}: empty, type a number in HU")
+        try:
+            v = float(t)
+        except ValueError:
+            raise ValueError(f"{field}: {t!r} is not a number")
+        if not math.isfinite(v):
+            raise ValueError(f"{field}: must be finite, got {t}")
+        values.append(v)
+    w, lv = values
+    if w <= 0:
+        raise ValueError(f"window width: must be > 0 HU, got {w:g}")
+    return w, lv
+
+
+def check_preset_name(name: str) -> str:
+    """A user preset's name, stripped; ValueError when empty or the name of a built-in preset."""
+    n = str(name).strip()
+    if not n:
+        raise ValueError("preset name: empty")
+    if n.lower() in PRESETS:
+        raise ValueError(f"preset name: {n!r} is a built-in preset")
+    return n

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from PyQt6 import QtWidgets
 
+from viewer.ui.reading_tools import SHORTCUTS as READING_TOOL_SHORTCUTS
+
 #: (keys, action) in the order shown; the main window binds exactly these keys.
 SHORTCUTS: tuple[tuple[str, str], ...] = (
     ("Mouse wheel / ← → / ↑ ↓", "previous / next slice"),
@@ -26,7 +28,7 @@ SHORTCUTS: tuple[tuple[str, str], ...] = (
     ("Ctrl+E", "export map and mask (current slice or series)"),
     ("Esc (while working)", "cancel loading or localization"),
     ("F1", "this help"),
-)
+) + READING_TOOL_SHORTCUTS
 
 
 class HelpDialog(QtWidgets.QDialog):

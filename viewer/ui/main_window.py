@@ -30,6 +30,7 @@ from viewer.ui.help_dialog import HelpDialog
 from viewer.ui.localization_controller import LocalizationController, default_localizer_factory
 from viewer.ui.overlay import overlay_rgba
 from viewer.ui.overlay_controls import OverlayControls
+from viewer.ui.reading_tools import ReadingTools
 from viewer.ui.reader_study_controller import ReaderStudyController
 from viewer.ui.refine_controller import RefineController
 from viewer.ui.refine_tools import RefineTools
@@ -93,6 +94,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self._build_controllers()
         build_menus(self)
         build_shortcuts(self)
+        # measurement, typed window and presets, cine, MPR (viewer.ui.reading_tools)
+        self.settings = settings if settings is not None else QtCore.QSettings()
+        self.tools = ReadingTools(self, self.settings)
         self.score_panel = self.study.dock_score_panel(self, settings, db_path) \
             if score_panel else None
         if self.score_panel is not None:
@@ -277,6 +281,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.cancel_work()
         else:
             self.refine.set_tool("none")
+            self.tools.escape()
 
     # =========================================================================== work, close
     def _alive(self) -> bool:
@@ -305,6 +310,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def closeEvent(self, ev) -> None:
         if not self._closed:
             self._closed = True
+            self.tools.close()  # cine and MPR timers stop before anything else
             self.pool.shut_down(self.CLOSE_WAIT_MS)
             self.session.close()
             if self.score_panel is not None:
@@ -312,7 +318,8 @@ class MainWindow(QtWidgets.QMainWindow):
             # no more paints of the pyqtgraph views while Qt tears the window down: a hidden
             # view gets no paint events while its items are deleted; the severity plot is torn
             # down now, in order (PlotWidget.close removes its axes and view box)
-            for gv in (self.view.graphics, self.severity.plot):
+            for gv in (self.view.graphics, self.severity.plot,
+                       *(pv.graphics for pv in self.tools.mpr_panel.views.values())):
                 gv.setUpdatesEnabled(False)
                 gv.hide()
             self.severity.plot.close()

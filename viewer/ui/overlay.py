@@ -3,7 +3,8 @@
 The heatmap is a 256-entry colour table indexed by the map quantised to 8 bits; entries below the
 floor are fully transparent, the others carry the chosen opacity. The binary lesion mask (the map
 at the operating threshold, or the annotator's edited mask) is drawn as a one-pixel contour on
-top. Cost on a 512 x 512 slice: about 2 ms (a 32-bit table look-up and a 4-neighbour erosion).
+top, and optionally filled (semi-transparent cyan blended over the heatmap, ``fill_mask``) so
+that an edit's before and after differ at a glance. Cost on a 512 x 512 slice: about 2 ms (a 32-bit table look-up and a 4-neighbour erosion).
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import numpy as np
 COLORMAPS = ("inferno", "jet", "hot", "magma", "viridis", "turbo")
 CONTOUR_RGBA = (0, 255, 255, 255)  # cyan: distinct from every heatmap above
 LUNG_RGBA = (90, 230, 110, 220)  # green outline of the segmented lungs
+FILL_ALPHA = 0.4  # opacity of the filled mask
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,7 @@ class OverlayStyle:
     show_heatmap: bool = True
     show_contour: bool = True
     show_lungs: bool = False
+    fill_mask: bool = False
 
     def __post_init__(self):
         if self.colormap not in COLORMAPS:
@@ -95,6 +98,15 @@ def overlay_rgba(lesion_map: np.ndarray | None, mask: np.ndarray | None,
         rgba = table[levels].view(np.uint8).reshape(shape + (4,))
     else:
         rgba = np.zeros(shape + (4,), np.uint8)
+    if style.fill_mask and mask is not None:
+        if mask.shape != shape:
+            raise ValueError(f"overlay: mask shape {mask.shape} differs from map shape {shape}")
+        inside = rgba[mask].astype(np.float32)
+        a = inside[:, 3:4] / 255.0  # blend cyan over what is there (heatmap or nothing)
+        out_a = FILL_ALPHA + a * (1.0 - FILL_ALPHA)
+        cyan = np.array(CONTOUR_RGBA[:3], np.float32)
+        rgb = (cyan * FILL_ALPHA + inside[:, :3] * a * (1.0 - FILL_ALPHA)) / out_a
+        rgba[mask] = np.concatenate([rgb, out_a * 255.0], axis=1).round().astype(np.uint8)
     if style.show_contour and mask is not None:
         if mask.shape != shape:
             raise ValueError(f"overlay: mask shape {mask.shape} differs from map shape {shape}")

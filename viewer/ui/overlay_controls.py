@@ -37,6 +37,9 @@ class OverlayControls(QtWidgets.QWidget):
         self.heat_box.setChecked(True)
         self.contour_box = QtWidgets.QCheckBox("mask contour")
         self.contour_box.setChecked(True)
+        self.fill_box = QtWidgets.QCheckBox("filled mask")
+        self.fill_box.setToolTip("Fill the binary mask with semi-transparent cyan (beside its "
+                                 "1-px contour): edits show at a glance")
         self.lungs_box = QtWidgets.QCheckBox("lung outline")
         self.lungs_box.setToolTip("Outline of the automatic lung segmentation the map is "
                                   "restricted to")
@@ -54,6 +57,7 @@ class OverlayControls(QtWidgets.QWidget):
         row.addWidget(self.heat_box)
         row.addWidget(self.contour_box)
         row.addWidget(self.lungs_box)
+        row.addWidget(self.fill_box)
         form.addRow(self.visible_box)
         form.addRow(row)
         form.addRow("Colormap", self.cmap)
@@ -64,7 +68,7 @@ class OverlayControls(QtWidgets.QWidget):
         trow.addWidget(self.threshold_label)
         trow.addWidget(self.reset_threshold)
         form.addRow("Threshold", trow)
-        for w in (self.heat_box, self.contour_box, self.lungs_box):
+        for w in (self.heat_box, self.contour_box, self.lungs_box, self.fill_box):
             w.toggled.connect(self._emit_style)
         self.cmap.currentIndexChanged.connect(self._emit_style)
         self.opacity.valueChanged.connect(self._emit_style)
@@ -78,7 +82,8 @@ class OverlayControls(QtWidgets.QWidget):
         return OverlayStyle(colormap=self.cmap.currentText(), opacity=self.opacity.value() / STEPS,
                             floor=self.floor.value() / STEPS, show_heatmap=self.heat_box.isChecked(),
                             show_contour=self.contour_box.isChecked(),
-                            show_lungs=self.lungs_box.isChecked())
+                            show_lungs=self.lungs_box.isChecked(),
+                            fill_mask=self.fill_box.isChecked())
 
     def threshold_value(self) -> float:
         return self.threshold.value() / STEPS

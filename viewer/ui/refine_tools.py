@@ -14,11 +14,12 @@ TOOLS = ("none", "brush", "eraser")
 
 
 class RefineTools(QtWidgets.QWidget):
-    """Emits ``toolChanged(name)`` (one of TOOLS), ``radiusChanged(int px)``,
+    """Emits ``toolChanged(name)`` (one of TOOLS), ``radiusChanged(float)`` (mm for a CT
+    series, px for pictures: ``radius_unit``),
     ``restrictChanged(bool)``, ``undoRequested()``, ``redoRequested()``."""
 
     toolChanged = QtCore.pyqtSignal(str)
-    radiusChanged = QtCore.pyqtSignal(int)
+    radiusChanged = QtCore.pyqtSignal(float)
     restrictChanged = QtCore.pyqtSignal(bool)
     undoRequested = QtCore.pyqtSignal()
     redoRequested = QtCore.pyqtSignal()
@@ -42,10 +43,14 @@ class RefineTools(QtWidgets.QWidget):
             self.buttons[name] = b
             b.toggled.connect(lambda on, n=name: on and self.toolChanged.emit(n))
         self.buttons["none"].setChecked(True)
-        self.radius = QtWidgets.QSpinBox()
-        self.radius.setRange(1, 50)
-        self.radius.setValue(6)
-        self.radius.setSuffix(" px")
+        self.radius = QtWidgets.QDoubleSpinBox()
+        self.radius.setDecimals(1)
+        self.radius.setSingleStep(0.5)
+        self.radius.setRange(0.5, 50.0)
+        self.radius.setToolTip("Brush / eraser radius: mm for a CT series (converted with its "
+                               "pixel spacing), px for pictures")
+        self.radius_unit = "px"
+        self.set_radius_unit("mm")
         self.radius.valueChanged.connect(self.radiusChanged)
         self.threshold = QtWidgets.QSlider(QtCore.Qt.Orientation.Horizontal)
         self.threshold.setRange(0, STEPS)
@@ -80,6 +85,15 @@ class RefineTools(QtWidgets.QWidget):
         form.addRow(urow)
         form.addRow(self.status)
         self.set_history(False, False)
+
+    def set_radius_unit(self, unit: str) -> None:
+        """"mm" (a series with pixel spacing) or "px" (pictures); resets to that unit's default."""
+        if unit not in ("mm", "px"):
+            raise ValueError(f"brush radius unit {unit!r}: must be mm or px")
+        if unit != self.radius_unit:
+            self.radius_unit = unit
+            self.radius.setSuffix(f" {unit}")
+            self.radius.setValue(4.0 if unit == "mm" else 6.0)
 
     def _threshold_moved(self, v: int) -> None:
         self.threshold_label.setText(f"{v / STEPS:.3f}")

@@ -114,6 +114,13 @@ class _SliceViewBox(pg.ViewBox):
             else:
                 owner.paintMoved.emit(p.x(), p.y())
             return
+        if ev.button() == QtCore.Qt.MouseButton.LeftButton and owner.drag_tool is not None:
+            ev.accept()  # a measurement tool draws instead of panning
+            p = owner.image_item.mapFromScene(ev.buttonDownScenePos() if ev.isStart()
+                                              else ev.scenePos())
+            owner.drag_tool("start" if ev.isStart() else "finish" if ev.isFinish() else "move",
+                            p.x(), p.y())
+            return
         super().mouseDragEvent(ev, axis)
 
     def mouseClickEvent(self, ev):
@@ -127,6 +134,9 @@ class _SliceViewBox(pg.ViewBox):
             self._owner.paintFinished.emit()
             ev.accept()
             return
+        if ev.button() == QtCore.Qt.MouseButton.LeftButton:
+            p = self._owner.image_item.mapFromScene(ev.scenePos())
+            self._owner.clicked.emit(p.x(), p.y())
         ev.accept()
 
 
@@ -144,7 +154,10 @@ class SliceView(QtWidgets.QWidget):
 
     Signals: ``indexChanged(int)``, ``windowChanged(float, float)`` (width, level HU),
     ``hoverText(str)``, and for refine tools ``paintStarted(x, y)``, ``paintMoved(x, y)``,
-    ``paintFinished()`` in image pixel coordinates (column, row).
+    ``paintFinished()`` in image pixel coordinates (column, row); ``clicked(x, y)`` (a single
+    left click without a refine tool) and ``mouseMoved(x, y)`` in the same coordinates.
+    ``drag_tool``: when set, ``drag_tool(phase, x, y)`` (phase "start" / "move" / "finish")
+    receives left drags instead of panning (measurement tools).
     """
 
     indexChanged = QtCore.pyqtSignal(int)
@@ -153,6 +166,8 @@ class SliceView(QtWidgets.QWidget):
     paintStarted = QtCore.pyqtSignal(float, float)
     paintMoved = QtCore.pyqtSignal(float, float)
     paintFinished = QtCore.pyqtSignal()
+    clicked = QtCore.pyqtSignal(float, float)
+    mouseMoved = QtCore.pyqtSignal(float, float)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -186,7 +201,15 @@ class SliceView(QtWidgets.QWidget):
         self.width_hu, self.level_hu = LUNG.width, LUNG.level
         self.window_name = LUNG.name
         self.paint_mode = False
+        self.drag_tool = None
         self.overlay_note = ""
+        # the brush outline: a circle of the brush radius that follows the mouse
+        self.brush_cursor = QtWidgets.QGraphicsEllipseItem()
+        self.brush_cursor.setPen(pg.mkPen((255, 255, 0), width=1.5, cosmetic=True))
+        self.brush_cursor.setZValue(30)
+        self.brush_cursor.setVisible(False)
+        self.viewbox.addItem(self.brush_cursor, ignoreBounds=True)
+        self.brush_radius_px: float | None = None
         self._last_mouse = None
         self.graphics.scene().sigMouseMoved.connect(self._on_mouse_moved)
 
@@ -321,6 +344,19 @@ class SliceView(QtWidgets.QWidget):
             self.orient[key].setText(text)
             self.orient[key].setVisible(show)
 
+    def set_brush_cursor(self, radius_px: float | None) -> None:
+        """Show a circle of ``radius_px`` (image pixels) under the mouse; None hides it."""
+        self.brush_radius_px = None if radius_px is None else float(radius_px)
+        if self.brush_radius_px is None:
+            self.brush_cursor.setVisible(False)
+        elif self._last_mouse is not None:
+            self._place_brush(*self._last_mouse)
+
+    def _place_brush(self, x: float, y: float) -> None:
+        r = self.brush_radius_px
+        self.brush_cursor.setRect(QtCore.QRectF(x - r, y - r, 2 * r, 2 * r))
+        self.brush_cursor.setVisible(True)
+
     def set_overlay_note(self, text: str) -> None:
         self.overlay_note = text
         self._update_labels()
@@ -329,6 +365,10 @@ class SliceView(QtWidgets.QWidget):
         if self.voxels is None:
             return
         p = self.image_item.mapFromScene(scene_pos)
+        self._last_mouse = (p.x(), p.y())
+        if self.brush_radius_px is not None:
+            self._place_brush(p.x(), p.y())
+        self.mouseMoved.emit(p.x(), p.y())
         col, row = int(np.floor(p.x())), int(np.floor(p.y()))
         sl = self.voxels[self.index]
         if 0 <= row < sl.shape[0] and 0 <= col < sl.shape[1]:
