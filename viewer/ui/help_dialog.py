@@ -1,10 +1,22 @@
-"""Help dialog: every keyboard shortcut and mouse binding of the reading room."""
+"""Help dialog: every keyboard shortcut and mouse binding of the reading room.
+
+Sized to fit a 1280×720 screen with no cut column: the action column wraps, rows grow to their
+text, and the reader-study keys come first so they are visible without scrolling.
+"""
 from __future__ import annotations
 
-from PyQt6 import QtWidgets
+from PyQt6 import QtCore, QtWidgets
+
+READER_KEYS = "1–5 / N (Reader study tab in front)"
 
 #: (keys, action) in the order shown; the main window binds exactly these keys.
 SHORTCUTS: tuple[tuple[str, str], ...] = (
+    (READER_KEYS,
+     "visual score 1–5 / next unscored item, only while the Reader study tab is in front (not "
+     "behind the Series tab), a reader is set, its \"keys\" box is ticked and a reading-list "
+     "item is on screen (N: a list is open). Otherwise 1–3 are the window presets and N the "
+     "next series. An item already scored asks first: press the new score again to change it. "
+     "\"Saved: 4\" shows on the image after every saved score. Not while typing in a text field"),
     ("Mouse wheel / ← → / ↑ ↓", "previous / next slice"),
     ("PgUp / PgDn", "10 slices back / forward"),
     ("Home / End", "first / last slice"),
@@ -18,10 +30,6 @@ SHORTCUTS: tuple[tuple[str, str], ...] = (
     ("B / E / Esc", "brush / eraser / no refine tool"),
     ("Ctrl+Z / Ctrl+Shift+Z", "undo / redo a mask edit"),
     ("N / P", "next / previous series in the browser"),
-    ("1–5 / N (Reader study tab raised)",
-     "visual score 1–5 / next unscored item: while the Reader study panel is shown, a reader is "
-     "set and its \"keys\" box is ticked, these keys score instead of the window presets and "
-     "next series (not while typing in a text field)"),
     ("Ctrl+O / Ctrl+Shift+O", "open file / open folder"),
     ("Ctrl+E", "export map and mask (current slice or series)"),
     ("Esc (while working)", "cancel loading or localization"),
@@ -38,8 +46,11 @@ class HelpDialog(QtWidgets.QDialog):
         for r, (keys, action) in enumerate(SHORTCUTS):
             table.setItem(r, 0, QtWidgets.QTableWidgetItem(keys))
             table.setItem(r, 1, QtWidgets.QTableWidgetItem(action))
-        table.resizeColumnsToContents()
+        table.setWordWrap(True)
+        table.resizeColumnToContents(0)
         table.horizontalHeader().setStretchLastSection(True)
+        table.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.table = table
         table.verticalHeader().setVisible(False)
         table.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
         note = QtWidgets.QLabel("The lesion map is restricted to the lungs (automatic lung "
@@ -51,4 +62,11 @@ class HelpDialog(QtWidgets.QDialog):
         lay.addWidget(table)
         lay.addWidget(note)
         lay.addWidget(buttons)
-        self.resize(640, 480)
+        screen = self.screen().availableGeometry().size() if self.screen() else None
+        w = min(1060, screen.width() - 40) if screen else 1060
+        h = min(640, screen.height() - 60) if screen else 640
+        self.resize(w, h)
+
+    def resizeEvent(self, ev) -> None:  # noqa: N802 (Qt name)
+        super().resizeEvent(ev)
+        self.table.resizeRowsToContents()  # the wrapped actions take the rows they need
