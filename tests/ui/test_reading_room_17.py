@@ -312,3 +312,24 @@ def test_export_dialog_counts_edits(qtbot, tmp_path):
     qtbot.addWidget(d)
     assert "threshold 0.420" in d.mask_label.text()
     assert "3 brush / eraser edit(s) on 2 slice(s)" in d.mask_label.text()
+
+
+def test_no_stale_localizing_note_when_the_shown_slice_is_cached(qtbot, make_window, phantom):
+    """#17 item 6: a series partly in the cache (the shown slice done, the rest not) shows the
+    drawn map's note while the rest is localized, never "localizing…" over a drawn overlay."""
+    win = make_window(localizer=FakeLocalizer(delay=0.3))
+    with qtbot.waitSignal(win.seriesShown, timeout=20000):
+        win.open_path(phantom)
+    shown = win.view.index
+    qtbot.waitUntil(lambda: win.store is not None and win.store.has(shown), timeout=20000)
+    win.cancel_work()  # the rest is left for later: the cache holds part of the series
+    qtbot.waitUntil(lambda: not win.pool.busy("loc"), timeout=20000)
+    assert not win.store.is_complete()
+    with qtbot.waitSignal(win.seriesShown, timeout=20000):
+        win.open_path(phantom)  # scanned and read again: the maps come from the cache
+    qtbot.waitUntil(lambda: win.store is not None and win.store.has(win.view.index),
+                    timeout=20000)
+    assert win.view.overlay_item.image is not None
+    assert "localizing" not in win.view.overlay_note and "map" in win.view.overlay_note
+    qtbot.waitUntil(lambda: win.store.is_complete(), timeout=30000)
+    assert "localizing" not in win.view.overlay_note

@@ -303,9 +303,11 @@ class MainWindow(QtWidgets.QMainWindow):
             self.session.fix_threshold(d.threshold)
             self.view.set_window(d.window_width, d.window_level, "reading list")
             oc.set_fixed(True)
+            self.refine.threshold.setEnabled(False)
             return
         self.session.fix_threshold(None)
         oc.set_fixed(False)
+        self.refine.threshold.setEnabled(True)
         back, self._reader_display = self._reader_display, None
         if back is not None:
             oc.show_style(back["colormap"], back["opacity"])
