@@ -79,6 +79,7 @@ def _latest(win, item):
 # ------------------------------------------------------------------------------ item 1
 def test_keys_score_only_with_the_reader_tab_in_front_and_rescoring_asks(qtbot, room, tmp_path):
     win, panel = room, room.score_panel
+    win.session.set_threshold(0.8)  # the reader's own threshold
     path, rl = _list(win, tmp_path, blinded=False)
     assert panel.load_reading_list(path)
     first = rl.items[0]
@@ -95,6 +96,9 @@ def test_keys_score_only_with_the_reader_tab_in_front_and_rescoring_asks(qtbot, 
     _activate(qtbot, win)
     qtbot.keyClick(win.view, K.Key_2)
     assert _latest(win, first).score == 2
+    assert _latest(win, first).severity_category == win.session.reference_category(
+        first.slice_index, float(win.localizer.threshold))
+    assert _latest(win, first).display["threshold"] == 0.8  # what the reader saw, recorded
     note = win.study.canvas_note
     assert note.isVisible() and note.text() == "Saved: 2" and note.parent() is win.view
     # a second score never overwrites silently: asked first, the same key again changes it
@@ -110,6 +114,9 @@ def test_keys_score_only_with_the_reader_tab_in_front_and_rescoring_asks(qtbot, 
     assert win.view.window_name == "bone"
     assert panel._reader.all_latest()[-1].key.slice_index == first.slice_index
     assert len(panel._reader.all_latest()) == 1
+    # a list without display settings: the cohort is the GAN map's at the localizer's
+    # threshold, not at the reader's own
+    assert win.study.cohort_threshold() == float(win.localizer.threshold)
     # N goes to the next unscored item (the list is open, the tab in front)
     qtbot.keyClick(win.view, K.Key_N)
     assert (win.view.index, win.map_method) == (rl.items[1].slice_index, rl.items[1].method)

@@ -132,11 +132,12 @@ class ReadingList:
     display: DisplaySettings | None = None  # None: the reader's own settings (version 1)
     reference_method: str = "gan"  # the method whose map gives each item's cohort
 
-    def with_cohorts(self, category_of) -> "ReadingList":
+    def with_cohorts(self, category_of, default_threshold: float = 0.5) -> "ReadingList":
         """A copy whose items carry their cohort: ``category_of(item, threshold)`` -> severity
         category of the item's slice from :attr:`reference_method`'s map at the list's
-        threshold (``display.threshold``, 0.5 without display settings); None keeps none."""
-        t = self.display.threshold if self.display is not None else 0.5
+        threshold (``display.threshold``; ``default_threshold``, e.g. the localizer's operating
+        threshold, without display settings); None keeps none."""
+        t = self.display.threshold if self.display is not None else float(default_threshold)
         items = [replace(it, severity_category=validate_severity(category_of(it, t)))
                  for it in self.items]
         return replace(self, items=items)

@@ -154,12 +154,24 @@ class ReaderStudyController:
             from viewer.study.score_store import image_hash
 
             ctx["image_hash"] = image_hash(self.voxels[i])
-        fixed = self._list_display()
-        ctx["severity_category"] = (self.session.reference_category(i, fixed.threshold)
-                                    if fixed is not None else self.session.severity_category(i))
+        t = self.cohort_threshold()
+        ctx["severity_category"] = (self.session.reference_category(i, t) if t is not None
+                                    else self.session.severity_category(i))
         if self.display_state is not None:
             ctx["display"] = self.display_state()
         return ctx
+
+    def cohort_threshold(self) -> float | None:
+        """The threshold a list item's cohort is computed at: the list's, or for a list
+        without display settings the localizer's operating threshold; never the reader's
+        own. None without a list (free scoring: the category on screen)."""
+        fixed = self._list_display()
+        if fixed is not None:
+            return fixed.threshold
+        p, loc = self.score_panel, self.session.localizer
+        if p is not None and p.reading_list is not None and loc is not None:
+            return float(getattr(loc, "threshold", self.session.threshold))
+        return None
 
     def _list_display(self):
         p = self.score_panel
