@@ -264,6 +264,8 @@ def test_help_fits_1280x720_with_the_reader_keys_in_view(qtbot, room):
         t = dlg.table
         seen.update(size=dlg.size(), first=t.item(0, 0).text(),
                     reader_bottom=t.visualItemRect(t.item(0, 1)).bottom(),
+                    last_bottom=t.visualItemRect(t.item(t.rowCount() - 1, 1)).bottom(),
+                    reader_height=t.rowHeight(0), line=t.fontMetrics().height(),
                     viewport=t.viewport().size(), header=t.horizontalHeader().length(),
                     col0=t.columnWidth(0), col0_need=t.sizeHintForColumn(0))
         dlg.reject()
@@ -275,6 +277,8 @@ def test_help_fits_1280x720_with_the_reader_keys_in_view(qtbot, room):
     assert seen["size"].width() <= 1280 and seen["size"].height() <= 720
     assert seen["first"] == READER_KEYS
     assert seen["reader_bottom"] <= seen["viewport"].height()  # no scrolling to find them
+    assert seen["last_bottom"] <= seen["viewport"].height()  # every row, in fact
+    assert seen["reader_height"] <= 8 * seen["line"]  # rows fit their wrapped text
     assert seen["header"] <= seen["viewport"].width()  # no cut column
     assert seen["col0"] >= seen["col0_need"]
 
@@ -340,3 +344,20 @@ def test_no_stale_localizing_note_when_the_shown_slice_is_cached(qtbot, make_win
     assert "localizing" not in win.view.overlay_note and "map" in win.view.overlay_note
     qtbot.waitUntil(lambda: win.store.is_complete(), timeout=30000)
     assert "localizing" not in win.view.overlay_note
+
+
+def test_a_list_with_bad_display_settings_is_refused_in_one_line(qtbot, room, tmp_path):
+    import json
+
+    from viewer.study.display_settings import DisplaySettings
+
+    win, panel = room, room.score_panel
+    path, _rl = _list(win, tmp_path, display=DisplaySettings())
+    data = json.loads(path.read_text())
+    data["display"]["colormap"] = "rainbow"
+    path.write_text(json.dumps(data))
+    assert not panel.load_reading_list(path)
+    text = panel.status_label.text()
+    assert text.startswith(f"reading list {path}: display: colormap: expected one of")
+    assert "\n" not in text and panel.reading_list is None
+    assert win.overlay_controls.cmap.isEnabled()  # nothing fixed by a refused list

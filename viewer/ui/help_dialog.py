@@ -50,6 +50,9 @@ class HelpDialog(QtWidgets.QDialog):
         table.resizeColumnToContents(0)
         table.horizontalHeader().setStretchLastSection(True)
         table.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        # the wrapped actions take the rows they need at the column's actual width
+        table.horizontalHeader().sectionResized.connect(
+            lambda *_: table.resizeRowsToContents())
         self.table = table
         table.verticalHeader().setVisible(False)
         table.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -67,6 +70,3 @@ class HelpDialog(QtWidgets.QDialog):
         h = min(640, screen.height() - 60) if screen else 640
         self.resize(w, h)
 
-    def resizeEvent(self, ev) -> None:  # noqa: N802 (Qt name)
-        super().resizeEvent(ev)
-        self.table.resizeRowsToContents()  # the wrapped actions take the rows they need
