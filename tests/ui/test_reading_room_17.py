@@ -189,6 +189,12 @@ def test_blinded_items_show_only_what_the_list_allows(qtbot, room, tmp_path):
     assert win.docks["severity"].isVisible()
     assert "not one of its items" in win.severity.slice_label.text()
     assert win.docks["severity"].geometry() == sev_geom
+    # the list closed: the reader's own settings and every number come back
+    panel.set_reading_list(None)
+    win.study.refresh_score_panel()
+    assert win.session.threshold == 0.9 and oc.cmap.isEnabled() and oc.threshold.isEnabled()
+    assert "Severity hidden" not in win.severity.slice_label.text()
+    assert "hidden" not in win.severity.series_label.text()
 
 
 # ------------------------------------------------------------------------------ item 3

@@ -25,7 +25,7 @@ SHORTCUTS: tuple[tuple[str, str], ...] = (
     ("Right drag", "window (horizontal) and level (vertical)"),
     ("Double-click, F", "fit the slice to the view"),
     ("1 / 2 / 3", "window preset: lung W1500/L−600, mediastinum W350/L50, bone W2000/L500 "
-                  "(also in the View menu)"),
+                  "(also in the View menu; fixed while a reading list sets the window)"),
     ("H", "show / hide the lesion overlay"),
     ("B / E / Esc", "brush / eraser / no refine tool"),
     ("Ctrl+Z / Ctrl+Shift+Z", "undo / redo a mask edit"),

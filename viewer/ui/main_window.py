@@ -279,8 +279,13 @@ class MainWindow(QtWidgets.QMainWindow):
         reason = "" if on or panel is None else (panel.severity_reason
                                                  or "hidden during blinded reading")
         series = "hidden during blinded reading" if panel is not None and panel.blinded else ""
+        was_hidden = bool(self.severity.hidden_reason or self.severity.series_hidden_reason)
         self.severity.set_blinding(reason, series)
-        if not reason:
+        if reason:
+            return
+        if was_hidden and not series and self.voxels is not None:
+            self.severity_ctl.refresh_series_numbers()  # the series line and curve come back
+        else:
             self.severity_ctl.show_slice_numbers()
 
     # --------------------------------------------------------------- display settings
