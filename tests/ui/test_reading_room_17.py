@@ -148,6 +148,7 @@ def test_blinded_items_show_only_what_the_list_allows(qtbot, room, tmp_path):
     assert (win.view.width_hu, win.view.level_hu) == (1200, -500)
     assert not oc.threshold.isEnabled() and not oc.cmap.isEnabled() and not oc.opacity.isEnabled()
     assert "fixed by the reading list" in oc.fixed_label.text()
+    assert not win.refine.threshold.isEnabled()
     win.refine.threshold.setValue(800)  # the refine panel's threshold slider: refused
     assert win.session.threshold == 0.35
     _activate(qtbot, win)
