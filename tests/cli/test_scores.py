@@ -37,7 +37,8 @@ def db(tmp_path):
                     r.save(k, min(5, base + (i + offset) % 2), comment="a, \"quoted\" note",
                            severity_category=("mild", "common")[i % 2])
         s.for_reader("alice").save(ItemKey.make(sop_instance_uid="1.0", slice_index=0,
-                                                method="gan"), 3)  # an edit
+                                                method="gan"), 3,  # an edit
+                                   display={"threshold": 0.4, "colormap": "jet"})
     return path
 
 
@@ -61,6 +62,8 @@ def test_export_csv(db, tmp_path, capsys):
     edited = [r for r in rows if r["reader_id"] == "alice" and r["slice_index"] == "0"
               and r["method"] == "gan"][0]
     assert edited["score"] == "3" and edited["n_versions"] == "2"
+    assert json.loads(edited["display"]) == {"threshold": 0.4, "colormap": "jet"}  # #17
+    assert all(r["display"] == "" for r in rows if r is not edited)
     assert run(["scores", "export", "--db", str(db), "--csv", str(out), "--history"]) == 0
     assert len(list(csv.DictReader(out.open()))) == 25
 

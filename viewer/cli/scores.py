@@ -105,11 +105,12 @@ def _summary(args) -> int:
 
 CSV_COLUMNS = ("reader_id", "study_uid", "series_uid", "sop_instance_uid", "image_hash",
                "slice_index", "method", "score", "comment", "unsure", "severity_category",
-               "saved_at", "row_id", "n_versions")
+               "saved_at", "row_id", "n_versions", "display")
 
 
 def _export(args) -> int:
     import csv
+    import json
 
     from viewer.study.score_store import ScoreStoreError
 
@@ -132,7 +133,8 @@ def _export(args) -> int:
                 w.writerow([r.reader_id, k.study_uid, k.series_uid, k.sop_instance_uid,
                             k.image_hash, k.slice_index, k.method, r.score, r.comment,
                             int(r.unsure), r.severity_category or "", r.saved_at, r.row_id,
-                            r.n_versions])
+                            r.n_versions,
+                            json.dumps(r.display, sort_keys=True) if r.display else ""])
         tmp.replace(args.csv)
     except OSError as exc:
         return error(f"{args.csv}: cannot write ({exc.strerror or exc})")
