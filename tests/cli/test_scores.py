@@ -37,7 +37,8 @@ def db(tmp_path):
                     r.save(k, min(5, base + (i + offset) % 2), comment="a, \"quoted\" note",
                            severity_category=("mild", "common")[i % 2])
         s.for_reader("alice").save(ItemKey.make(sop_instance_uid="1.0", slice_index=0,
-                                                method="gan"), 3)  # an edit
+                                                method="gan"), 3,  # an edit
+                                   display={"threshold": 0.4, "colormap": "jet"})
     return path
 
 
@@ -61,6 +62,8 @@ def test_export_csv(db, tmp_path, capsys):
     edited = [r for r in rows if r["reader_id"] == "alice" and r["slice_index"] == "0"
               and r["method"] == "gan"][0]
     assert edited["score"] == "3" and edited["n_versions"] == "2"
+    assert json.loads(edited["display"]) == {"threshold": 0.4, "colormap": "jet"}  # #17
+    assert all(r["display"] == "" for r in rows if r is not edited)
     assert run(["scores", "export", "--db", str(db), "--csv", str(out), "--history"]) == 0
     assert len(list(csv.DictReader(out.open()))) == 25
 
@@ -118,6 +121,29 @@ def test_make_list_from_pictures(tmp_path, capsys):
     assert "method 'cam'" in capsys.readouterr().err
     assert run(["scores", "make-list", str(tmp_path / "nope"), "--out", str(out)]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_make_list_with_display_settings(tmp_path, capsys):
+    """#17: a list fixes the display settings; bad ones are one clear line."""
+    from PIL import Image
+
+    pics = tmp_path / "pics"
+    pics.mkdir()
+    Image.fromarray(np.full((32, 32), 90, np.uint8)).save(pics / "0.png")
+    out = tmp_path / "list.json"
+    rc = run(["scores", "make-list", str(pics), "--out", str(out), "--methods", "gan",
+              "--display", "threshold=0.4,opacity=0.5,colormap=jet,window=1200/-500"])
+    assert rc == 0, capsys.readouterr().err
+    d = ReadingList.load(out).display
+    assert (d.threshold, d.opacity, d.colormap, d.window_width, d.window_level) == (
+        0.4, 0.5, "jet", 1200.0, -500.0)
+    for bad, msg in (("opacity=2", "--display: opacity: must be in [0, 1], got 2.0"),
+                     ("colormap=rainbow", "--display: colormap: expected one of inferno"),
+                     ("window=wide", "--display 'window=wide': not a number"),
+                     ("gamma=1", "--display: unknown setting 'gamma'")):
+        assert run(["scores", "make-list", str(pics), "--out", str(out), "--display", bad]) == 2
+        err = capsys.readouterr().err
+        assert msg in err and err.count("\n") == 1, err
 
 
 def test_damaged_database_one_line_error(tmp_path):

@@ -198,3 +198,31 @@ def test_close_drops_subscribers_and_closes_the_journal(session):
     session.close()
     session.set_index(0)
     assert rec.calls == []
+
+
+def test_numbers_of_a_shown_map_and_the_reference_cohort_at_a_fixed_threshold(session):
+    """#17: a reader-study item's severity comes from the map shown (not the GAN's), and its
+    cohort from the GAN map at the list's threshold, whatever the reader's threshold."""
+    _vox, lungs, maps = _series()
+    other = np.zeros((Y, X), np.float32)
+    other[4:28, 4:16] = 1.0  # half the lung box
+    shown = session.map_numbers(1, other)
+    assert shown["lesion_pct"] == pytest.approx(50.0)
+    gan = session.map_numbers(1, maps[1])
+    assert gan["lesion_pct"] == pytest.approx(100.0 * 16 / (24 * 24))
+    session.set_threshold(0.2)  # the reader's own threshold: the whole lung box
+    assert session.reference_category(1, 0.5) == gan["category"]
+    assert session.map_numbers(1, maps[1])["lesion_pct"] == pytest.approx(100.0)
+    assert session.reference_category(1, 0.2) == "critical"
+
+
+def test_a_fixed_threshold_refuses_other_values_and_views_snap_back(session):
+    seen = []
+    session.events.connect("threshold", seen.append)
+    session.fix_threshold(0.35)
+    assert session.threshold == 0.35 and seen[-1] == 0.35
+    session.set_threshold(0.7)  # a slider moved while a reading list fixes the threshold
+    assert session.threshold == 0.35 and seen[-1] == 0.35
+    session.fix_threshold(None)
+    session.set_threshold(0.7)
+    assert session.threshold == 0.7

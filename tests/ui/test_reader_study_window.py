@@ -71,10 +71,11 @@ def test_blinded_list_hides_method_and_severity_and_n_goes_on(qtbot, study_windo
         + win.statusBar().currentMessage()
     for name in ("GAN", "vendorx", "import", "Grad-CAM"):
         assert name not in shown
-    # severity hidden until scored
-    assert not win.docks["severity"].isVisible()
-    assert panel.give_score(3)
+    # severity hidden until scored (the dock stays and says why)
     assert win.docks["severity"].isVisible()
+    assert "hidden until you score this item" in win.severity.slice_label.text()
+    assert panel.give_score(3)
+    assert "Severity hidden" not in win.severity.slice_label.text()
     # N (the panel's key, over the window's next-series key) goes to the next unscored item
     win.docks["scores"].raise_()
     win.activateWindow()
@@ -85,7 +86,7 @@ def test_blinded_list_hides_method_and_severity_and_n_goes_on(qtbot, study_windo
     second = rl.items[1]
     assert win.info is opened_before  # not the next series
     assert (win.view.index, win.map_method) == (second.slice_index, second.method)
-    assert not win.docks["severity"].isVisible()
+    assert "Severity hidden" in win.severity.slice_label.text()
     qtbot.keyClick(win.view, K.Key_2)  # the panel's score key, not the mediastinum preset
     latest = panel._reader.latest(second.key)
     assert latest is not None and latest.score == 2

@@ -106,7 +106,12 @@ def test_keys_save_score_with_comment_and_unsure(make_panel, qtbot, tmp_path):
     assert not p.comment_edit.hasFocus()
     assert window_keys == [] and p.score_keys_active()
     view.setFocus()
-    qtbot.keyClick(view, QtCore.Qt.Key.Key_2)  # an edit: appended, latest wins
+    qtbot.keyClick(view, QtCore.Qt.Key.Key_2)  # a re-score is held: asked, not saved
+    assert "press 2 again" in p.status_label.text().lower()
+    with ScoreStore(tmp_path / "scores.sqlite") as s:
+        assert s.for_reader("alice").latest(row.key).score == 4
+    assert p.score_buttons[4].isChecked() and not p.score_buttons[2].isChecked()
+    qtbot.keyClick(view, QtCore.Qt.Key.Key_2)  # the same key again: an edit, latest wins
     with ScoreStore(tmp_path / "scores.sqlite") as s:
         latest = s.for_reader("alice").latest(row.key)
     assert latest.score == 2 and latest.n_versions == 2 and "(edit 2)" in p.status_label.text()

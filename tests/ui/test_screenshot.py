@@ -110,3 +110,26 @@ def test_slice_out_of_range_warns_and_shows_the_last(qapp, phantom, tmp_path,
     err = capsys.readouterr().err
     assert "warning: --slice 99999: outside 0..7; showing slice 7 (the last)" in err
     assert out.is_file() and seen["index"] == 7
+
+
+def test_whole_series_screenshot_shows_the_drawn_maps_note(qapp, phantom, tmp_path,
+                                                           isolated_settings, monkeypatch):
+    """#17 item 6: once the overlay is drawn the note names the map, never "localizing…"
+    (also after a whole-series screenshot, `view --screenshot-when series`)."""
+    from ui_phantom import FakeLocalizer
+    from viewer.ui import app, main_window
+
+    loc = FakeLocalizer(delay=0.02)
+    monkeypatch.setattr(main_window, "default_localizer_factory", lambda w, d: (lambda _p=None: loc))
+    seen = {}
+    real_save = app.save_screenshot
+
+    def spy(win, path):
+        seen["note"] = win.view.overlay_note
+        seen["drawn"] = win.view.overlay_item.image is not None
+        return real_save(win, path)
+
+    monkeypatch.setattr(app, "save_screenshot", spy)
+    out = tmp_path / "series.png"
+    assert app.run(phantom, slice_index=3, screenshot=str(out), screenshot_when="series") == 0
+    assert seen["drawn"] and "localizing" not in seen["note"] and "map" in seen["note"]

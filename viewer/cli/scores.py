@@ -68,6 +68,10 @@ def register(subparsers) -> None:
                    help="shuffle seed (default: a random one, stored in the file)")
     m.add_argument("--unblinded", action="store_true", help="show method names while reading")
     m.add_argument("--name", default="", help="name of the list")
+    m.add_argument("--display", default=None, metavar="SETTINGS",
+                   help="display settings fixed for every item and stored with each score, "
+                        "e.g. threshold=0.5,opacity=0.45,colormap=inferno,window=1500/-600 "
+                        "(the threshold also gives each item's cohort from the GAN map)")
     m.set_defaults(func=_make_list)
 
 
@@ -101,11 +105,12 @@ def _summary(args) -> int:
 
 CSV_COLUMNS = ("reader_id", "study_uid", "series_uid", "sop_instance_uid", "image_hash",
                "slice_index", "method", "score", "comment", "unsure", "severity_category",
-               "saved_at", "row_id", "n_versions")
+               "saved_at", "row_id", "n_versions", "display")
 
 
 def _export(args) -> int:
     import csv
+    import json
 
     from viewer.study.score_store import ScoreStoreError
 
@@ -128,7 +133,8 @@ def _export(args) -> int:
                 w.writerow([r.reader_id, k.study_uid, k.series_uid, k.sop_instance_uid,
                             k.image_hash, k.slice_index, k.method, r.score, r.comment,
                             int(r.unsure), r.severity_category or "", r.saved_at, r.row_id,
-                            r.n_versions])
+                            r.n_versions,
+                            json.dumps(r.display, sort_keys=True) if r.display else ""])
         tmp.replace(args.csv)
     except OSError as exc:
         return error(f"{args.csv}: cannot write ({exc.strerror or exc})")
@@ -182,6 +188,31 @@ def parse_slice_spec(spec: str) -> list[int]:
     return sorted(set(out))
 
 
+def parse_display(text: str):
+    """``threshold=0.5,opacity=0.45,colormap=inferno,window=1500/-600`` -> DisplaySettings;
+    ValueError ``--display: ...`` naming the bad part."""
+    from viewer.study.display_settings import DisplaySettings
+
+    values: dict = {}
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        if "=" not in part:
+            raise ValueError(f"--display {part!r}: expected NAME=VALUE")
+        name, value = (x.strip() for x in part.split("=", 1))
+        try:
+            if name == "colormap":
+                values[name] = value
+            elif name == "window":
+                w, _, lv = value.partition("/")
+                values["window_width"], values["window_level"] = float(w), float(lv)
+            else:
+                values[name] = float(value)
+        except ValueError:
+            raise ValueError(f"--display {part!r}: not a number (window: WIDTH/LEVEL)") from None
+    return DisplaySettings.from_json(values, "--display")
+
+
 def _make_list(args) -> int:
     from viewer.study.reading_list import (
         IMPORT_PREFIX,
@@ -204,6 +235,7 @@ def _make_list(args) -> int:
             imported[method] = discover_imported_maps(folder)
             methods.append(method)
         slices = parse_slice_spec(args.slices) if args.slices else None
+        display = parse_display(args.display) if args.display else None
     except ValueError as exc:
         return error(str(exc))
     if not args.input.exists():
@@ -235,7 +267,7 @@ def _make_list(args) -> int:
                 hashes = {i: image_hash(px) for i, px in info.iter_slices() if i in wanted_idx}
             targets += slice_targets_from_series(info, idx, image_hashes=hashes)
         rl = ReadingList.build(targets, methods, seed=args.seed, blinded=not args.unblinded,
-                               name=args.name, imported_maps=imported)
+                               name=args.name, imported_maps=imported, display=display)
         rl.save(args.out)
     except ValueError as exc:
         return error(str(exc))

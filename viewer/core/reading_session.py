@@ -28,8 +28,8 @@ from __future__ import annotations
 import numpy as np
 
 from viewer.core.events import EventHub
-from viewer.core.lesion_layers import (LesionLayers, SeriesCounts, localizer_notes,
-                                       physical_spacing)
+from viewer.core.lesion_layers import (LesionLayers, SeriesCounts, layer_slice,
+                                       localizer_notes, physical_spacing, slice_counts)
 
 EVENTS = ("series", "slice", "threshold", "lungs_only", "overlay_visible", "pipeline", "edited",
           "notes")
@@ -53,6 +53,7 @@ class ReadingSession:
         self.localizer = None
         self.series_notes: list[str] = []
         self.voxel_ml: float | None = 0.0
+        self.fixed_threshold: float | None = None  # set by a reading list: no other value
 
     # ------------------------------------------------------------------ series and slice
     def open_series(self, info, voxels: np.ndarray, edits=None, index: int = 0) -> None:
@@ -85,12 +86,25 @@ class ReadingSession:
     # ------------------------------------------------------------------ settings (one way in)
     def set_threshold(self, t: float, record: bool = True) -> None:
         """Mask threshold ``t`` in [0, 1]; ``record``: an annotator's choice, saved in the
-        edits' journal (once the localizer is in: its own threshold is not a choice)."""
+        edits' journal (once the localizer is in: its own threshold is not a choice). While a
+        reading list fixes the threshold (``fix_threshold``) any other value is refused: the
+        fixed one is emitted again so every view shows it."""
+        if self.fixed_threshold is not None and float(t) != self.fixed_threshold:
+            self.events.emit("threshold", self.threshold)
+            return
         self.threshold = float(t)
         if record and self.edits is not None and self.localizer is not None:
             self.edits.set_setting("threshold", self.threshold)
         self._sync_pipeline()
         self.events.emit("threshold", self.threshold)
+
+    def fix_threshold(self, t: float | None) -> None:
+        """A reading list's threshold ``t`` (not recorded as the annotator's choice), fixed
+        until ``fix_threshold(None)``."""
+        self.fixed_threshold = None
+        if t is not None:
+            self.set_threshold(float(t), record=False)
+            self.fixed_threshold = float(t)
 
     def set_lungs_only(self, on: bool, record: bool = True) -> None:
         """Keep the map and mask inside the lungs; ``record``: saved in the journal."""
@@ -231,6 +245,33 @@ class ReadingSession:
         """The severity category of slice ``i`` once its GAN map is in, else None."""
         s = self.counts.slice_summary(i) if self.counts is not None else None
         return s["category"] if s is not None and self.has_map(i) else None
+
+    def map_numbers(self, i: int, lesion_map: np.ndarray, threshold: float | None = None):
+        """``slice_summary``-style numbers (lesion %, category, shares) of slice ``i`` for
+        another map (float32 (y, x) in [0, 1], e.g. the map shown for a reader-study item) at
+        ``threshold`` (None: the session's), without the edits; None without lungs on the
+        slice or before the pipeline is built."""
+        p = self._sync_pipeline()
+        if p is None:
+            return None
+        t = self.threshold if threshold is None else float(threshold)
+        lungs = p.lungs(i)
+        _, mask = layer_slice(i, np.asarray(lesion_map, np.float32), t,
+                              lungs if self.lungs_only else None, None)
+        one = SeriesCounts.empty(1)
+        one.set(0, slice_counts(mask, lungs, p.hu_slice(i)))
+        return one.slice_summary(0)
+
+    def reference_category(self, i: int, threshold: float) -> str | None:
+        """Severity category of slice ``i`` from its GAN map at ``threshold`` (the cohort of
+        a reading-list item at the list's threshold, whatever the reader's threshold); None
+        until the map is in."""
+        p = self._sync_pipeline()
+        raw = p.raw_map(i) if p is not None else None
+        if raw is None:
+            return None
+        s = self.map_numbers(i, raw, threshold)
+        return None if s is None else s["category"]
 
     # ------------------------------------------------------------------ edits
     def begin_stroke(self, i: int) -> bool:

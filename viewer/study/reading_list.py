@@ -11,6 +11,13 @@ caller passed them in. Each item gets a blinding code (``"R001"``, ``"R002"``, .
 presentation order) that the reader sees instead of the method name. The seed is stored in the
 JSON file, so a list can be rebuilt and audited. Severity (mild/common/severe/critical) is stored
 with an item when known (it is hidden from the reader until they have scored the item).
+
+Version 2 (version 1 lists still load): ``display`` fixes what every item is shown with
+(:class:`~viewer.study.display_settings.DisplaySettings`: threshold, opacity, colormap, window;
+the reader cannot change them while an item of the list is on screen, and they are stored with
+each score); ``reference_method`` names the method whose map, at the list's threshold, gives
+each item's ``severity_category``: the cohort, fixed per item in the list
+(:meth:`ReadingList.with_cohorts`), never taken from a reader's own threshold.
 """
 from __future__ import annotations
 
@@ -26,12 +33,14 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 
 from gan.map_methods import IMPORT_PREFIX, LABELS, METHODS
+from viewer.study.display_settings import DisplaySettings
 from viewer.study.score_store import ItemKey, validate_severity
 
 BUILTIN_METHODS = METHODS
 METHOD_LABELS = LABELS
 FORMAT_NAME = "covid-ct-reading-list"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 _IMPORT_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 
@@ -120,12 +129,25 @@ class ReadingList:
     name: str = ""
     created_at: str = field(
         default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    display: DisplaySettings | None = None  # None: the reader's own settings (version 1)
+    reference_method: str = "gan"  # the method whose map gives each item's cohort
+
+    def with_cohorts(self, category_of, default_threshold: float = 0.5) -> "ReadingList":
+        """A copy whose items carry their cohort: ``category_of(item, threshold)`` -> severity
+        category of the item's slice from :attr:`reference_method`'s map at the list's
+        threshold (``display.threshold``; ``default_threshold``, e.g. the localizer's operating
+        threshold, without display settings); None keeps none."""
+        t = self.display.threshold if self.display is not None else float(default_threshold)
+        items = [replace(it, severity_category=validate_severity(category_of(it, t)))
+                 for it in self.items]
+        return replace(self, items=items)
 
     # -- building
     @classmethod
     def build(cls, slices: Sequence[SliceTarget], methods: Sequence[str], *,
               seed: int | None = None, blinded: bool = True, name: str = "",
-              imported_maps: Mapping[str, Mapping[int, str | Path]] | None = None
+              imported_maps: Mapping[str, Mapping[int, str | Path]] | None = None,
+              display: DisplaySettings | None = None, reference_method: str = "gan"
               ) -> "ReadingList":
         """Cross ``slices`` × ``methods`` and shuffle with ``seed`` (a fresh random seed if None).
 
@@ -183,7 +205,8 @@ class ReadingList:
                         severity_category=t.severity_category, map_path=path)
             for i, (t, m, path) in enumerate(canonical)
         ]
-        return cls(items=items, seed=int(seed), blinded=blinded, name=name)
+        return cls(items=items, seed=int(seed), blinded=blinded, name=name, display=display,
+                   reference_method=validate_method(reference_method))
 
     # -- navigation and progress
     def __len__(self) -> int:
@@ -224,6 +247,8 @@ class ReadingList:
             "seed": self.seed,
             "blinded": self.blinded,
             "created_at": self.created_at,
+            "display": None if self.display is None else self.display.to_json(),
+            "reference_method": self.reference_method,
             "items": [asdict(it) for it in self.items],
         }
 
@@ -240,7 +265,7 @@ class ReadingList:
         """Inverse of :meth:`to_json`; ValueError naming ``source`` and the problem."""
         if not isinstance(data, dict) or data.get("format") != FORMAT_NAME:
             raise ValueError(f"{source}: not a reading list (format field missing or wrong)")
-        if data.get("version") != FORMAT_VERSION:
+        if data.get("version") not in READABLE_VERSIONS:
             raise ValueError(f"{source}: unsupported reading list version {data.get('version')!r}")
         raw = data.get("items")
         if not isinstance(raw, list) or not raw:
@@ -261,8 +286,16 @@ class ReadingList:
         seed = data.get("seed")
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise ValueError(f"{source}: seed missing or not an integer")
+        display = data.get("display")
+        if display is not None:
+            display = DisplaySettings.from_json(display, f"{source}: display")
+        try:
+            reference = validate_method(data.get("reference_method", "gan"))
+        except ValueError as exc:
+            raise ValueError(f"{source}: reference_method: {exc}") from None
         return cls(items=items, seed=seed, blinded=bool(data.get("blinded", True)),
-                   name=str(data.get("name", "")), created_at=str(data.get("created_at", "")))
+                   name=str(data.get("name", "")), created_at=str(data.get("created_at", "")),
+                   display=display, reference_method=reference)
 
     @classmethod
     def load(cls, path: str | Path) -> "ReadingList":

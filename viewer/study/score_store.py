@@ -9,7 +9,9 @@ Keys and values
     (DICOM) or image hash (pictures, see :func:`image_hash`), slice index (0-based, z order of
     the series) and map method (``"gan"``, ``"gradcam"``, ... or ``"import:<name>"``).
     It carries the value 1–5, an optional comment, an "unsure" flag, the severity category seen
-    on the slice (mild/common/severe/critical) when known, and a UTC timestamp.
+    on the slice (mild/common/severe/critical) when known (for a reading-list item: the cohort
+    fixed in the list), the display settings the item was seen with (threshold, opacity,
+    colormap, window; JSON, schema version 4) and a UTC timestamp.
 
 Durability and concurrency
     * WAL journal, ``synchronous=FULL``: a score returned by :meth:`ReaderScores.save` is on
@@ -35,6 +37,7 @@ The default location is ``<user data dir>/scores.sqlite`` (platformdirs,
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import numbers
 import sqlite3
@@ -218,6 +221,7 @@ class SavedScore:
     severity_category: str | None
     saved_at: str
     n_versions: int = 1
+    display: dict | None = None  # the display settings the item was scored with
 
 
 # ----------------------------------------------------------------------------- schema
@@ -252,17 +256,23 @@ def _m3_latest_index(conn: sqlite3.Connection) -> None:
     )
 
 
+def _m4_display(conn: sqlite3.Connection) -> None:
+    conn.execute("ALTER TABLE scores ADD COLUMN display TEXT")
+
+
 #: Ordered migrations: (version, name, function applied inside one transaction).
 MIGRATIONS: tuple[tuple[int, str, Callable[[sqlite3.Connection], None]], ...] = (
     (1, "scores table", _m1_base),
     (2, "unsure flag and severity category", _m2_unsure_severity),
     (3, "index for latest score per key", _m3_latest_index),
+    (4, "display settings of each score", _m4_display),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 _KEY_COLS = ("reader_id", "study_uid", "series_uid", "sop_instance_uid", "image_hash",
              "slice_index", "method")
-_ROW_COLS = ("id",) + _KEY_COLS + ("score", "comment", "unsure", "severity_category", "saved_at")
+_ROW_COLS = ("id",) + _KEY_COLS + ("score", "comment", "unsure", "severity_category", "saved_at",
+                                   "display")
 
 
 def _now_iso() -> str:
@@ -461,10 +471,14 @@ class ScoreStore:
 
 def _row_to_saved(r: Iterable, n_versions: int = 1) -> SavedScore:
     (rid, reader, study, series, sop, ihash, sl, method, score, comment, unsure, sev,
-     saved_at) = tuple(r)
+     saved_at, display) = tuple(r)
     key = ItemKey(study, series, sop, ihash, int(sl), method)
+    try:
+        shown = json.loads(display) if display else None
+    except ValueError:
+        shown = None
     return SavedScore(int(rid), reader, key, int(score), comment, bool(unsure), sev, saved_at,
-                      int(n_versions))
+                      int(n_versions), shown if isinstance(shown, dict) else None)
 
 
 class ReaderScores:
@@ -475,7 +489,7 @@ class ReaderScores:
         self.reader_id = reader_id
 
     def save(self, key: ItemKey, score, *, comment: str = "", unsure: bool = False,
-             severity_category: str | None = None) -> SavedScore:
+             severity_category: str | None = None, display: dict | None = None) -> SavedScore:
         """Append one score (one committed transaction) and return it once it is on disk.
 
         ValueError for a bad score (not 1–5), comment (too long), key or severity;
@@ -488,6 +502,13 @@ class ReaderScores:
         sev = validate_severity(severity_category)
         if not isinstance(unsure, (bool, np.bool_)):
             raise ValueError(f"unsure: expected True or False, got {unsure!r}")
+        if display is not None and not isinstance(display, dict):
+            raise ValueError(f"display: expected a dict of settings, got {type(display).__name__}")
+        try:
+            display_json = None if display is None else json.dumps(display, sort_keys=True,
+                                                                   allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"display: not storable as JSON ({exc})") from None
         saved_at = _now_iso()
         conn = self._store.connection
         try:
@@ -496,10 +517,10 @@ class ReaderScores:
                 cur = conn.execute(
                     "INSERT INTO scores (reader_id, study_uid, series_uid, sop_instance_uid, "
                     "image_hash, slice_index, method, score, comment, unsure, severity_category, "
-                    "saved_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "saved_at, display) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (self.reader_id, key.study_uid, key.series_uid, key.sop_instance_uid,
                      key.image_hash, key.slice_index, key.method, value, text, int(bool(unsure)),
-                     sev, saved_at),
+                     sev, saved_at, display_json),
                 )
                 row_id = cur.lastrowid
                 n = conn.execute(
@@ -515,7 +536,7 @@ class ReaderScores:
             raise ScoreStoreError(
                 f"score database {self._store.path}: score not saved ({exc})") from None
         return SavedScore(int(row_id), self.reader_id, key, value, text, bool(unsure), sev,
-                          saved_at, int(n))
+                          saved_at, int(n), None if display is None else dict(display))
 
     def latest(self, key: ItemKey) -> SavedScore | None:
         """This reader's current score for ``key`` (latest edit), or None."""
@@ -524,7 +545,8 @@ class ReaderScores:
             return None
         last = h[-1]
         return SavedScore(last.row_id, last.reader_id, last.key, last.score, last.comment,
-                          last.unsure, last.severity_category, last.saved_at, len(h))
+                          last.unsure, last.severity_category, last.saved_at, len(h),
+                          last.display)
 
     def history(self, key: ItemKey) -> list[SavedScore]:
         """All of this reader's scores for ``key``, oldest first."""

@@ -36,6 +36,8 @@ class ExportController:
         self.finished, self.show_status, self.show_error = finished, show_status, show_error
         self.show_progress, self.hide_progress, self.failed = show_progress, hide_progress, failed
         self.last_export = None
+        self.dialog_open = None  # the ExportDialog while it is asked
+        self.result_dialog = None  # the ExportResultDialog of the last export
 
     def dialog(self, opened_path: Path | None) -> None:
         """Ask what to export, then run it (see ``run``)."""
@@ -45,8 +47,12 @@ class ExportController:
             return
         from viewer.ui.export_dialog import ExportDialog
 
+        edits = s.edits
         dlg = ExportDialog(default_export_dir(opened_path), s.info.source_kind == "dicom",
-                           s.store.is_complete(), self.parent)
+                           s.store.is_complete(), self.parent, threshold=s.threshold,
+                           n_edits=edits.history_length if edits is not None else 0,
+                           n_edited_slices=len(edits.edited_slices()) if edits is not None else 0)
+        self.dialog_open = dlg
         if dlg.exec() != QtWidgets.QDialog.DialogCode.Accepted:
             return
         try:
@@ -93,9 +99,16 @@ class ExportController:
         self.pool.release("export")
         self.hide_progress()
         self.last_export = report
-        msg = f"exported {len(report.written)} item(s) to {out_dir}"
+        msg = f"exported {len(report.written)} file(s) to {out_dir}"
         if report.errors:
             self.show_error(f"{msg}; failed: {'; '.join(report.errors)}")
         else:
             self.show_status(msg, 15000)
+        from viewer.ui.export_dialog import ExportResultDialog
+
+        if self.result_dialog is not None:
+            self.result_dialog.close()
+        self.result_dialog = ExportResultDialog(report.written, report.errors, out_dir,
+                                                self.parent, sent=report.sent)
+        self.result_dialog.show()
         self.finished(report)

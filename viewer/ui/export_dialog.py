@@ -2,15 +2,17 @@
 formats of ``viewer.export.series_export`` (PNG, NumPy, NIfTI, DICOM SEG, MedSeg folder, DICOM SR
 of the measurements), optionally sent to a DICOMweb PACS (STOW-RS) afterwards.
 
-The dialog only collects the choice (``ExportRequest``); the main window runs the export in a
-worker thread with ``export_arrays`` building the arrays it needs.
+The dialog only collects the choice (``ExportRequest``) and shows what the mask is made of
+(the threshold and the number of brush / eraser edits exported); its button says "Export". The
+main window runs the export in a worker thread with ``export_arrays`` building the arrays it
+needs, then shows :class:`ExportResultDialog`: the files written, errors, and "Open folder".
 """
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
-from PyQt6 import QtWidgets
+from PyQt6 import QtCore, QtGui, QtWidgets
 
 from viewer.export.series_export import FORMATS, ExportRequest
 
@@ -25,7 +27,8 @@ class ExportDialog(QtWidgets.QDialog):
     """Choose folder, formats, scope (current slice / whole series), map and/or mask."""
 
     def __init__(self, default_dir: Path, dicom_source: bool, series_complete: bool,
-                 parent=None):
+                 parent=None, threshold: float | None = None, n_edits: int = 0,
+                 n_edited_slices: int = 0):
         super().__init__(parent)
         self.setWindowTitle("Export lesion map and mask")
         self.dir_edit = QtWidgets.QLineEdit(str(default_dir))
@@ -66,6 +69,15 @@ class ExportDialog(QtWidgets.QDialog):
         crow.addWidget(self.with_map)
         crow.addWidget(self.with_mask)
         form.addRow("Write", crow)
+        if threshold is None:
+            what = "mask = map ≥ the localizer's threshold"
+        else:
+            what = f"mask = map ≥ threshold {threshold:.3f}"
+        edits = ("no brush / eraser edits" if not n_edits else
+                 f"{n_edits} brush / eraser edit(s) on {n_edited_slices} slice(s) included")
+        self.mask_label = QtWidgets.QLabel(f"{what}; {edits}")
+        self.mask_label.setWordWrap(True)
+        form.addRow("Mask", self.mask_label)
         self.send_edit = QtWidgets.QComboBox()
         self.send_edit.setEditable(True)
         self.send_edit.addItem("")
@@ -81,6 +93,8 @@ class ExportDialog(QtWidgets.QDialog):
         form.addRow("Send to PACS", self.send_edit)
         buttons = QtWidgets.QDialogButtonBox(QtWidgets.QDialogButtonBox.StandardButton.Ok
                                              | QtWidgets.QDialogButtonBox.StandardButton.Cancel)
+        self.export_button = buttons.button(QtWidgets.QDialogButtonBox.StandardButton.Ok)
+        self.export_button.setText("Export")
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         form.addRow(buttons)
@@ -108,6 +122,48 @@ class ExportDialog(QtWidgets.QDialog):
                              include_map=self.with_map.isChecked(),
                              include_mask=self.with_mask.isChecked(), send_to=send_to,
                              **provenance)
+
+
+class ExportResultDialog(QtWidgets.QDialog):
+    """After an export: how many files went where, each file, the errors, and "Open folder"
+    (the system's file manager, through ``QDesktopServices``)."""
+
+    def __init__(self, written, errors, out_dir: Path, parent=None, sent=()):
+        super().__init__(parent)
+        self.setWindowTitle("Export finished" if not errors else "Export finished with errors")
+        self.out_dir = Path(out_dir)
+        n = len(written)
+        head = f"Wrote {n} file(s) to {self.out_dir}"
+        if sent:
+            head += f"; sent {len(sent)} object(s) to the PACS"
+        self.summary = QtWidgets.QLabel(head)
+        self.summary.setWordWrap(True)
+        self.files = QtWidgets.QListWidget()
+        for p in written:
+            q = Path(p)
+            try:
+                shown = str(q.relative_to(self.out_dir))
+            except ValueError:
+                shown = str(q)
+            self.files.addItem(shown)
+        self.errors = QtWidgets.QLabel("\n".join(f"Failed: {e}" for e in errors))
+        self.errors.setWordWrap(True)
+        self.errors.setStyleSheet("color: #c03030;")
+        self.errors.setVisible(bool(errors))
+        buttons = QtWidgets.QDialogButtonBox(QtWidgets.QDialogButtonBox.StandardButton.Close)
+        self.open_button = buttons.addButton("Open folder",
+                                             QtWidgets.QDialogButtonBox.ButtonRole.ActionRole)
+        self.open_button.clicked.connect(self.open_folder)
+        buttons.rejected.connect(self.close)
+        lay = QtWidgets.QVBoxLayout(self)
+        lay.addWidget(self.summary)
+        lay.addWidget(self.files, 1)
+        lay.addWidget(self.errors)
+        lay.addWidget(buttons)
+        self.resize(720, 420)
+
+    def open_folder(self) -> bool:
+        return QtGui.QDesktopServices.openUrl(QtCore.QUrl.fromLocalFile(str(self.out_dir)))
 
 
 def export_arrays(n_slices: int, shape_yx: tuple[int, int], indices, layers) -> tuple:

@@ -102,8 +102,10 @@ class LocalizationController:
         on(w.cancelled, self.hide_progress)
         on(w.failed, lambda msg, w=w: self.failed(msg, w))
         self.pool.keep(w, "loc")
-        self.view.set_overlay_note("localizing…")
         w.start()
+        # the note follows what is drawn: "segmenting the lungs…" / "localizing this slice…"
+        # until the shown slice's overlay is in, then the map's note (never a stale one)
+        self.redraw()
 
     def _lungs_ready(self) -> None:
         if self.session.pipeline is None:
@@ -123,5 +125,6 @@ class LocalizationController:
     def _done(self) -> None:
         self.pool.release("loc")
         self.hide_progress()
+        self.redraw()  # the shown slice's note is the drawn overlay's
         self.severity.refresh_series_numbers()
         self.show_status("series localized", 5000)

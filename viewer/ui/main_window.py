@@ -99,8 +99,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self.tools = ReadingTools(self, self.settings)
         self.score_panel = self.study.dock_score_panel(self, settings, db_path) \
             if score_panel else None
+        self._db_path, self.stats_dialog = db_path, None
         if self.score_panel is not None:
             self.score_panel.severityVisibilityChanged.connect(self.set_severity_visible)
+            self.score_panel.statisticsRequested.connect(self.show_statistics)
         self._start_localizer(localizer_factory)
 
     # =========================================================================== UI assembly
@@ -141,7 +143,11 @@ class MainWindow(QtWidgets.QMainWindow):
                                    failed=self._work_failed, set_title=self.setWindowTitle)
         self.study = ReaderStudyController(s, self.view, self.browser, self.statusBar(),
                                            self.pool, self.opener.open_series_at,
-                                           self.show_error, self.refresh_overlay)
+                                           self.show_error, self.refresh_overlay,
+                                           display_state=self.display_state,
+                                           fix_display=self.fix_display)
+        self.severity_ctl.map_numbers = self.study.shown_numbers
+        self._reader_display = None  # the reader's own settings while a list fixes them
         views = dict(show_status=self.show_status, show_progress=self._show_progress,
                      hide_progress=self._hide_progress, failed=self._work_failed)
         self.localization = LocalizationController(
@@ -167,6 +173,7 @@ class MainWindow(QtWidgets.QMainWindow):
         oc.visibleChanged.connect(s.set_overlay_visible)
         oc.styleChanged.connect(lambda _s: self.refresh_overlay())
         self.view.indexChanged.connect(self._on_index_changed)
+        self.view.windowChanged.connect(self._window_changed)
         self.browser.seriesActivated.connect(self.opener.open_series)
         self.browser.openRequested.connect(self.open_path)
         self.severity.sliceClicked.connect(self.view.set_index)
@@ -268,11 +275,66 @@ class MainWindow(QtWidgets.QMainWindow):
         self.severity_ctl.recount_timer.start()
 
     def set_severity_visible(self, on: bool) -> None:
-        """Hide severity numbers (e.g. while a blinded reader scores)."""
+        """Hide the severity numbers (a blinded item not scored yet, a slice outside an open
+        blinded list); the Severity dock stays where it is and says why. While a blinded list
+        is open the series line and curve stay hidden (they describe the GAN map)."""
         self.severity_visible = bool(on)
-        self.docks["severity"].setVisible(on)
+        panel = self.score_panel
+        reason = "" if on or panel is None else (panel.severity_reason
+                                                 or "hidden during blinded reading")
+        series = "hidden during blinded reading" if panel is not None and panel.blinded else ""
+        was_hidden = bool(self.severity.hidden_reason or self.severity.series_hidden_reason)
+        self.severity.set_blinding(reason, series)
+        if reason:
+            return
+        if was_hidden and not series and self.voxels is not None:
+            self.severity_ctl.refresh_series_numbers()  # the series line and curve come back
+        else:
+            self.severity_ctl.show_slice_numbers()
+
+    # --------------------------------------------------------------- display settings
+    def display_state(self) -> dict:
+        """What the item on screen is seen with (stored with every score)."""
+        st = self.overlay_controls.style()
+        return {"threshold": self.session.threshold, "opacity": st.opacity,
+                "colormap": st.colormap, "window_width": self.view.width_hu,
+                "window_level": self.view.level_hu}
+
+    def fix_display(self, d) -> None:
+        """A reading list's ``DisplaySettings`` (fixed until it is closed), or None: the
+        reader's own settings back."""
+        oc = self.overlay_controls
+        if d is not None:
+            if self._reader_display is None:
+                self._reader_display = self.display_state()
+            self.session.fix_threshold(None)
+            oc.show_style(d.colormap, d.opacity)
+            self.session.fix_threshold(d.threshold)
+            self.view.set_window(d.window_width, d.window_level, "reading list")
+            oc.set_fixed(True)
+            self.refine.threshold.setEnabled(False)
+            self.tools.window_box.setEnabled(False)  # typed W/L and user presets too
+            return
+        self.session.fix_threshold(None)
+        oc.set_fixed(False)
+        self.refine.threshold.setEnabled(True)
+        self.tools.window_box.setEnabled(True)
+        back, self._reader_display = self._reader_display, None
+        if back is not None:
+            oc.show_style(back["colormap"], back["opacity"])
+            self.session.set_threshold(back["threshold"], record=False)
+            self.view.set_window(back["window_width"], back["window_level"])
+
+    def _window_changed(self, width: float, level: float) -> None:
+        d = self.study.fixed_display
+        if d is not None and (width, level) != (d.window_width, d.window_level):
+            self.view.set_window(d.window_width, d.window_level, "reading list")
+            self.show_status("window fixed by the reading list", 4000)
 
     def apply_preset(self, name: str) -> None:
+        if self.study.fixed_display is not None:
+            self.show_status("window fixed by the reading list", 4000)
+            return
         p = PRESETS[name]
         self.view.set_window(p.width, p.level, p.name)
 
@@ -331,6 +393,24 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def show_help(self) -> None:
         HelpDialog(self).exec()
+
+    def show_statistics(self) -> None:
+        """View → Reader study statistics… (also the Reader study tab's "Statistics…"): the
+        summary of the score database in a non-modal window, re-read after every score."""
+        from viewer.ui.stats_panel import StatsDialog
+
+        panel = self.score_panel
+        db = panel.store.path if panel is not None and panel.store is not None else self._db_path
+        if self.stats_dialog is None:
+            dlg = self.stats_dialog = StatsDialog(db, self)
+            if panel is not None:
+                panel.scoreSaved.connect(
+                    lambda _s: dlg.panel.refresh() if dlg.isVisible() else None)
+        else:
+            self.stats_dialog.panel.set_db_path(db)
+        self.stats_dialog.show()
+        self.stats_dialog.raise_()
+        self.stats_dialog.activateWindow()
 
     def step_series(self, delta: int) -> None:
         info = self.browser.select_offset(delta)

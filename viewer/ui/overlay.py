@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-#: Colormaps offered in the UI (matplotlib names).
-COLORMAPS = ("inferno", "jet", "hot", "magma", "viridis", "turbo")
+from viewer.study.display_settings import COLORMAPS  # colormaps offered in the UI
+
 CONTOUR_RGBA = (0, 255, 255, 255)  # cyan: distinct from every heatmap above
 LUNG_RGBA = (90, 230, 110, 220)  # green outline of the segmented lungs
 FILL_ALPHA = 0.4  # opacity of the filled mask

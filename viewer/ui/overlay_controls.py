@@ -68,6 +68,11 @@ class OverlayControls(QtWidgets.QWidget):
         trow.addWidget(self.threshold_label)
         trow.addWidget(self.reset_threshold)
         form.addRow("Threshold", trow)
+        self.fixed_label = QtWidgets.QLabel("")
+        self.fixed_label.setWordWrap(True)
+        self.fixed_label.setStyleSheet("color: #b06000;")
+        self.fixed_label.hide()
+        form.addRow(self.fixed_label)
         for w in (self.heat_box, self.contour_box, self.lungs_box, self.fill_box):
             w.toggled.connect(self._emit_style)
         self.cmap.currentIndexChanged.connect(self._emit_style)
@@ -122,3 +127,19 @@ class OverlayControls(QtWidgets.QWidget):
     def _emit_threshold(self, *_):
         self._update_threshold_label()
         self.thresholdChanged.emit(self.threshold_value())
+
+    def show_style(self, colormap: str, opacity: float) -> None:
+        """Show a colormap and opacity given by a reading list (emits ``styleChanged``)."""
+        self.cmap.setCurrentText(colormap)
+        self.opacity.setValue(int(round(float(opacity) * STEPS)))
+
+    def set_fixed(self, fixed: bool, why: str = "fixed by the reading list") -> None:
+        """Threshold, opacity and colormap cannot be changed while ``fixed`` (blinded
+        reading: every reader sees every item alike)."""
+        tips = self.__dict__.setdefault("_tips", {})
+        for w in (self.cmap, self.opacity, self.threshold, self.reset_threshold):
+            tips.setdefault(id(w), w.toolTip())
+            w.setEnabled(not fixed)
+            w.setToolTip(why if fixed else tips[id(w)])
+        self.fixed_label.setText(f"Display {why}." if fixed else "")
+        self.fixed_label.setVisible(fixed)

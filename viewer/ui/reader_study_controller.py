@@ -10,14 +10,21 @@ slice and method, kept in memory); while one is computed the status bar shows
 map that is not on screen. A result that comes back after the reader moved to another item,
 slice or series is kept in the cache but not shown. ``import:<name>`` maps are read from the
 item's ``map_path``. Scrolling to another slice or opening another series goes back to the GAN
-map. In a blinded list the method name is never shown (overlay note, status messages).
+map. While a blinded list is open the method name is never shown (overlay note, status
+messages), whether the item was opened from the list or scrolled to.
+
+A list's display settings (``ReadingList.display``) are fixed while the list is open
+(``fix_display(settings or None)``, the window's); what is on screen (``display_state()``) is
+recorded with every score. The severity numbers of an item come from the map shown
+(``shown_numbers``); its cohort from the list, else from the GAN map at the list's threshold.
+A brief note on the image confirms every saved score (``flash``).
 """
 from __future__ import annotations
 
 from typing import Callable
 
 import numpy as np
-from PyQt6 import QtWidgets
+from PyQt6 import QtCore, QtWidgets
 
 from gan.map_methods import CAM_METHODS, GAN, IMPORT_PREFIX
 from gan.resources import CLASSIFIER_WEIGHTS
@@ -46,7 +53,11 @@ class ReaderStudyController:
     def __init__(self, session: ReadingSession, view: SliceView, browser: SeriesBrowser,
                  status_bar: QtWidgets.QStatusBar, pool: WorkPool,
                  open_series: Callable, show_error: Callable[[str], None],
-                 redraw: Callable[[], None]):
+                 redraw: Callable[[], None], display_state: Callable[[], dict] | None = None,
+                 fix_display: Callable | None = None):
+        self.display_state, self.fix_display = display_state, fix_display
+        self.fixed_display = None  # the list's DisplaySettings in force, or None
+        self.canvas_note: QtWidgets.QLabel | None = None
         self.session, self.view, self.browser = session, view, browser
         self.status_bar, self.pool = status_bar, pool
         self.open_series, self.show_error, self.redraw = open_series, show_error, redraw
@@ -59,6 +70,12 @@ class ReaderStudyController:
         self.cam_cache: dict = {}
         self.cam_request = None   # (series key, slice index, method, item) being computed
         self.cam_busy_label = None
+
+    @property
+    def blind(self) -> bool:
+        """True while the item on screen is blinded or a blinded list is open."""
+        p = self.score_panel
+        return bool(self.blinded or (p is not None and p.blinded))
 
     @property
     def info(self):
@@ -87,11 +104,35 @@ class ReaderStudyController:
         window.docks["browser"].raise_()
         window.docks["scores"] = dock
         panel.requestItem.connect(self.open_item)
+        panel.canvasNote.connect(self.flash)
         panel.scoreKeysActiveChanged.connect(
             lambda on: on and self.status_bar.showMessage(
-                "reader study: keys 1–5 score and N goes to the next unscored item (window "
-                "presets and next series: menus)", 8000))
+                "reader study: keys 1–5 score the item on screen and N goes to the next "
+                "unscored item (window presets and next series: menus)", 8000))
+        # raised or lowered behind another tab: say whether the keys score now
+        dock.visibilityChanged.connect(
+            lambda _on: panel.scoreKeysActiveChanged.emit(panel.score_keys_active()))
         return panel
+
+    def flash(self, text: str, ms: int = 2500) -> None:
+        """A brief note at the top of the image ("Saved: 4"); hidden after ``ms``."""
+        if self.canvas_note is None:
+            lab = self.canvas_note = QtWidgets.QLabel(self.view)
+            lab.setObjectName("canvas_note")
+            lab.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
+            lab.setStyleSheet("QLabel { color: white; background: rgba(30, 120, 40, 210); "
+                              "border-radius: 6px; font-size: 18px; font-weight: bold; "
+                              "padding: 6px 14px; }")
+            # the timer is the label's child: it dies with the window, never fires after
+            self._note_timer = QtCore.QTimer(lab, singleShot=True)
+            self._note_timer.timeout.connect(lab.hide)
+        lab = self.canvas_note
+        lab.setText(text)
+        lab.adjustSize()
+        lab.move(max(0, (self.view.width() - lab.width()) // 2), 34)
+        lab.raise_()
+        lab.show()
+        self._note_timer.start(ms)
 
     def score_context(self) -> dict:
         """What the score panel records with a score: the shown series, slice and map method,
@@ -113,12 +154,46 @@ class ReaderStudyController:
             from viewer.study.score_store import image_hash
 
             ctx["image_hash"] = image_hash(self.voxels[i])
-        ctx["severity_category"] = self.session.severity_category(i)
+        t = self.cohort_threshold()
+        ctx["severity_category"] = (self.session.reference_category(i, t) if t is not None
+                                    else self.session.severity_category(i))
+        if self.display_state is not None:
+            ctx["display"] = self.display_state()
         return ctx
+
+    def cohort_threshold(self) -> float | None:
+        """The threshold a list item's cohort is computed at: the list's, or for a list
+        without display settings the localizer's operating threshold; never the reader's
+        own. None without a list (free scoring: the category on screen)."""
+        fixed = self._list_display()
+        if fixed is not None:
+            return fixed.threshold
+        p, loc = self.score_panel, self.session.localizer
+        if p is not None and p.reading_list is not None and loc is not None:
+            return float(getattr(loc, "threshold", self.session.threshold))
+        return None
+
+    def _list_display(self):
+        p = self.score_panel
+        rl = p.reading_list if p is not None else None
+        return rl.display if rl is not None else None
+
+    def shown_numbers(self, i: int):
+        """Severity numbers of the map on screen when it is an item's own map (not the
+        GAN's), else None (the GAN numbers apply)."""
+        e = self.method_map
+        if e is None or self.info is None or e[0] != self.info.key or e[1] != i \
+                or self.session.pipeline is None:
+            return None
+        return self.session.map_numbers(i, e[3]) or "no lungs"
 
     def refresh_score_panel(self) -> None:
         if self.score_panel is not None:
             self.score_panel.refresh()
+            fixed = self._list_display()
+            if fixed != self.fixed_display and self.fix_display is not None:
+                self.fixed_display = fixed
+                self.fix_display(fixed)
 
     # ------------------------------------------------------------------ reading-list items
     def open_item(self, item: dict) -> None:
@@ -175,8 +250,8 @@ class ReaderStudyController:
         self._set_method_map((self.info.key, i, method, np.asarray(m, dtype=np.float32)))
 
     def _item_map_failed(self, item: dict, method: str, msg: str) -> None:
-        what = "the item's map" if self.blinded else f"the {method} map"
-        detail = "" if self.blinded else f": {msg}"
+        what = "the item's map" if self.blind else f"the {method} map"
+        detail = "" if self.blind else f": {msg}"
         self.show_error(f"reading-list item {item.get('code', '')}: {what} could not be "
                         f"shown{detail}; showing the GAN map")
         self._set_method_map(None)
@@ -234,7 +309,7 @@ class ReaderStudyController:
     def _show_cam_busy(self, method: str) -> None:
         from viewer.study.reading_list import method_label
 
-        name = "the item's" if self.blinded else f"the {method_label(method)}"
+        name = "the item's" if self.blind else f"the {method_label(method)}"
         text = f"computing {name} map…"
         if self.cam_busy_label is None:
             self.cam_busy_label = QtWidgets.QLabel(self.status_bar)
@@ -288,8 +363,8 @@ class ReaderStudyController:
         return self.session.apply(i, e[3])
 
     def map_note(self) -> str:
-        """The map's name for the overlay note ("map" when blinded)."""
-        if self.blinded:
+        """The map's name for the overlay note (neutral while blinded)."""
+        if self.blind:
             return "map (method hidden)"
         from viewer.study.reading_list import method_label
 

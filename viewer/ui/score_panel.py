@@ -27,14 +27,24 @@ methods ``map_path`` names the map file (:func:`viewer.study.reading_list.load_i
 anywhere (map selector, title, legend). The viewer should update synchronously in the slot; the
 panel calls :meth:`refresh` right after emitting.
 
-``severityVisibilityChanged(bool)``: False while a blinded item is unscored (hide the severity
-readout), True once it is scored or when not reading blinded.
+``severityVisibilityChanged(bool)``: False while the severity readout must stay hidden
+(a blinded item not scored yet, or a slice outside an open blinded list), True otherwise;
+:attr:`ScorePanel.severity_reason` says why it is hidden (the window shows that sentence in
+the Severity dock, which never disappears).
 
-Keys: while :meth:`ScorePanel.score_keys_active` (reader identified, "keys" box ticked, panel
-visible), 1–5 score and N jumps to the next unscored item anywhere in the panel's window; they
-take precedence over the window's own shortcuts for these keys (an application event filter
-accepts the ShortcutOverride), except in text fields and modal dialogs.
-``scoreKeysActiveChanged(bool)`` tells the window when that starts and stops.
+Keys (rule: :func:`viewer.study.scoring_rules.score_keys_allowed`): 1–5 score only while the
+panel is *raised* (its dock tab on screen, :meth:`ScorePanel.is_raised`; not merely
+``isVisible()``), a reader is identified, the "keys" box is ticked and a study item is on screen
+(with a list: one of its items; without: any scorable slice); N (next unscored item) while the
+panel is raised and a list is open. Then they take precedence over the window's own shortcuts
+for these keys (an application event filter accepts the ShortcutOverride), except in text fields
+and modal dialogs; otherwise the window's keys act (1–3 window presets, N next series).
+``scoreKeysActiveChanged(bool)`` tells the window when the panel is raised or lowered.
+
+Re-scoring (:class:`viewer.study.scoring_rules.RescoreGuard`): an item already scored is never
+overwritten by one key press: the panel asks "press 4 again to change 3 to 4", and the same
+score again (key or button) saves it. ``canvasNote(str)`` carries a brief note for the image
+("Saved: 4", or the question) so the reader sees it without looking at the panel.
 The panel says "Saved" only after the database commit returned (WAL, synchronous=FULL: the score
 survives kill -9).
 """
@@ -47,6 +57,7 @@ from typing import Callable
 from PyQt6 import QtCore, QtWidgets
 
 from viewer.study.reading_list import ReadingList, method_label
+from viewer.study.scoring_rules import RescoreGuard, score_keys_allowed
 from viewer.ui.score_panel_layout import build_score_panel_ui
 from viewer.study.score_store import (
     ItemKey,
@@ -54,12 +65,17 @@ from viewer.study.score_store import (
     ScoreStore,
     ScoreStoreError,
     validate_reader_id,
+    validate_score,
 )
 
 SETTINGS_READER = "score_panel/reader_id"
 SETTINGS_LIST = "score_panel/reading_list"
 OK_STYLE = "color: #2a8a2a;"
 ERR_STYLE = "color: #c03030; font-weight: bold;"
+ASK_STYLE = "color: #b06000; font-weight: bold;"
+HIDDEN_UNSCORED = "hidden until you score this item (blinded reading)"
+HIDDEN_OUTSIDE = ("hidden while a blinded reading list is open: this slice is not one of its "
+                  "items (press N for the next item)")
 INFO_STYLE = "color: palette(text);"
 
 
@@ -70,6 +86,8 @@ class ScorePanel(QtWidgets.QWidget):
     severityVisibilityChanged = QtCore.pyqtSignal(bool)
     scoreSaved = QtCore.pyqtSignal(dict)
     scoreKeysActiveChanged = QtCore.pyqtSignal(bool)
+    canvasNote = QtCore.pyqtSignal(str)
+    statisticsRequested = QtCore.pyqtSignal()
 
     def __init__(self, context_provider: Callable[[], dict | None], *,
                  db_path: str | Path | None = None, store: ScoreStore | None = None,
@@ -88,6 +106,8 @@ class ScorePanel(QtWidgets.QWidget):
         self._index: int | None = None  # position in the list of the item on screen
         self._key: ItemKey | None = None  # key of what is on screen
         self._severity_visible = True
+        self.severity_reason = ""
+        self._guard = RescoreGuard()
         self._build_ui()
         if store is not None:
             self._store = store
@@ -111,11 +131,48 @@ class ScorePanel(QtWidgets.QWidget):
         self.destroyed.connect(self._key_filter.deleteLater)
 
     def score_keys_active(self) -> bool:
-        """True while keys 1–5 and N score in this panel's window (they override the window's
-        own shortcuts for those keys): a reader is identified, the database is open, the
-        "keys" box is ticked and the panel is visible."""
+        """True while the panel may take keys at all: a reader is identified, the database is
+        open, the "keys" box is ticked and the panel is raised (see :meth:`key_allowed` for
+        each key)."""
         return bool(self._reader is not None and self._store is not None
-                    and self.keys_check.isChecked() and self.isVisible())
+                    and self.keys_check.isChecked() and self.is_raised())
+
+    def is_raised(self) -> bool:
+        """True when the panel is really on screen: visible, with a visible region, and when
+        its dock is tabbed with others, its tab is the current one."""
+        if not self.isVisible() or self.visibleRegion().isEmpty():
+            return False
+        dock = self.parentWidget()
+        while dock is not None and not isinstance(dock, QtWidgets.QDockWidget):
+            dock = dock.parentWidget()
+        if dock is None:
+            return True
+        win = dock.parentWidget()
+        if not isinstance(win, QtWidgets.QMainWindow) or not win.tabifiedDockWidgets(dock):
+            return True
+        title = dock.windowTitle()
+        for bar in win.findChildren(QtWidgets.QTabBar):
+            titles = [bar.tabText(k) for k in range(bar.count())]
+            if bar.isVisible() and title in titles:
+                return bar.tabText(bar.currentIndex()) == title
+        return True
+
+    def item_on_screen(self) -> bool:
+        """A study item is on screen: with a list, one of its items; without, any slice that
+        can be scored."""
+        key, _ctx, _problem = self._context()
+        if key is None:
+            return False
+        return self._list is None or self._list.index_of(key) is not None
+
+    def key_allowed(self, action) -> bool:
+        """Whether key ``action`` (1–5 or "next") goes to this panel now."""
+        return score_keys_allowed(
+            "N" if action == "next" else str(action), panel_raised=self.is_raised(),
+            reader_ready=self._reader is not None and self._store is not None,
+            keys_enabled=self.keys_check.isChecked(),
+            item_on_screen=action == "next" or self.item_on_screen(),
+            list_open=self._list is not None)
 
     def showEvent(self, event) -> None:  # noqa: N802 (Qt name)
         super().showEvent(event)
@@ -331,6 +388,8 @@ class ScorePanel(QtWidgets.QWidget):
         The main window calls this when the slice, series or map method changes.
         """
         key, ctx, problem = self._context()
+        if key != self._key:
+            self._guard.clear()  # a question about another item no longer stands
         self._key = key
         item = None
         if key is not None and self._list is not None:
@@ -369,15 +428,20 @@ class ScorePanel(QtWidgets.QWidget):
                 self._status("Not scored yet.")
         elif self._reader is not None and problem:
             self._status(problem.capitalize())
-        self._set_severity_visible(not self.blinded or latest is not None)
+        if not self.blinded or latest is not None:
+            self._set_severity_visible(True, "")
+        else:
+            self._set_severity_visible(False, HIDDEN_UNSCORED if item is not None
+                                       else HIDDEN_OUTSIDE)
         self._update_progress()
 
     @property
     def severity_visible(self) -> bool:
         return self._severity_visible
 
-    def _set_severity_visible(self, visible: bool) -> None:
+    def _set_severity_visible(self, visible: bool, reason: str = "") -> None:
         self._severity_visible = visible
+        self.severity_reason = "" if visible else reason
         self.severityVisibilityChanged.emit(visible)  # every time, so the viewer stays in step
 
     def _update_progress(self) -> None:
@@ -394,7 +458,8 @@ class ScorePanel(QtWidgets.QWidget):
 
     # ------------------------------------------------------------------ scoring
     def give_score(self, score: int) -> bool:
-        """Save ``score`` for what is on screen; True once the commit returned."""
+        """Save ``score`` for what is on screen; True once the commit returned. An item
+        already scored asks first (False, nothing saved): the same score again saves it."""
         if self._store is None:
             self._status(f"Not saved: {self._db_error or 'no database open'}", ERR_STYLE)
             return False
@@ -407,15 +472,24 @@ class ScorePanel(QtWidgets.QWidget):
             self._status(f"Not saved: {problem}", ERR_STYLE)
             self._uncheck_unsaved()
             return False
-        severity = ctx.get("severity_category")
-        if not severity and self._list is not None:
-            idx = self._list.index_of(key)
-            if idx is not None:
-                severity = self._list.items[idx].severity_category
+        # the cohort fixed in the list wins over anything computed on this workstation
+        idx = self._list.index_of(key) if self._list is not None else None
+        severity = self._list.items[idx].severity_category if idx is not None else None
+        severity = severity or ctx.get("severity_category")
         try:
+            score = validate_score(score)
+            previous = self._reader.latest(key)
+            if self._guard.decide(key, score, previous.score if previous else None) == "confirm":
+                self._uncheck_unsaved()
+                ask = (f"Already scored {previous.score} at {_clock(previous.saved_at)}. "
+                       f"Press {score} again to change it to {score}.")
+                self._status(ask, ASK_STYLE)
+                self.canvasNote.emit(f"Scored {previous.score} already: press {score} again "
+                                     "to change")
+                return False
             saved = self._reader.save(key, score, comment=self.comment_edit.text(),
                                       unsure=self.unsure_check.isChecked(),
-                                      severity_category=severity)
+                                      severity_category=severity, display=ctx.get("display"))
         except (ValueError, ScoreStoreError) as exc:
             self._status(f"Not saved: {exc}", ERR_STYLE)
             self._uncheck_unsaved()
@@ -424,6 +498,7 @@ class ScorePanel(QtWidgets.QWidget):
             b.setChecked(s == saved.score)
         self._status(f"Saved: {saved.score} at {_clock(saved.saved_at)}"
                      + (f" (edit {saved.n_versions})" if saved.n_versions > 1 else ""), OK_STYLE)
+        self.canvasNote.emit(f"Saved: {saved.score}")
         self._set_severity_visible(True)
         self._update_progress()
         self.scoreSaved.emit({"reader_id": saved.reader_id, "score": saved.score,
@@ -476,7 +551,7 @@ class _ScoreKeyFilter(QtCore.QObject):
             if action is None:
                 return False
             mods = event.modifiers() & ~QtCore.Qt.KeyboardModifier.KeypadModifier
-            if mods != QtCore.Qt.KeyboardModifier.NoModifier or not panel.score_keys_active():
+            if mods != QtCore.Qt.KeyboardModifier.NoModifier or not panel.key_allowed(action):
                 return False
             app = QtWidgets.QApplication
             if app.activeModalWidget() is not None or app.activeWindow() is not panel.window():

@@ -106,7 +106,14 @@ def build_score_panel_ui(panel) -> None:
     panel.db_label.setStyleSheet("color: gray; font-size: 9pt;")
     panel.db_label.setTextInteractionFlags(
         QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
-    lay.addWidget(panel.progress_label)
+    prow = QtWidgets.QHBoxLayout()
+    prow.addWidget(panel.progress_label, 1)
+    panel.stats_button = QtWidgets.QPushButton("Statistics…", w)
+    panel.stats_button.setToolTip("Summary, t-tests and plots of the score database "
+                                  "(also View → Reader study statistics…)")
+    panel.stats_button.clicked.connect(panel.statisticsRequested)
+    prow.addWidget(panel.stats_button)
+    lay.addLayout(prow)
     lay.addWidget(panel.status_label)
     lay.addStretch(1)
     lay.addWidget(panel.db_label)

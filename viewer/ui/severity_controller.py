@@ -18,6 +18,9 @@ class SeverityController:
 
     def __init__(self, session: ReadingSession, panel: SeverityPanel, pool: WorkPool):
         self.session, self.panel, self.pool = session, panel, pool
+        # ``map_numbers(i)``: the numbers of the map on screen when it is not the GAN's (a
+        # reader-study item), else None; set by the window
+        self.map_numbers = None
         self.curve_timer = pool.debounce(150, self.refresh_series_numbers)
         # threshold / restriction changes: the shown slice at once, the series after a pause
         self.recount_timer = pool.debounce(250, self.recount_all)
@@ -66,7 +69,9 @@ class SeverityController:
 
     def show_slice_numbers(self) -> None:
         i = self.session.index
-        s = self.session.slice_numbers(i)
+        s = self.map_numbers(i) if self.map_numbers is not None else None
+        if s is None:
+            s = self.session.slice_numbers(i)
         if s is None:
             self.panel.set_slice(i, None, None)
         elif s == "no lungs":

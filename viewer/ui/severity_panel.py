@@ -53,6 +53,8 @@ class SeverityPanel(QtWidgets.QWidget):
         lay.addWidget(self.notes_label)
         lay.addStretch(0)  # takes the room when the plot is hidden (one-slice series)
         self._n = 0
+        self.hidden_reason = ""  # why the numbers are hidden (blinded reading), "" when shown
+        self.series_hidden_reason = ""  # why the series line and curve are hidden
         self.show_message("No lesion map yet.")
 
     def set_notes(self, notes) -> None:
@@ -62,7 +64,21 @@ class SeverityPanel(QtWidgets.QWidget):
         self.notes_label.setText("\n".join(f"Note: {n}" for n in lines))
         self.notes_label.setVisible(bool(lines))
 
+    def set_blinding(self, hidden_reason: str = "", series_reason: str = "") -> None:
+        """Blinded reading: with ``hidden_reason`` no number is shown, the panel says why (it
+        stays in its dock, the docks do not move); with ``series_reason`` only the slice line
+        is shown (the series line and the curve would describe another map)."""
+        self.hidden_reason, self.series_hidden_reason = hidden_reason, series_reason
+        if hidden_reason:
+            self.slice_label.setText(f"<b>Severity hidden</b>: {hidden_reason}")
+        if hidden_reason or series_reason:
+            self.series_label.setText(f"<b>Series</b>: {series_reason or 'hidden'}")
+        if not sip.isdeleted(self.plot):
+            self.plot.setVisible(not (hidden_reason or series_reason) and self._n > 1)
+
     def show_message(self, text: str) -> None:
+        if self.hidden_reason:
+            return
         self.slice_label.setText(f"<b>This slice</b>: {text}")
         self.series_label.setText("<b>Series</b>: –")
 
@@ -71,6 +87,9 @@ class SeverityPanel(QtWidgets.QWidget):
                   lung_found: bool = True) -> None:
         """Numbers for the shown slice: lesion % of lung area, paper category, and for HU input
         the ground-glass and consolidation shares of the lesion (in %)."""
+        self.marker.setValue(index + 1)
+        if self.hidden_reason:
+            return
         if lesion_pct is None:
             text = "not localized yet" if lung_found else "no lung found on this slice"
         else:
@@ -79,7 +98,6 @@ class SeverityPanel(QtWidgets.QWidget):
                 text += (f"<br>ground glass {_pct(ggo_share)}, consolidation "
                          f"{_pct(cons_share)} of the lesion")
         self.slice_label.setText(f"<b>Slice {index + 1}</b>: {text}")
-        self.marker.setValue(index + 1)
 
     def set_series(self, lesion_pct: float | None, lesion_ml: float | None,
                    lung_ml: float | None, category: str | None, done: int, total: int,
@@ -87,6 +105,8 @@ class SeverityPanel(QtWidgets.QWidget):
                    lung_found: bool = True) -> None:
         """Series totals over the localized slices (``done`` of ``total``); ``lung_found``
         False: the series' lung mask is empty (no severity, never 0 %)."""
+        if self.hidden_reason or self.series_hidden_reason:
+            return
         if lesion_pct is None:
             text = f"{done}/{total} slices localized"
             if not lung_found:
@@ -108,7 +128,8 @@ class SeverityPanel(QtWidgets.QWidget):
             return  # the panel is being torn down with its window
         y = np.asarray(lesion_pct, dtype=float)
         self._n = len(y)
-        self.plot.setVisible(len(y) > 1)  # a one-slice series has nothing to plot along z
+        # a one-slice series has nothing to plot along z; blinded reading hides it
+        self.plot.setVisible(len(y) > 1 and not (self.hidden_reason or self.series_hidden_reason))
         x = np.arange(1, len(y) + 1, dtype=float)
         ok = np.isfinite(y)
         self.curve.setData(x[ok], y[ok])

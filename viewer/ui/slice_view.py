@@ -227,6 +227,8 @@ class SliceView(QtWidgets.QWidget):
         self.viewbox.invertX(self.geometry_info.flip_x)
         self.viewbox.invertY(not self.geometry_info.flip_y)
         self.overlay_item.clear()
+        self.label_br.setText("")  # the HU readout belonged to the previous series
+        self.hoverText.emit("")
         self.index = -1
         self.set_index(vox.shape[0] // 2 if index is None else index)
         self.fit()
@@ -235,6 +237,7 @@ class SliceView(QtWidgets.QWidget):
         self.voxels = None
         self.image_item.clear()
         self.overlay_item.clear()
+        self.hoverText.emit("")
         for lab in (self.label_tl, self.label_tr, self.label_bl, self.label_br):
             lab.setText("")
 

@@ -4,12 +4,10 @@ Shows :func:`viewer.study.score_stats.format_summary` of every reader's latest s
 database, and the two PNG plots rendered by matplotlib's Agg canvas (no Qt backend needed).
 Computes on the GUI thread: a summary of a few thousand scores takes well under a second.
 
-Wiring in the main window::
-
-    from viewer.ui.stats_panel import StatsPanel
-    stats = StatsPanel(db_path=args.db)                  # None: the user data directory
-    dock = QDockWidget("Score statistics"); dock.setWidget(stats)
-    score_panel.scoreSaved.connect(lambda _: stats.refresh() if dock.isVisible() else None)
+The main window opens it in :class:`StatsDialog` (View → Reader study statistics…, and the
+"Statistics…" button of the Reader study tab): a non-modal window sized to fit a 1280×720
+screen, re-read whenever a score is saved while it is open. The table is never clipped (the
+dialog is wide enough for the cohort columns) and the plots shrink to the width available.
 """
 from __future__ import annotations
 
@@ -98,16 +96,30 @@ class StatsPanel(QtWidgets.QWidget):
             return False
         self.summary = summarize(scores, exclude_unsure=self.exclude_unsure.isChecked())
         self.text.setPlainText(format_summary(self.summary))
+        self._plots = {}
         for lab, png in ((self.method_plot, method_bars_png(self.summary)),
                          (self.cohort_plot, cohort_bars_png(self.summary))):
             pix = QtGui.QPixmap()
             pix.loadFromData(png, "PNG")
-            lab.setPixmap(pix)
-            lab.setMinimumSize(pix.size())  # full size; the scroll area scrolls
+            self._plots[lab] = pix
+        self._fit_plots()
         self.save_button.setEnabled(True)
         self.status.setText(f"database: {path}")
         self.status.setStyleSheet("color: gray;")
         return True
+
+    def resizeEvent(self, ev) -> None:  # noqa: N802 (Qt name)
+        super().resizeEvent(ev)
+        self._fit_plots()
+
+    def _fit_plots(self) -> None:
+        """Each plot at full size, or shrunk (aspect kept) to the width of the tab."""
+        room = max(200, self.tabs.width() - 40)
+        for lab, pix in getattr(self, "_plots", {}).items():
+            if pix.width() > room:
+                pix = pix.scaledToWidth(room, QtCore.Qt.TransformationMode.SmoothTransformation)
+            lab.setPixmap(pix)
+            lab.setMinimumSize(pix.size())
 
     def _choose_plot_dir(self) -> None:
         folder = QtWidgets.QFileDialog.getExistingDirectory(self, "Save plots to folder")
@@ -127,3 +139,22 @@ class StatsPanel(QtWidgets.QWidget):
         self.status.setText("wrote " + ", ".join(str(p) for p in paths))
         self.status.setStyleSheet("color: #2a8a2a;")
         return paths
+
+
+class StatsDialog(QtWidgets.QDialog):
+    """The statistics panel in its own non-modal window, sized to fit a 1280×720 screen."""
+
+    FIT = QtCore.QSize(1240, 660)  # leaves room for a title bar and a task bar at 1280×720
+
+    def __init__(self, db_path: str | Path | None = None, parent=None):
+        super().__init__(parent)
+        self.setWindowTitle("Reader study statistics")
+        self.panel = StatsPanel(db_path, self)
+        buttons = QtWidgets.QDialogButtonBox(QtWidgets.QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.close)
+        lay = QtWidgets.QVBoxLayout(self)
+        lay.addWidget(self.panel, 1)
+        lay.addWidget(buttons)
+        screen = self.screen().availableGeometry().size() if self.screen() else self.FIT
+        self.resize(min(self.FIT.width(), screen.width() - 40),
+                    min(self.FIT.height(), screen.height() - 60))

@@ -31,6 +31,8 @@ def build_menus(win) -> None:
                     lambda p=p: win.apply_preset(p.name))
     for d in win.docks.values():
         v.addAction(d.toggleViewAction())
+    v.addSeparator()
+    win.stats_action = v.addAction("Reader study statistics…", win.show_statistics)
     h = win.menuBar().addMenu("&Help")
     h.addAction("Keyboard shortcuts\tF1", win.show_help)
 
