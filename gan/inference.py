@@ -336,6 +336,12 @@ class Localizer:
             raise ValueError(f"{path}: weights do not fit a {self.kind} of width {self.width} ({exc})") from exc
         self.generator = gen.to(self.device).eval()
 
+    @property
+    def short_name(self) -> str:
+        """What drew the map, for on-screen notes: "GAN" (the generator's residual, the paper's
+        map) or "GAN student" (the label-free segmenter distilled from a generator's maps)."""
+        return "GAN" if self.kind == "generator" else "GAN student"
+
     def __repr__(self) -> str:
         return (f"Localizer({str(self.path)!r}, device={str(self.device)!r}, kind={self.kind!r}, "
                 f"threshold={self.threshold:.3f}, "

@@ -12,8 +12,12 @@ RESOURCES = Path(__file__).resolve().parents[1] / "resources"
 #: the bundled sample series that ``main.py view`` opens without a path
 SAMPLES = RESOURCES / "samples"
 WEIGHTS_DIR = RESOURCES / "weights"
-#: the GAN localizer's generator weights (``gan.inference.Localizer``)
+#: the product's lesion-map model (``gan.inference.Localizer``'s default): the label-free
+#: student segmenter distilled from the GAN generator's maps (resources/weights/MODEL_CARD.md)
 LOCALIZER_WEIGHTS = WEIGHTS_DIR / "localizer.safetensors"
+#: the GAN generator itself (the paper's method; the student's teacher): ``--weights`` it to
+#: see the paper's ReLU(x - G(x)) maps
+GENERATOR_WEIGHTS = WEIGHTS_DIR / "generator.safetensors"
 #: the stage-1 classifier that the Grad-CAM / SmoothGrad maps explain (``gan.cams``)
 CLASSIFIER_WEIGHTS = WEIGHTS_DIR / "classifier.safetensors"
 
