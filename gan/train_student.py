@@ -3,6 +3,8 @@
     python main.py train student --data SOARES --generator W --out runs/student \\
         --val-images DIR --val-masks DIR [--epochs 10] [--resume]
 
+``--generator`` may also be a student's weights: a further round of self-training on its maps.
+
 Targets, made once and cached in the run folder (``teacher.npz``):
 
 - COVID training slices: the teacher generator's absolute map (``gan.inference``: canonical
@@ -85,9 +87,8 @@ def teacher_targets(loc: Localizer, images: list[np.ndarray], labels: np.ndarray
     """``(x, t)``: float16 (N, s, s) each, s = the teacher's model grid. ``x`` is every picture in
     the canonical input the product shows the model (each picture planned on its own, as the
     generator was trained); ``t`` the teacher's absolute map of it on the same grid for COVID
-    pictures (label 1), zeros for the others. ``images``: uint8 (y, x) pictures."""
-    if loc.kind != "generator":
-        raise ValueError(f"{loc.path}: the teacher must be a generator, not a {loc.kind}")
+    pictures (label 1), zeros for the others. ``images``: uint8 (y, x) pictures. The teacher is
+    a generator (stage 3) or a student itself (a further round of self-training)."""
     s = loc.image_size
     xs = np.zeros((len(images), s, s), np.float16)
     ts = np.zeros((len(images), s, s), np.float16)
@@ -96,7 +97,8 @@ def teacher_targets(loc: Localizer, images: list[np.ndarray], labels: np.ndarray
         x = _model_input(units, crops, _runs(crops, [u.shape for u in units]), s).to(loc.device)
         xs[i] = x[0, 0].cpu().numpy()
         if labels[i] == 1:
-            m = absolute_scale(smooth(raw_map(loc.generator, x, loc.tta)), loc.map_scale)
+            m = absolute_scale(smooth(raw_map(loc.generator, x, loc.tta, loc.kind), loc.sigma),
+                               loc.map_scale)
             ts[i] = Fnn.interpolate(m, size=(s, s), mode="area")[0, 0].cpu().numpy()
         if progress is not None:
             progress(i + 1, len(images))
