@@ -37,3 +37,18 @@ def test_session_settings_show_in_the_views(qtbot, make_window, phantom):
     s.set_threshold(0.42)
     assert win.overlay_controls.threshold_value() == pytest.approx(0.42)
     assert win.refine.threshold.value() == 420
+
+
+def test_the_window_names_the_model_that_drew_the_map(qtbot, make_window, phantom):
+    """The status bar names the localizer (the same whatever map is on screen, so it cannot
+    unblind a reader) and the overlay note names the model behind the product's map."""
+    from ui_phantom import FakeLocalizer
+
+    loc = FakeLocalizer()
+    loc.short_name, loc.model_name = "GAN student", "covid-gan-student (label-free)"
+    win = make_window(localizer=loc)
+    open_and_wait(qtbot, win, phantom)
+    qtbot.waitUntil(lambda: "GAN student" in win.device_label.text(), timeout=10000)
+    assert win.device_label.text() == "localizer: GAN student on cpu"
+    assert "covid-gan-student (label-free)" in win.device_label.toolTip()
+    qtbot.waitUntil(lambda: "GAN student map" in win.view.overlay_note, timeout=10000)

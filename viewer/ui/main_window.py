@@ -203,7 +203,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.session.set_threshold(self.overlay_controls.threshold_value(), record=False)
         self.session.restore_settings()
         name = str(getattr(loc, "short_name", "GAN"))
-        self.device_label.setText(f"map: {name} on {loc.device}")
+        self.device_label.setText(f"localizer: {name} on {loc.device}")  # the model, not the map on screen (blinding)
         self.device_label.setToolTip(f"{getattr(loc, 'model_name', name)}\n"
                                      f"{getattr(loc, 'path', '')}, sha256 {str(getattr(loc, 'weights_hash', ''))[:16]}")
         self.study.gan_name = name  # the overlay note names the model that drew the map
