@@ -371,10 +371,10 @@ def lm_inputs(images: list[np.ndarray], generator_weights: Path, size: int, mode
 
     ``mode`` "localizer" (``train classifier --on-maps``): ``Localizer.apply`` maps (smoothed,
     min-max, at the picture's size) stored as uint8, then resized like raw pictures.
-    ``mode`` "raw" (C trained inside ``train gan``): ReLU(x - G(x)) on the picture resized to the
-    generator's size, then resized to ``size``.
+    ``mode`` "raw" (C trained inside ``train gan``): ReLU(x - G(x)) (a segmenter: its output) on
+    the picture resized to the model's size, then resized to ``size``.
     """
-    from .inference import Localizer
+    from .inference import Localizer, raw_map
 
     loc = Localizer(generator_weights, device=device)
     if mode == "localizer":
@@ -383,7 +383,7 @@ def lm_inputs(images: list[np.ndarray], generator_weights: Path, size: int, mode
     with torch.no_grad():
         for im in images:
             x = resize_unit(im, loc.image_size)[None].to(loc.device)
-            m = torch.relu(x - loc.generator(x).float())
+            m = raw_map(loc.generator, x, 1, loc.kind)
             if m.shape[-1] != size:
                 m = Fnn.interpolate(m, size=(size, size), mode="bilinear", align_corners=False)
             out.append(m[0].cpu())
