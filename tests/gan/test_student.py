@@ -118,3 +118,18 @@ def test_cli_reports_a_missing_teacher(tmp_path, class_folders):
                         "--generator", str(tmp_path / "nope.safetensors"), "--out", str(tmp_path / "o")],
                        capture_output=True, text=True, cwd=REPO)
     assert r.returncode == 2 and "--generator" in r.stderr and "does not exist" in r.stderr
+
+
+def test_lm_inputs_of_a_student_are_its_probabilities(tmp_path, class_folders):
+    from gan.data import resize_unit
+    from gan.evaluate import lm_inputs
+
+    torch.manual_seed(0)
+    net = Generator(0.125).eval()
+    path = tmp_path / "s.safetensors"
+    save_weights(net, path, {"kind": "segmenter", "width": 0.125, "image_size": 64}, half=False)
+    img = load_class_folders(class_folders).images[0]
+    got = lm_inputs([img], path, 64, "raw", "cpu")[0]
+    with torch.no_grad():
+        want = net(resize_unit(img, 64)[None])[0]
+    assert torch.allclose(got, want, atol=1e-5)
