@@ -23,8 +23,8 @@ from PyQt6 import QtCore, QtWidgets, sip
 
 from viewer.core.map_cache import MapCache
 from viewer.core.reading_session import ReadingSession
-from viewer.core.windowing import PRESETS
 from viewer.ui.export_controller import ExportController
+from viewer.ui.display_lock import DisplayLock
 from viewer.ui.forward import forward, worker_slot
 from viewer.ui.help_dialog import HelpDialog
 from viewer.ui.localization_controller import LocalizationController, default_localizer_factory
@@ -141,13 +141,16 @@ class MainWindow(QtWidgets.QMainWindow):
                                    self.status_line, make_edits=self.refine_ctl.make_edits,
                                    shown=self._series_shown, open_failed=self.openFailed.emit,
                                    failed=self._work_failed, set_title=self.setWindowTitle)
+        self.display = DisplayLock(s, oc, self.view, self.refine, lambda: self.tools.window_box,
+                                   self.show_status, lambda: self.study.fixed_display)
+        self.display_state, self.fix_display = self.display.state, self.display.fix
+        self.apply_preset = self.display.apply_preset
         self.study = ReaderStudyController(s, self.view, self.browser, self.statusBar(),
                                            self.pool, self.opener.open_series_at,
                                            self.show_error, self.refresh_overlay,
                                            display_state=self.display_state,
                                            fix_display=self.fix_display)
         self.severity_ctl.map_numbers = self.study.shown_numbers
-        self._reader_display = None  # the reader's own settings while a list fixes them
         views = dict(show_status=self.show_status, show_progress=self._show_progress,
                      hide_progress=self._hide_progress, failed=self._work_failed)
         self.localization = LocalizationController(
@@ -173,7 +176,7 @@ class MainWindow(QtWidgets.QMainWindow):
         oc.visibleChanged.connect(s.set_overlay_visible)
         oc.styleChanged.connect(lambda _s: self.refresh_overlay())
         self.view.indexChanged.connect(self._on_index_changed)
-        self.view.windowChanged.connect(self._window_changed)
+        self.view.windowChanged.connect(self.display.window_changed)
         self.browser.seriesActivated.connect(self.opener.open_series)
         self.browser.openRequested.connect(self.open_path)
         self.severity.sliceClicked.connect(self.view.set_index)
@@ -295,52 +298,6 @@ class MainWindow(QtWidgets.QMainWindow):
             self.severity_ctl.refresh_series_numbers()  # the series line and curve come back
         else:
             self.severity_ctl.show_slice_numbers()
-
-    # --------------------------------------------------------------- display settings
-    def display_state(self) -> dict:
-        """What the item on screen is seen with (stored with every score)."""
-        st = self.overlay_controls.style()
-        return {"threshold": self.session.threshold, "opacity": st.opacity,
-                "colormap": st.colormap, "window_width": self.view.width_hu,
-                "window_level": self.view.level_hu}
-
-    def fix_display(self, d) -> None:
-        """A reading list's ``DisplaySettings`` (fixed until it is closed), or None: the
-        reader's own settings back."""
-        oc = self.overlay_controls
-        if d is not None:
-            if self._reader_display is None:
-                self._reader_display = self.display_state()
-            self.session.fix_threshold(None)
-            oc.show_style(d.colormap, d.opacity)
-            self.session.fix_threshold(d.threshold)
-            self.view.set_window(d.window_width, d.window_level, "reading list")
-            oc.set_fixed(True)
-            self.refine.threshold.setEnabled(False)
-            self.tools.window_box.setEnabled(False)  # typed W/L and user presets too
-            return
-        self.session.fix_threshold(None)
-        oc.set_fixed(False)
-        self.refine.threshold.setEnabled(True)
-        self.tools.window_box.setEnabled(True)
-        back, self._reader_display = self._reader_display, None
-        if back is not None:
-            oc.show_style(back["colormap"], back["opacity"])
-            self.session.set_threshold(back["threshold"], record=False)
-            self.view.set_window(back["window_width"], back["window_level"])
-
-    def _window_changed(self, width: float, level: float) -> None:
-        d = self.study.fixed_display
-        if d is not None and (width, level) != (d.window_width, d.window_level):
-            self.view.set_window(d.window_width, d.window_level, "reading list")
-            self.show_status("window fixed by the reading list", 4000)
-
-    def apply_preset(self, name: str) -> None:
-        if self.study.fixed_display is not None:
-            self.show_status("window fixed by the reading list", 4000)
-            return
-        p = PRESETS[name]
-        self.view.set_window(p.width, p.level, p.name)
 
     def escape(self) -> None:
         if self.pool.busy("scan", "load", "loc", "export"):
