@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -42,8 +43,14 @@ def main(argv: list[str] | None = None) -> int:
             passed += ok
             print(f"run {k}/{args.runs}: rc {proc.returncode} in {dt:.0f} s: {last}", flush=True)
             if not ok:
-                tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-40:])
-                print(tail, flush=True)
+                text = proc.stdout + "\n" + proc.stderr
+                log = Path(tempfile.gettempdir()) / f"stress_ui_run{k}_rc{proc.returncode}.log"
+                log.write_text(text)
+                # the failing tests and, for a crash, faulthandler's stacks (the modules list is noise)
+                keep = [ln for ln in text.splitlines()
+                        if ln.startswith(("FAILED", "ERROR", "E ", "Fatal Python", "Thread ",
+                                          "Current thread", "  File "))]
+                print("\n".join(keep[-60:]) + f"\nfull output: {log}", flush=True)
     finally:
         for b in burners:
             b.kill()
