@@ -209,7 +209,6 @@ class MainWindow(QtWidgets.QMainWindow):
         self.device_label.setText(f"localizer: {name} on {loc.device}")  # the model, not the map on screen (blinding)
         self.device_label.setToolTip(f"{getattr(loc, 'model_name', name)}\n"
                                      f"{getattr(loc, 'path', '')}, sha256 {str(getattr(loc, 'weights_hash', ''))[:16]}")
-        self.study.gan_name = name  # the overlay note names the model that drew the map
         self.localizerState.emit("ready")
         if self.voxels is not None and not self.pool.busy("loc"):
             self.localization.start()

@@ -57,8 +57,6 @@ class ReaderStudyController:
                  fix_display: Callable | None = None):
         self.display_state, self.fix_display = display_state, fix_display
         self.fixed_display = None  # the list's DisplaySettings in force, or None
-        #: the name of the model behind the "gan" method (``Localizer.short_name`` once it is in)
-        self.gan_name = "GAN"
         self.canvas_note: QtWidgets.QLabel | None = None
         self.session, self.view, self.browser = session, view, browser
         self.status_bar, self.pool = status_bar, pool
@@ -371,5 +369,5 @@ class ReaderStudyController:
         from viewer.study.reading_list import method_label
 
         if self.map_method == "gan":  # the product's map: name the model that drew it
-            return f"{self.gan_name} map"
+            return f"{getattr(self.session.localizer, 'short_name', 'GAN')} map"
         return f"{method_label(self.map_method)} map"
