@@ -73,8 +73,9 @@ def _open_in_viewer(qtbot, win, folder):
 def _wait_counted(qtbot, win):
     qtbot.waitUntil(lambda: win.store is not None and win.store.is_complete()
                     and win.pipeline is not None, timeout=30000)
-    qtbot.waitUntil(lambda: np.isfinite(win.counts.lung).all()
-                    and (win.stats_worker is None or win.stats_worker.isFinished()),
+    # a settings change after the first counts (e.g. the localizer's threshold arriving)
+    # schedules a debounced recount: wait until none is pending or running, not only running
+    qtbot.waitUntil(lambda: np.isfinite(win.counts.lung).all() and win.severity_ctl.settled(),
                     timeout=30000)
     win._refresh_series_numbers()
 

@@ -38,6 +38,12 @@ class SeverityController:
         self.session.count_slice(i)
         self.curve_timer.start()
 
+    def settled(self) -> bool:
+        """No recount pending (its debounce timer) or running: the counts are final for the
+        current settings."""
+        w = self.pool.get("stats")
+        return not self.recount_timer.isActive() and (w is None or w.isFinished())
+
     def recount_all(self) -> None:
         """Recount every localized slice (threshold or restriction changed) in a worker."""
         if self.session.store is None:
