@@ -16,6 +16,7 @@ SUBCOMMAND_MODULES = (
     "viewer.cli.info",
     "viewer.cli.localize",
     "viewer.cli.calibrate",
+    "viewer.cli.lungs",
     "viewer.cli.pacs",
     "gan.cli.train",
     "gan.cli.evaluate",

@@ -25,3 +25,7 @@ CLASSIFIER_WEIGHTS = WEIGHTS_DIR / "classifier.safetensors"
 def relative(path: Path) -> str:
     """``path`` relative to the repository (``resources/weights/...``) for help texts."""
     return str(path.relative_to(RESOURCES.parent))
+
+#: the lung-field network (``gan.lung_net``) that keeps dense lung inside the lung mask
+#: (``viewer.core.lung_mask.segment_lungs``); trained by ``main.py lungs train``
+LUNG_FIELD_WEIGHTS = WEIGHTS_DIR / "lung_field.safetensors"

@@ -13,6 +13,7 @@ Figures:
 (lesion outline in a second colour), the NY-SBU slices and LIDC apex/mid/base slices.
 
 Usage: PYTHONPATH=. python scripts/lung_mask_report.py [--data ../shared/data] [--montage out/]
+       [--network auto|off|WEIGHTS]  (the lung-field network of ``main.py lungs train``)
 """
 from __future__ import annotations
 
@@ -29,6 +30,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from viewer.core.lung_mask import segment_lungs  # noqa: E402
+
+#: the lung-field network used (``--network``): "auto" = the shipped one when present
+NETWORK: object = "auto"
 
 
 def _outline(mask: np.ndarray) -> np.ndarray:
@@ -72,7 +76,7 @@ def medseg(data: Path, montage: Path | None) -> dict:
     for path in sorted((root / "images").glob("*.jpg"), key=lambda p: int(p.stem)):
         img = np.asarray(Image.open(path).convert("L"))
         les = np.asarray(Image.open(root / "masks" / f"{path.stem}.png").convert("L")) > 127
-        lungs = segment_lungs(img, False)
+        lungs = segment_lungs(img, False, network=NETWORK)
         n = int(np.count_nonzero(les))
         inside += int(np.count_nonzero(les & lungs))
         total += n
@@ -92,6 +96,30 @@ def medseg(data: Path, montage: Path | None) -> dict:
             "medseg_worst": [(s, round(float(c), 3), m) for c, s, m in worst[:6]]}
 
 
+def soares_normal(data: Path, limit: int = 120) -> dict:
+    """Held-out normal pictures (non-COVID slices of the seeded 30 %, never trained on): the mask
+    with the network against the threshold-based one, which is reliable on aerated lungs (Dice and
+    area ratio); a network that over-reaches shows here."""
+    root = data / "soares-sarscov2-ct"
+    if not root.is_dir() or NETWORK is False:
+        return {}
+    from gan.data import load_class_folders, seeded_split
+
+    sets = load_class_folders(root)
+    _, held = seeded_split(len(sets), 0.7, 0)
+    held = [int(i) for i in held if sets.labels[i] == 0][:limit]
+    dices, ratios = [], []
+    for i in held:
+        a = segment_lungs(sets.images[i], False, network=False)
+        b = segment_lungs(sets.images[i], False, network=NETWORK)
+        if a.any():
+            dices.append(2 * np.count_nonzero(a & b) / (a.sum() + b.sum()))
+            ratios.append(b.sum() / a.sum())
+    return {"soares_normal_slices": len(dices), "soares_normal_dice_vs_threshold": float(np.mean(dices)),
+            "soares_normal_min_dice": float(np.min(dices)),
+            "soares_normal_area_ratio": float(np.mean(ratios)), "soares_normal_max_area_ratio": float(np.max(ratios))}
+
+
 def nysbu(data: Path, montage: Path | None) -> dict:
     import pydicom
 
@@ -104,7 +132,7 @@ def nysbu(data: Path, montage: Path | None) -> dict:
         hu = ds.pixel_array.astype(np.float32) * float(ds.RescaleSlope) + float(
             ds.RescaleIntercept)
         sp = tuple(float(s) for s in ds.PixelSpacing)
-        lungs = segment_lungs(hu, True, spacing=sp)
+        lungs = segment_lungs(hu, True, spacing=sp, network=NETWORK)
         areas.append(np.count_nonzero(lungs) * sp[0] * sp[1] / 100.0)
         if montage is not None:
             tiles.append(_overlay(_window(hu), lungs))
@@ -127,7 +155,7 @@ def lidc(data: Path, montage: Path | None, repeats: int) -> dict:
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        lungs = segment_lungs(hu, True, spacing=sp)
+        lungs = segment_lungs(hu, True, spacing=sp, network=NETWORK)
         times.append(time.perf_counter() - t0)
     vox_ml = sp[0] * sp[1] * sp[2] / 1000.0
     n = int(np.count_nonzero(lungs))
@@ -147,14 +175,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     ap.add_argument("--montage", type=Path, default=None)
     ap.add_argument("--repeats", type=int, default=2)
-    ap.add_argument("--skip", default="", help="comma list of medseg,nysbu,lidc to skip")
+    ap.add_argument("--network", default="auto",
+                    help="lung-field network: auto (the shipped one), off, or a weights file")
+    ap.add_argument("--skip", default="", help="comma list of medseg,soares,nysbu,lidc to skip")
     args = ap.parse_args(argv)
+    global NETWORK
+    NETWORK = False if args.network == "off" else args.network
     if args.montage is not None:
         args.montage.mkdir(parents=True, exist_ok=True)
     skip = set(filter(None, args.skip.split(",")))
     res: dict = {}
     if "medseg" not in skip:
         res.update(medseg(args.data, args.montage))
+    if "soares" not in skip:
+        res.update(soares_normal(args.data))
     if "nysbu" not in skip:
         res.update(nysbu(args.data, args.montage))
     if "lidc" not in skip:

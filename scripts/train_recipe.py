@@ -1,5 +1,5 @@
 """The whole training recipe in one command (``make train``): stage 1 classifier, stage 2 GAN,
-finalize, stage 3 label-free student, calibration. Re-running continues where it stopped (each
+finalize, stage 3 label-free student, the lung-field network, calibration. Re-running continues where it stopped (each
 stage resumes from its checkpoint or is skipped when its output exists).
 
     python scripts/train_recipe.py --data SOARES --val MEDSEG_VAL --out runs/recipe \\
@@ -10,7 +10,8 @@ between stages this script prints the stage, the elapsed time and the estimated 
 from the stage durations measured on the 2-core CPU (resources/weights/MODEL_CARD.md), scaled
 by how fast the finished stages ran against those figures. Outputs:
 ``OUT/classifier/classifier.safetensors``, ``OUT/gan/final.safetensors`` (the generator, the
-teacher), ``OUT/student/best_student.safetensors`` and ``OUT/localizer.safetensors`` (the
+teacher), ``OUT/student/best_student.safetensors``, ``OUT/lungs/lung_field.safetensors`` (ships as
+resources/weights/lung_field.safetensors) and ``OUT/localizer.safetensors`` (the
 calibrated student: what ships as resources/weights/localizer.safetensors).
 """
 from __future__ import annotations
@@ -55,8 +56,12 @@ def stages(a: argparse.Namespace) -> list[Stage]:
         Stage("stage 3: label-free student", student,
               ["train", "student", "--data", data, "--generator", str(gen), "--out", str(student.parent),
                "--val-images", vi, "--val-masks", vm, "--epochs", "10", "--resume", *dev], 40),
+        Stage("lung field network", out / "lungs" / "lung_field.safetensors",
+              ["lungs", "train", "--data", data, "--out", str(out / "lungs"), "--series", *a.normal_series,
+               "--epochs", "7", "--resume", "--device", "cpu" if a.device == "auto" else a.device], 12),
         Stage("calibrate the student", out / "localizer.safetensors",
               ["calibrate", "--weights", str(student), "--out", str(out / "localizer.safetensors"),
+               "--lung-weights", str(out / "lungs" / "lung_field.safetensors"),
                "--val-images", vi, "--val-masks", vm, "--normal-pictures", data,
                "--normal-series", *a.normal_series, "--normal-target-hu", "1.5", *dev], 6),
     ]

@@ -3,6 +3,7 @@
     python main.py calibrate --weights W --out W2 --val-images DIR --val-masks DIR
                              [--normal-pictures SOARES_ROOT] [--normal-series DIR ...]
                              [--map-scale S] [--normal-target 2.0] [--normal-target-hu PCT]
+                             [--lung-weights auto|off|W]
                              [--device auto|cpu|cuda]
 
 Maps come from the product pipeline (``Localizer.apply`` with each series' input plan, lungs
@@ -48,6 +49,8 @@ def register(subparsers) -> None:
     p.add_argument("--normal-target-hu", type=float, default=None, metavar="PCT",
                    help="the same for the normal HU series (default: --normal-target); lower "
                    "leaves a margin for other scanners")
+    p.add_argument("--lung-weights", default="auto", metavar="W",
+                   help="lung-field network of the lung mask (default: the shipped one; 'off': none)")
     add_device_argument(p, None)
     p.set_defaults(func=run)
 
@@ -58,7 +61,7 @@ def run(args) -> int:
     from gan.weights import read_weights, save_weights
     from gan.networks import Generator
     from viewer.core.calibration import choose_threshold, share_curve
-    from viewer.core.lung_mask import segment_lungs
+    from viewer.core.lung_mask import network_id, segment_lungs
     from viewer.io import load_series, scan_path
 
     for flag, value in (("--val-images", args.val_images), ("--val-masks", args.val_masks)):
@@ -70,6 +73,9 @@ def run(args) -> int:
         return error(f"--normal-target {args.normal_target}: must lie in 0..100")
     if args.normal_target_hu is not None and not (0.0 <= args.normal_target_hu <= 100.0):
         return error(f"--normal-target-hu {args.normal_target_hu}: must lie in 0..100")
+    lung_net = False if args.lung_weights == "off" else args.lung_weights
+    if lung_net != "auto" and lung_net is not False and not Path(lung_net).is_file():
+        return error(f"--lung-weights {lung_net}: not a file")
     try:
         loc = Localizer(args.weights, device=args.device)
     except (ValueError, OSError) as exc:
@@ -79,7 +85,7 @@ def run(args) -> int:
     loc.map_scale_hu = loc.map_scale  # both kinds on one scale while measuring
 
     def picture_curve(im, truth=None, window=None, lungs=None):
-        lungs = segment_lungs(im, False) if lungs is None else lungs
+        lungs = segment_lungs(im, False, network=lung_net) if lungs is None else lungs
         m = loc.apply(im, is_hu=False, plan=loc.plan(im, False, lungs, window=window))
         true = None if truth is None else 100.0 * float((truth & lungs).sum()) / max(int(lungs.sum()), 1)
         return share_curve(m, lungs), true
@@ -90,7 +96,7 @@ def run(args) -> int:
         return error(f"validation set: {exc}")
     from gan.inference import folder_window
 
-    val_lungs = [segment_lungs(im, False) for im in val.images]
+    val_lungs = [segment_lungs(im, False, network=lung_net) for im in val.images]
     window = folder_window(val.images, val_lungs)  # one source: one display window (as evaluate)
     print(f"validation display window: {window.describe()}", file=sys.stderr)
     val_curves, val_true = [], []
@@ -119,9 +125,9 @@ def run(args) -> int:
         for info in result.series:
             vol = load_series(info)
             if vol.voxels.shape[0] > 1:
-                lungs = segment_lungs(vol.voxels, vol.is_hu, spacing=vol.spacing)
+                lungs = segment_lungs(vol.voxels, vol.is_hu, spacing=vol.spacing, network=lung_net)
             else:
-                lungs = segment_lungs(vol.voxels[0], vol.is_hu, spacing=vol.spacing[1:])[None]
+                lungs = segment_lungs(vol.voxels[0], vol.is_hu, spacing=vol.spacing[1:], network=lung_net)[None]
             plan = loc.plan(vol.voxels, vol.is_hu, lungs)
             maps = loc.apply(vol.voxels, is_hu=vol.is_hu, plan=plan)
             name = f"{Path(folder).name}:{info.series_uid or info.key}"[:80]
@@ -141,7 +147,8 @@ def run(args) -> int:
     calib.update(map_scale=loc.map_scale, map_scale_hu=scale_hu,
                  how="python main.py calibrate (viewer/cli/calibrate.py)",
                  val_images=str(args.val_images), normal_pictures=str(args.normal_pictures),
-                 normal_series=[str(s) for s in args.normal_series])
+                 normal_series=[str(s) for s in args.normal_series],
+                 lung_mask=network_id(lung_net))
     new_meta.update(threshold=f"{res.threshold:.4f}", map_scale=f"{loc.map_scale:.6g}",
                     map_scale_hu=f"{scale_hu:.6g}",
                     map_normalisation="absolute", calibration=json.dumps(calib))

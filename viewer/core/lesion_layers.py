@@ -97,7 +97,8 @@ def physical_spacing(source) -> tuple[float, float, float] | None:
 
 def series_lungs(voxels: np.ndarray, is_hu: bool,
                  spacing: tuple[float, float, float] | None,
-                 progress: Callable[[int, int], object] | None = None) -> np.ndarray:
+                 progress: Callable[[int, int], object] | None = None,
+                 network="auto") -> np.ndarray:
     """The lung mask of a whole series: ``bool (z, y, x)``, computed once per series.
 
     ``voxels``: ``(z, y, x)`` HU (``is_hu``) or 8-bit grey levels. ``spacing``: ``(z, y, x)`` mm,
@@ -106,7 +107,8 @@ def series_lungs(voxels: np.ndarray, is_hu: bool,
     series and 8-bit picture stacks slice by slice in 2-D (the 3-D path drops lung components
     under its minimum volume, which one thin slice never reaches; pictures are unrelated
     images, not a volume). ``progress(done, total)`` is called per slice on the 2-D path and
-    once at the end; returning False cancels (ValueError "cancelled").
+    once at the end; returning False cancels (ValueError "cancelled"). ``network``: the lung-field
+    network that adds dense lung (``segment_lungs``; "auto" = the shipped one when present).
     """
     from viewer.core.lung_mask import segment_lungs
 
@@ -117,14 +119,14 @@ def series_lungs(voxels: np.ndarray, is_hu: bool,
     sp = None if spacing is None else _check_spacing(spacing)
     n = vol.shape[0]
     if is_hu and n > 1:
-        out = np.asarray(segment_lungs(vol, True, spacing=sp), dtype=bool)
+        out = np.asarray(segment_lungs(vol, True, spacing=sp, network=network), dtype=bool)
         if progress is not None:
             progress(n, n)
         return out
     out = np.zeros(vol.shape, dtype=bool)
     sp2 = None if sp is None else sp[1:]
     for k in range(n):
-        out[k] = segment_lungs(vol[k], bool(is_hu), spacing=sp2)
+        out[k] = segment_lungs(vol[k], bool(is_hu), spacing=sp2, network=network)
         if progress is not None and progress(k + 1, n) is False:
             raise ValueError("lung mask: cancelled")
     return out

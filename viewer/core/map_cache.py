@@ -31,11 +31,14 @@ from pathlib import Path
 
 import numpy as np
 
+from viewer.core.lung_mask import network_id
+
 APP_NAME = "covid-ct-reading-room"
 MAP_DTYPE = np.float16
 _FILES = ("maps.npy", "lungs.npy", "done.npy", "lungs_done.npy")
 #: Recorded in meta.json: how the lung mask was made (a change invalidates old stores).
 #: "series-wallbites": #17 changed ``segment_lungs`` (concavity fill against the chest wall only).
+#: The lung-field network's weights are part of it too (``lung_mask.network_id``).
 LUNGS_KIND = "series-wallbites"
 
 
@@ -103,7 +106,7 @@ class SeriesMapStore:
     def _meta(self) -> dict:
         return {"series_key": self.series_key, "weights_hash": self.weights_hash,
                 "shape": list(self.shape), "map_dtype": np.dtype(MAP_DTYPE).name,
-                "lungs": LUNGS_KIND}
+                "lungs": f"{LUNGS_KIND}+{network_id()}"}
 
     def _open_on_disk(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)

@@ -210,9 +210,9 @@ def series_totals(request: ExportRequest, src: ExportSource, source, masks: np.n
         from viewer.core.lung_mask import segment_lungs
 
         if voxels.shape[0] == 1:
-            lungs = segment_lungs(voxels[0], src.is_hu, spacing=src.spacing[1:])[None]
+            lungs = segment_lungs(voxels[0], src.is_hu, spacing=src.spacing[1:], network="auto")[None]
         else:
-            lungs = segment_lungs(voxels, src.is_hu, spacing=src.spacing)
+            lungs = segment_lungs(voxels, src.is_hu, spacing=src.spacing, network="auto")
     hu = voxels if (voxels is not None and src.is_hu) else None
     builder = SummaryBuilder(threshold=request.threshold or 0.0, lung_only=True)
     return builder.add_series(src.safe_name(), src, masks, lungs, hu).totals
