@@ -107,6 +107,14 @@ def test_frame_maps_equal_apply(loc):
     assert ref[:, f.y0:f.y1, f.x0:f.x1].max() > 0  # not a trivially empty comparison
 
 
+def test_batches_sized_to_the_device(loc):
+    import torch
+
+    assert loc.batch_size_for(torch.device("cpu")) == loc.batch_size
+    if torch.cuda.is_available():
+        assert loc.batch_size <= loc.batch_size_for(torch.device("cuda")) <= 256
+
+
 def test_frame_maps_refuses_unframed_or_picture_input(loc):
     from gan.inference import InputPlan
 

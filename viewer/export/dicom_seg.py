@@ -96,11 +96,12 @@ def _frame_slices(seg, src: ExportSource, zs: list[int]) -> list[int]:
     """The source slice of each SEG frame, in frame order (highdicom sorts the frames along
     the slice normal): from each frame's Source Image Sequence."""
     z_of = {str(src.refs[z].sop_instance_uid): z for z in zs}
-    order = []
-    for group in seg.PerFrameFunctionalGroupsSequence:
-        uid = str(group.DerivationImageSequence[0].SourceImageSequence[0]
-                  .ReferencedSOPInstanceUID)
-        order.append(z_of[uid])
+    try:
+        order = [z_of[str(group.DerivationImageSequence[0].SourceImageSequence[0]
+                          .ReferencedSOPInstanceUID)]
+                 for group in seg.PerFrameFunctionalGroupsSequence]
+    except (AttributeError, IndexError, KeyError) as exc:
+        raise ValueError(f"DICOM SEG: a frame's source slice is not known ({exc})") from exc
     if sorted(order) != sorted(zs):
         raise ValueError("DICOM SEG: frames do not map one to one onto the source slices")
     return order
@@ -161,8 +162,6 @@ def export_dicom_seg(
     # from a temporary file into the SEG (below), never held as one more full-size array
     streamed = (not (isinstance(array, np.ndarray) and array.dtype == np.bool_)
                 and compression == "none" and whole and _single_frame(src))
-    if is_chunked(array) and not streamed:
-        array = np.asarray(array)
     arr = array if streamed and is_chunked(array) else np.asarray(array)
     if streamed:
         if tuple(arr.shape) != tuple(src.shape):
