@@ -115,6 +115,22 @@ def test_batches_sized_to_the_device(loc):
         assert loc.batch_size <= loc.batch_size_for(torch.device("cuda")) <= 256
 
 
+def test_frame_maps_on_cuda_equal_cpu(tiny_weights, loc):
+    """The GPU path (preprocessing on the device, batches sized to it) = the CPU maps."""
+    import torch
+
+    from gan.inference import Localizer
+
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA GPU (none on this machine)")
+    gpu = Localizer(tiny_weights, device="cuda")
+    vol = chest(9)
+    _lungs, plan = _plan(loc, vol)
+    cpu = np.concatenate([m for _a, _b, m in loc.frame_maps(vol, True, plan)])
+    dev = np.concatenate([m for _a, _b, m in gpu.frame_maps(vol, True, plan)])
+    np.testing.assert_allclose(dev, cpu, atol=1e-3, rtol=0)
+
+
 def test_frame_maps_refuses_unframed_or_picture_input(loc):
     from gan.inference import InputPlan
 
