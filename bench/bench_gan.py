@@ -46,6 +46,10 @@ def bench_localization(weights: Path, n: int, device: str) -> dict:
     loc = Localizer(weights, device=device)
     vol = synthetic_hu(n)
     per_slice = timeit(lambda: loc.apply(vol, is_hu=True), 1) / n
+    plan = loc.plan(vol, True)
+    framed = None
+    if plan.frame is not None:  # the `localize` path: preprocessing in torch on the device
+        framed = timeit(lambda: list(loc.frame_maps(vol, True, plan)), 1) / n
     one = timeit(lambda: loc.apply(vol[0], is_hu=True), 3)
     single = Localizer(weights, device=device, tta=1)
     per_slice_tta1 = timeit(lambda: single.apply(vol, is_hu=True), 1) / n
@@ -54,6 +58,7 @@ def bench_localization(weights: Path, n: int, device: str) -> dict:
     with torch.no_grad():
         bare = timeit(lambda: g(x), 3)
     return {"device": str(loc.device), "shipped_per_slice_batched": per_slice, "shipped_single_slice": one,
+            "frame_maps_per_slice": framed, "frame_maps_batch": loc.batch_size_for(),
             "tta": loc.tta, "single_pass_per_slice": per_slice_tta1,
             "paper_G_bare_forward": bare, "model": f"width {loc.width}, {loc.image_size} px"}
 
@@ -99,6 +104,9 @@ def main() -> int:
         print(f"\n[{r['device']}] localization, 512x512 HU slices, shipped model ({r['model']}):")
         print(f"  per slice, batched over {a.slices}: {r['shipped_per_slice_batched'] * 1000:8.1f} ms "
               "(window + body crop + resize + G + smoothing + put back)")
+        if r["frame_maps_per_slice"] is not None:
+            print(f"  per slice, frame_maps (localize; torch preprocessing, batch "
+                  f"{r['frame_maps_batch']}): {r['frame_maps_per_slice'] * 1000:8.1f} ms")
         print(f"  one slice alone:              {r['shipped_single_slice'] * 1000:8.1f} ms")
         if r["tta"] > 1:
             print(f"  (the weights average {r['tta']} flips/turns per slice; a single pass, tta=1: "

@@ -17,7 +17,11 @@ subprocess (its ``ru_maxrss``, from ``os.wait4``). With
 process of that checkout runs interleaved too, for a before/after ratio from one run. Every
 figure is from this run on this machine. Wall times on a loaded machine swing several-fold, so
 CPU times (user + system: ``time.process_time`` around the forward, the child's rusage for the
-process) are printed too: they hardly depend on what else runs.
+process) are printed too: they depend much less on what else runs. ``--threads N`` runs both
+the forward and the process with N torch threads (``OMP_NUM_THREADS``): on a machine shared
+with other jobs, idle OpenMP threads spin and inflate the CPU time of both sides, less so with
+one thread. The lung mask (viewer.core.lung_mask, not part of the forward) is in the process;
+``bench/profile_localize.py`` shows each phase's CPU share.
 """
 from __future__ import annotations
 
@@ -99,7 +103,11 @@ def main() -> int:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--baseline-repo", type=Path, default=None,
                     help="another checkout whose `main.py localize` runs interleaved (before/after)")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="torch threads for the forward and the process (OMP_NUM_THREADS)")
     args = ap.parse_args()
+    if args.threads:
+        os.environ["OMP_NUM_THREADS"] = str(args.threads)  # read by torch, inherited by children
     if not args.series.exists():
         print(f"error: {args.series}: not found (../shared/data missing?)", file=sys.stderr)
         return 2

@@ -395,6 +395,59 @@ class Localizer:
             out[i, c.y0:c.y1, c.x0:c.x1] = m
         return out[0] if arr.ndim == 2 else out
 
+    def batch_size_for(self, device: torch.device | None = None) -> int:
+        """Slices per forward call on ``device`` (default: the localizer's): ``batch_size`` on
+        the CPU; on a CUDA device as many as half its free memory holds (an estimate of the
+        generator's activations per slice), between ``batch_size`` and 256."""
+        dev = torch.device(device) if device is not None else self.device
+        if dev.type != "cuda":
+            return self.batch_size
+        free, _total = torch.cuda.mem_get_info(dev)
+        # about 40 float32 activations of the full-resolution block's width per pixel, x tta
+        per_slice = 40 * 4 * self.image_size ** 2 * max(self.generator.channels[:2]) * self.tta
+        return int(min(256, max(self.batch_size, free // 2 // per_slice)))
+
+    def frame_maps(self, stack: np.ndarray, is_hu: bool, plan: InputPlan,
+                   progress: ProgressFn | None = None, batch_size: int | None = None):
+        """The maps of a series in its plan's frame, batch by batch, with the preprocessing on
+        the device: yields ``(start, stop, maps)``, ``maps`` float32 ``(stop - start, frame
+        height, frame width)`` in [0, 1] (the maps are zero outside the frame).
+
+        The same maps as :meth:`apply` with ``plan`` (within float rounding): the frame is cut
+        from the HU slices (a view), the canonical grey scale (``gan.canonical.hu_to_canonical``),
+        the antialiased resize, the map and its resize back run in torch on ``self.device``, in
+        batches of :meth:`batch_size_for` slices (``batch_size`` overrides). HU input with a
+        frame only (``plan.frame`` set); ValueError otherwise (use :meth:`apply`).
+        ``progress(done, total)`` returning False stops after the current batch."""
+        from .canonical import HU_WINDOW
+
+        if not (is_hu and plan.is_hu and plan.frame is not None):
+            raise ValueError("frame_maps: HU input with a framed plan only; use apply()")
+        arr = np.asarray(stack)
+        if arr.ndim != 3:
+            raise ValueError(f"slices must be (z, y, x), got shape {arr.shape}")
+        f = plan.frame
+        if f.y1 > arr.shape[1] or f.x1 > arr.shape[2]:
+            raise ValueError(f"input plan frame {f} does not fit slices of shape {arr.shape[1:]}")
+        width, level = HU_WINDOW
+        lo, wd = np.float32(level - width / 2.0), np.float32(width)
+        n, step = arr.shape[0], int(batch_size or self.batch_size_for())
+        scale = self.scale_for(True)
+        with torch.no_grad():
+            for start in range(0, n, step):
+                stop = min(n, start + step)
+                crop = np.ascontiguousarray(arr[start:stop, f.y0:f.y1, f.x0:f.x1], dtype=np.float32)
+                hu = torch.from_numpy(crop).to(self.device)
+                unit = ((hu - lo) / wd).clamp_(0.0, 1.0)[:, None]
+                x = Fnn.interpolate(unit, size=(self.image_size, self.image_size), mode="bilinear",
+                                    align_corners=False, antialias=True)
+                raw = raw_map(self.generator, x, self.tta, self.kind)
+                m = absolute_scale(smooth(raw, self.sigma), scale)
+                back = Fnn.interpolate(m, size=f.shape, mode="bilinear", align_corners=False)
+                yield start, stop, back[:, 0].clamp_(0.0, 1.0).cpu().numpy()
+                if progress is not None and progress(stop, n) is False:
+                    break
+
     def iter_apply(self, slices: Iterable[np.ndarray], is_hu: bool, crop_to_body: bool = True,
                    plan: InputPlan | None = None):
         """Generator over maps, one slice at a time (for streaming viewers and exports)."""

@@ -14,17 +14,13 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 from tqdm import tqdm
 
 from gan.cli.common import UsageError, error
-from viewer.export.dicom_seg import require_dicom_source
 from viewer.export.series_export import ExportRequest, export_formats
 from viewer.export.source import ExportSource
 
 MAX_SKIP_LINES = 5
-#: Slices given to the localizer per call.
-CHUNK = 16
 
 
 def find_series(path: Path, show_progress: bool = True) -> list:
@@ -175,9 +171,14 @@ class BatchRun:
 
     def process_series(self, info, name: str, medseg_start: int = 1) -> SeriesOutcome:
         """The work on one series, without touching the run's shared state: load, localize,
-        mask, export, summarise (and send when asked). Messages are returned, not printed."""
+        mask, export, summarise (and send when asked). Messages are returned, not printed.
+
+        Memory: the maps are kept as float16 inside the plan's frame
+        (``viewer.cli.localize_maps``) and the exports write them chunk by chunk; the series'
+        voxels are let go before the exports unless a format needs them (medseg, sr)."""
         from viewer.core.lesion_layers import (LesionLayers, localizer_notes, localizer_plan,
                                                physical_spacing, plan_notes, series_lungs)
+        from viewer.cli.localize_maps import localize_series
         from viewer.export.summary import SummaryBuilder
         from viewer.io import load_series
 
@@ -189,7 +190,8 @@ class BatchRun:
             lungs = series_lungs(volume.voxels, volume.is_hu, physical_spacing(volume))
             plan = localizer_plan(self.localizer, volume.voxels, volume.is_hu, lungs)
             with self._bar(f"{name} localize", info.n_slices) as bar:
-                maps = self._localize(volume, _bar_callback(bar), plan)
+                maps = localize_series(self.localizer, volume.voxels, volume.is_hu, plan,
+                                       _bar_callback(bar))
             layers = LesionLayers.for_volume(volume, maps, threshold=self.threshold,
                                              lungs_only=self.lung_only, lungs=lungs,
                                              notes=localizer_notes(self.localizer) + plan_notes(plan))
@@ -205,8 +207,11 @@ class BatchRun:
         summary = SummaryBuilder(threshold=self.threshold, lung_only=self.lung_only,
                                  model_name=self.summary.model_name,
                                  weights_hash=self.summary.weights_hash)
+        outcome.summary = summary.add_series(name, src, layers)
         formats = self.formats
         if ("seg" in formats or "sr" in formats) and not src.has_dicom_instances:
+            from viewer.export.dicom_seg import require_dicom_source
+
             formats = [f for f in formats if f not in ("seg", "sr")]
             outcome.seg_skipped = True
             try:
@@ -216,9 +221,14 @@ class BatchRun:
                 text = str(exc) if "seg" in kinds else str(exc).replace("DICOM SEG", "DICOM SR")
                 outcome.seg_reason = f"{name}: {kinds}: {text}"
         if not formats:
-            outcome.summary = summary.add_series(name, src, layers)
             outcome.failures = 1
             return outcome
+        if not {"medseg", "sr"} & set(formats):
+            # nothing below reads the voxels or the lungs again: let them go (1 GiB for a
+            # 1,000-slice series) before the exports make their own buffers
+            volume = src
+            del layers, lungs
+            lungs = None
         request = ExportRequest(
             self.out / name, formats, model_name=self.summary.model_name or "GAN localizer",
             weights_hash=self.summary.weights_hash or "unknown", threshold=self.threshold,
@@ -229,31 +239,6 @@ class BatchRun:
                                     lungs=lungs)
         outcome.next_medseg = report.next_medseg
         outcome.errors += [f"{name}: {message}" for message in report.errors]
-        outcome.summary = summary.add_series(name, src, layers)
         outcome.failures = len(report.errors) + (formats is not self.formats)
         outcome.sent = list(report.sent)
         return outcome
-
-    def _localize(self, volume, progress, plan=None) -> np.ndarray:
-        """float32 (z, y, x) maps, computed CHUNK slices at a time into one array, so the
-        localizer's own per-call copies stay small (maps are per slice, chunking changes
-        nothing in the result)."""
-        from viewer.core.lesion_layers import localize_with_plan
-
-        n = volume.voxels.shape[0]
-        maps = np.empty(volume.voxels.shape, np.float32)
-        # the maps are zero outside the plan's frame: only the frame needs rounding
-        frame = getattr(plan, "frame", None)
-        box = (slice(None), slice(frame.y0, frame.y1), slice(frame.x0, frame.x1)) \
-            if frame is not None else (slice(None),)
-        for start in range(0, n, CHUNK):
-            stop = min(n, start + CHUNK)
-            part = localize_with_plan(
-                self.localizer, volume.voxels[start:stop], volume.is_hu, plan,
-                progress=lambda done, total, s=start: progress(s + done, n))
-            part = np.asarray(part, dtype=np.float32)
-            # rounded to float16 as the viewer's map cache stores them, so the viewer and
-            # `localize` threshold the very same values (identical masks and numbers)
-            part[box] = part[box].astype(np.float16)
-            maps[start:stop] = part
-        return maps

@@ -16,6 +16,7 @@ Source headers are read from the SliceRef paths without pixel data. Sources that
 """
 from __future__ import annotations
 
+import tempfile
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,6 +25,7 @@ import numpy as np
 import pydicom
 
 from viewer.export.atomic import atomic_path
+from viewer.export.chunks import fractional_frames, is_chunked
 from viewer.export.source import (
     ExportSource,
     Progress,
@@ -85,6 +87,26 @@ def _read_source_headers(src: ExportSource, zs: list[int], progress: Progress):
     return datasets, None
 
 
+def _single_frame(src: ExportSource) -> bool:
+    """True when every slice of ``src`` is its own single-frame file."""
+    return all(getattr(r, "frame_index", None) is None for r in src.refs)
+
+
+def _frame_slices(seg, src: ExportSource, zs: list[int]) -> list[int]:
+    """The source slice of each SEG frame, in frame order (highdicom sorts the frames along
+    the slice normal): from each frame's Source Image Sequence."""
+    z_of = {str(src.refs[z].sop_instance_uid): z for z in zs}
+    try:
+        order = [z_of[str(group.DerivationImageSequence[0].SourceImageSequence[0]
+                          .ReferencedSOPInstanceUID)]
+                 for group in seg.PerFrameFunctionalGroupsSequence]
+    except (AttributeError, IndexError, KeyError) as exc:
+        raise ValueError(f"DICOM SEG: a frame's source slice is not known ({exc})") from exc
+    if sorted(order) != sorted(zs):
+        raise ValueError("DICOM SEG: frames do not map one to one onto the source slices")
+    return order
+
+
 #: Type 2 patient/study attributes (present, may be empty) that highdicom copies from the
 #: source; anonymised files often drop them, so missing ones are added empty to the in-memory
 #: header (the source files are not touched).
@@ -134,8 +156,21 @@ def export_dicom_seg(
                          f"{', '.join(COMPRESSIONS)}")
     if not model_name or not weights_hash:
         raise ValueError("DICOM SEG: model name and weights hash are required")
-    arr = np.asarray(array)
-    if arr.dtype == np.bool_:
+    zs = check_indices(indices, src.shape[0])
+    whole = zs == list(range(src.shape[0]))
+    # a FRACTIONAL map of a whole single-frame series, uncompressed: its frames are streamed
+    # from a temporary file into the SEG (below), never held as one more full-size array
+    streamed = (not (isinstance(array, np.ndarray) and array.dtype == np.bool_)
+                and compression == "none" and whole and _single_frame(src))
+    arr = array if streamed and is_chunked(array) else np.asarray(array)
+    if streamed:
+        if tuple(arr.shape) != tuple(src.shape):
+            raise ValueError(f"map: shape {tuple(arr.shape)} differs from the source "
+                             f"{tuple(src.shape)}")
+        if not is_chunked(arr):
+            check_map(arr, src.shape)
+        seg_type = hd.seg.SegmentationTypeValues.FRACTIONAL
+    elif arr.dtype == np.bool_:
         check_mask(arr, src.shape)
         seg_type = hd.seg.SegmentationTypeValues.BINARY
     else:
@@ -143,9 +178,12 @@ def export_dicom_seg(
         seg_type = hd.seg.SegmentationTypeValues.FRACTIONAL
         if arr.dtype != np.float32:
             arr = arr.astype(np.float32)
-    zs = check_indices(indices, src.shape[0])
     datasets, frame_order = _read_source_headers(src, zs, progress)
-    if frame_order is not None:  # multi-frame source: frame k of the SEG = source frame k
+    if streamed:
+        # highdicom lays out the SEG (headers, per-frame groups) on all-zero frames, given as
+        # bool zeros (lazily allocated); the real frames replace its pixel data when written
+        pixels = np.zeros(src.shape, dtype=np.bool_)
+    elif frame_order is not None:  # multi-frame source: frame k of the SEG = source frame k
         pixels = np.empty_like(arr)
         pixels[frame_order] = arr
     else:
@@ -202,7 +240,18 @@ def export_dicom_seg(
                          f"segmentation ({exc})") from exc
     path = Path(path)
     ensure_dir(path.parent)
+    del pixels
     with atomic_path(path) as tmp:
-        seg.save_as(str(tmp))
+        if streamed:
+            with tempfile.TemporaryFile(dir=path.parent) as frames:
+                size = fractional_frames(frames, arr, _frame_slices(seg, src, zs),
+                                         int(seg.MaximumFractionalValue))
+                if size % 2:  # highdicom's padding of odd-length pixel data
+                    frames.write(b"0")
+                frames.seek(0)
+                seg.PixelData = frames
+                seg.save_as(str(tmp))
+        else:
+            seg.save_as(str(tmp))
     report(progress, len(zs) + 1, len(zs) + 1)
     return path

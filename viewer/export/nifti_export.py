@@ -17,6 +17,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from viewer.export.atomic import atomic_path
+from viewer.export.chunks import is_chunked, write_nifti
 from viewer.export.source import (
     ExportSource,
     Progress,
@@ -65,6 +66,8 @@ def export_nifti(
     path = Path(path)
     if not (path.name.endswith(".nii.gz") or path.suffix == ".nii"):
         raise ValueError(f"nifti export {path}: file name must end in .nii.gz or .nii")
+    if is_chunked(array) or path.name.endswith(".nii.gz"):
+        return _export_streamed(path, src, array, indices, progress)
     arr = np.asarray(array)
     if arr.dtype == np.bool_:
         check_mask(arr, src.shape)
@@ -78,5 +81,33 @@ def export_nifti(
     report(progress, 0, 1)
     with atomic_path(path) as tmp:
         sitk.WriteImage(image, str(tmp), useCompression=path.name.endswith(".gz"))
+    report(progress, 1, 1)
+    return path
+
+
+def _export_streamed(path: Path, src: ExportSource, array, indices, progress) -> Path:
+    """``export_nifti`` chunk by chunk (``viewer.export.chunks.write_nifti``): the same image
+    read back, without a full-size copy of the volume in memory. Maps are written as float32
+    (a chunked map's values are known to lie in [0, 1]), masks as uint8 0/1."""
+    if is_chunked(array):
+        if tuple(array.shape) != tuple(src.shape):
+            raise ValueError(f"map: shape {tuple(array.shape)} differs from the source "
+                             f"{tuple(src.shape)}")
+        dtype = np.float32
+    else:
+        arr = np.asarray(array)
+        if arr.dtype == np.bool_:
+            check_mask(arr, src.shape)
+            dtype = np.uint8
+        else:
+            check_map(arr, src.shape)
+            dtype = np.float32
+        array = arr
+    start, stop = _contiguous_run(check_indices(indices, src.shape[0]))
+    ensure_dir(path.parent)
+    report(progress, 0, 1)
+    with atomic_path(path) as tmp:
+        two = to_sitk_image(np.zeros((2, *src.shape[1:]), dtype=dtype), src, start)
+        write_nifti(tmp, two, array, dtype, start, stop)
     report(progress, 1, 1)
     return path

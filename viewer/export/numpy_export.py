@@ -24,6 +24,7 @@ import zipfile
 import numpy as np
 
 from viewer.export.atomic import atomic_path
+from viewer.export.chunks import is_chunked, write_npy
 from viewer.export.source import (
     ExportSource,
     Progress,
@@ -41,21 +42,30 @@ NPZ_LEVEL = 1
 def savez(path: str | Path, arrays: dict[str, np.ndarray], compress: bool = True,
           level: int = NPZ_LEVEL) -> None:
     """``np.savez`` / ``np.savez_compressed`` with a chosen deflate ``level``: one ``NAME.npy``
-    member per array (written by ``numpy.lib.format.write_array``, no pickles)."""
+    member per array (written by ``numpy.lib.format.write_array``, no pickles); a chunked
+    volume (``viewer.export.chunks``) is written chunk by chunk as float32."""
     mode = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
     with zipfile.ZipFile(path, mode="w", compression=mode, allowZip64=True,
                          compresslevel=level if compress else None) as zf:
         for name, value in arrays.items():
             with zf.open(f"{name}.npy", "w", force_zip64=True) as fid:
-                np.lib.format.write_array(fid, np.asanyarray(value), allow_pickle=False)
+                if is_chunked(value):
+                    write_npy(fid, value, np.float32)
+                else:
+                    np.lib.format.write_array(fid, np.asanyarray(value), allow_pickle=False)
 
 
 def export_npy(path: str | Path, array: np.ndarray) -> Path:
-    """Save one array (map float32 or mask bool, any shape) as ``.npy``; returns the path."""
+    """Save one array (map float32 or mask bool, any shape) as ``.npy``; returns the path.
+    A chunked map (``viewer.export.chunks``) is written as float32 chunk by chunk."""
     path = Path(path)
     if path.suffix != ".npy":
         raise ValueError(f"npy export {path}: file name must end in .npy")
     ensure_dir(path.parent)
+    if is_chunked(array):
+        with atomic_path(path) as tmp, open(tmp, "wb") as fid:
+            write_npy(fid, array, np.float32)
+        return path
     arr = np.asarray(array)
     if arr.dtype.kind == "f" and arr.dtype != np.float32:
         arr = arr.astype(np.float32)
@@ -90,7 +100,12 @@ def export_npz(
         raise ValueError("npz export: nothing to write (no map and no mask)")
     zs = check_indices(indices, src.shape[0])
     arrays: dict[str, np.ndarray] = {}
-    if maps is not None:
+    if maps is not None and is_chunked(maps) and zs == list(range(src.shape[0])):
+        if tuple(maps.shape) != tuple(src.shape):
+            raise ValueError(f"map: shape {tuple(maps.shape)} differs from the source "
+                             f"{tuple(src.shape)}")
+        arrays["map"] = maps  # written chunk by chunk
+    elif maps is not None:
         m = check_map(maps, src.shape)
         arrays["map"] = _subset(m if m.dtype == np.float32 else m.astype(np.float32), zs,
                                 src.shape[0])

@@ -29,7 +29,6 @@ from pathlib import Path
 
 import numpy as np
 
-from viewer.export import dicom_seg, dicom_sr, medseg_folder, nifti_export, numpy_export, png
 from viewer.export.source import ExportSource, Progress, check_indices
 
 FORMATS = ("png", "npy", "nifti", "seg", "medseg", "sr")
@@ -63,6 +62,8 @@ class ExportRequest:
                              f"{', '.join(FORMATS)})")
         if not self.formats:
             raise ValueError("export: no format chosen")
+        from viewer.export import dicom_seg
+
         if self.seg_compression not in dicom_seg.COMPRESSIONS:
             raise ValueError(f"DICOM SEG compression {self.seg_compression!r}: use one of "
                              f"{', '.join(dicom_seg.COMPRESSIONS)}")
@@ -121,6 +122,15 @@ def export_formats(
     for k, fmt in enumerate(request.formats):
         cb = sub_progress(k)
         try:
+            # each format's writer is imported when asked for (SimpleITK, highdicom: start-up)
+            if fmt == "png":
+                from viewer.export import png
+            elif fmt == "npy":
+                from viewer.export import numpy_export
+            elif fmt == "nifti":
+                from viewer.export import nifti_export
+            elif fmt == "seg":
+                from viewer.export import dicom_seg
             if fmt == "png":
                 report.written += png.export_png(out / "png", mp, mk, indices=zs, progress=cb)
             elif fmt == "npy":
@@ -188,6 +198,8 @@ def send_written(written: Sequence[Path], target: str, report: ExportReport | No
 
 
 def _medseg(request, src, source, masks, slices, zs, progress, start) -> int:
+    from viewer.export import medseg_folder
+
     if slices is None:
         voxels = getattr(source, "voxels", None)
         if voxels is None:
@@ -219,6 +231,8 @@ def series_totals(request: ExportRequest, src: ExportSource, source, masks: np.n
 
 
 def _sr(request, src, source, masks, lungs, whole: bool, seg_path: Path | None) -> Path:
+    from viewer.export import dicom_sr
+
     dicom_sr.check_source(src)
     if not whole:
         raise ValueError("DICOM SR: the measurement report covers the whole series; export "
