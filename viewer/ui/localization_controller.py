@@ -1,8 +1,9 @@
 """Localizing the open series in the background: the session's map store from the cache, then
 ``LocalizeWorker`` segments the series' lungs once (3-D with the real spacing,
-``viewer.core.lesion_layers.series_lungs``) and localizes the shown slice first, the rest of the
-series outwards from it. Maps and lungs go to the store (memory and disk,
-``viewer.core.map_cache``); the session builds its lesion pipeline once the lungs are in.
+``viewer.core.lesion_layers.series_lungs``) and localizes the shown slice first (alone), the
+rest of the series outwards from it in batches (``LocalizeWorker.BATCH_SIZE`` slices per model
+call). Maps and lungs go to the store (memory and disk, ``viewer.core.map_cache``); the session
+builds its lesion pipeline once the lungs are in.
 """
 from __future__ import annotations
 
@@ -80,11 +81,11 @@ class LocalizationController:
         plan_box: dict = {}
         notes = self.session.series_notes = []  # the model's notes about this series' input
 
-        def localize(sl):  # worker thread; the plan is made once, from the series' lungs
+        def localize(stack):  # worker thread, (k, y, x); the plan is made once, from the lungs
             if "plan" not in plan_box:
                 plan_box["plan"] = localizer_plan(loc, vox, is_hu, store.lungs())
                 notes.extend(plan_notes(plan_box["plan"]))
-            return localize_with_plan(loc, sl, is_hu, plan_box["plan"])
+            return localize_with_plan(loc, stack, is_hu, plan_box["plan"])
 
         def segment(volume):
             return series_lungs(volume, is_hu, spacing)

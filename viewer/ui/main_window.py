@@ -76,9 +76,12 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def __init__(self, localizer_factory: Callable | None = None, cache: MapCache | None = None,
                  settings: QtCore.QSettings | None = None, score_panel: bool = True,
-                 db_path: str | Path | None = None):
+                 db_path: str | Path | None = None, defer_localizer: bool = False):
         """``settings``: QSettings for recent items and the score panel (None: the user's);
-        ``db_path``: the reader-study score database (None: the user data folder)."""
+        ``db_path``: the reader-study score database (None: the user data folder);
+        ``defer_localizer``: build the localizer (torch and the weights) only once the first
+        series' pixels are painted (or opening failed), so nothing competes with showing
+        them (``main.py view PATH``)."""
         super().__init__()
         self.setWindowTitle("COVID-19 CT reading room")
         self.resize(1500, 950)
@@ -103,7 +106,13 @@ class MainWindow(QtWidgets.QMainWindow):
         if self.score_panel is not None:
             self.score_panel.severityVisibilityChanged.connect(self.set_severity_visible)
             self.score_panel.statisticsRequested.connect(self.show_statistics)
-        self._start_localizer(localizer_factory)
+        self._deferred_factory = None
+        if defer_localizer and localizer_factory is not None:
+            self._deferred_factory = localizer_factory
+            self.pool.on(self.view.pixelsPainted, self._start_deferred_localizer)
+            self.openFailed.connect(lambda _msg: self._start_deferred_localizer(force=True))
+        else:
+            self._start_localizer(localizer_factory)
 
     # =========================================================================== UI assembly
     def _build_ui(self) -> None:
@@ -198,6 +207,16 @@ class MainWindow(QtWidgets.QMainWindow):
         self.pool.on(w.failed, self._localizer_failed)
         self.pool.keep(w)
         w.start()
+
+    def _start_deferred_localizer(self, force: bool = False) -> None:
+        """The deferred localizer build starts: the series' pixels are on screen (not just the
+        scan's preview), or opening failed (``force``)."""
+        if self._deferred_factory is None or not self._alive():
+            return
+        if not force and self.voxels is None:
+            return  # the preview of a scan: wait for the series itself
+        factory, self._deferred_factory = self._deferred_factory, None
+        self._start_localizer(factory)
 
     def _localizer_ready(self, loc) -> None:
         # the model's threshold is not an annotator setting: moved to before the localizer is in

@@ -256,7 +256,7 @@ class MprController:
 
     def _poll(self) -> None:
         pl = self.plane_layers
-        if self.enabled and pl is not None and len(pl._masks) < pl.shape[0]:
+        if self.enabled and pl is not None and not pl.complete:
             self.redraw()
 
     def redraw(self, planes_changed: bool = True) -> None:

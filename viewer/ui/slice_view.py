@@ -168,9 +168,15 @@ class SliceView(QtWidgets.QWidget):
     paintFinished = QtCore.pyqtSignal()
     clicked = QtCore.pyqtSignal(float, float)
     mouseMoved = QtCore.pyqtSignal(float, float)
+    #: the pixels of a new volume (or preview) were painted on screen (once per volume)
+    pixelsPainted = QtCore.pyqtSignal()
+    _painted_queued = QtCore.pyqtSignal()
 
     def __init__(self, parent=None):
         super().__init__(parent)
+        self._paint_pending = False
+        self._painted_queued.connect(self.pixelsPainted.emit,
+                                     QtCore.Qt.ConnectionType.QueuedConnection)
         self.setFocusPolicy(QtCore.Qt.FocusPolicy.StrongFocus)
         self.setMinimumSize(320, 320)
         self.graphics = pg.GraphicsView(self, background="k")
@@ -212,6 +218,14 @@ class SliceView(QtWidgets.QWidget):
         self.brush_radius_px: float | None = None
         self._last_mouse = None
         self.graphics.scene().sigMouseMoved.connect(self._on_mouse_moved)
+        self.graphics.viewport().installEventFilter(self)
+
+    def eventFilter(self, obj, ev) -> bool:
+        """``pixelsPainted`` once the viewport paints a new volume's (or preview's) pixels."""
+        if self._paint_pending and ev.type() == QtCore.QEvent.Type.Paint:
+            self._paint_pending = False
+            self._painted_queued.emit()  # queued: receivers run after this paint is done
+        return False
 
     # -- data ---------------------------------------------------------------------------------
     def set_volume(self, voxels: np.ndarray, is_hu: bool, geometry: SliceGeometry | None = None,
@@ -232,6 +246,23 @@ class SliceView(QtWidgets.QWidget):
         self.index = -1
         self.set_index(vox.shape[0] // 2 if index is None else index)
         self.fit()
+        self._paint_pending = True
+
+    def show_preview(self, pixels: np.ndarray, is_hu: bool, text: str = "") -> None:
+        """Show one ``(y, x)`` slice while its series is still being scanned: pixels only (no
+        index, no overlay, no interaction); the next ``set_volume`` replaces it."""
+        img = np.asarray(pixels)
+        if img.ndim != 2 or min(img.shape) == 0:
+            raise ValueError(f"slice view: preview must be (y, x), got shape {img.shape}")
+        self.clear()
+        self.is_hu = bool(is_hu)
+        self.geometry_info = SliceGeometry()
+        self.viewbox.invertX(self.geometry_info.flip_x)
+        self.viewbox.invertY(not self.geometry_info.flip_y)
+        self.image_item.setImage(img, autoLevels=False, levels=self._levels())
+        self.label_tl.setText(text)
+        self.viewbox.setRange(xRange=(0, img.shape[1]), yRange=(0, img.shape[0]), padding=0.02)
+        self._paint_pending = True
 
     def clear(self) -> None:
         self.voxels = None
