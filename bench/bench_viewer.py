@@ -2,10 +2,12 @@
 
     python bench/bench_viewer.py [--series PATH] [--weights W] [--changes 200] [--big 1000]
 
-1. ``main.py view SERIES`` as a command (a fresh process, ``--command-runs`` times): seconds from
-   the command to the first pixels painted (the file decoded before the scan), to the series'
-   own slice painted (target <= 2 s), whether torch was imported by then (it must not be: it
-   loads after the first slice), and to the localizer built; the child's CPU seconds.
+1. ``main.py view SERIES`` as a command (a fresh process, ``--command-runs`` times, an empty map
+   cache): seconds from the command to the first pixels painted (the file decoded before the
+   scan), to the series' own slice painted (target <= 2 s), whether torch was imported by then
+   (it must not be: it loads after the first slice), to the localizer built and to the first
+   localized slice; the child's CPU seconds. ``--command-repo DIR`` times another checkout
+   (e.g. the code before) the same way, first.
 2. Slice-change latency with the overlay on, on a 512 x 512 series: show slice i (pixels,
    overlay RGBA of that slice, labels) and repaint the view synchronously; p50 / p95 / max over
    ``--changes`` changes (target p95 <= 16 ms).
@@ -190,9 +192,21 @@ def hooked(name, package=None):
             win.view.graphics.viewport().installEventFilter(win._bench_painted)
             def state(s):
                 print(f"LOCALIZER {s} {time.time() - t0:.3f}", flush=True)
+                if s != "ready":
+                    quit_()
+            def quit_():
                 win.close()
                 mod.QtWidgets.QApplication.instance().quit()
+            def poll():  # the first map of the series in the store
+                st = getattr(win, "store", None)
+                if st is not None and st.n_done() >= 1 and not getattr(win, "_bench_done", 0):
+                    win._bench_done = 1
+                    print(f"FIRSTMAP {time.time() - t0:.3f}", flush=True)
+                    quit_()
             win.localizerState.connect(state)
+            win._bench_poll = QtCore.QTimer(win)
+            win._bench_poll.timeout.connect(poll)
+            win._bench_poll.start(10)
             return win
         mod.build_window = build_window
     return mod
@@ -211,10 +225,12 @@ def bench_command(series: Path, runs: int, env: dict, repo: Path = REPO) -> None
     code = CHILD
     rows = []
     for _ in range(runs):
+        run_env = dict(env, XDG_CACHE_HOME=tempfile.mkdtemp(prefix="bench_view_cache_"))
+        run_env.pop("COVID_CT_CACHE_DIR", None)  # every run starts with an empty map cache
         t0 = time.time()
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         out = subprocess.run([sys.executable, "-c", code, repr(t0), str(series)], cwd=repo,
-                             env=env, capture_output=True, text=True, timeout=300)
+                             env=run_env, capture_output=True, text=True, timeout=300)
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         got = {"cpu": (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)}
         for line in out.stdout.splitlines():
@@ -223,6 +239,8 @@ def bench_command(series: Path, runs: int, env: dict, repo: Path = REPO) -> None
                 got.setdefault(parts[1], (float(parts[2]), parts[3]))
             elif parts[:1] == ["LOCALIZER"]:
                 got["localizer"] = (float(parts[2]), parts[1])
+            elif parts[:1] == ["FIRSTMAP"]:
+                got["firstmap"] = float(parts[1])
         if "series" not in got:
             print(f"main.py view: no series painted (rc {out.returncode}): "
                   f"{out.stderr.strip().splitlines()[-1:]} ")
@@ -234,7 +252,8 @@ def bench_command(series: Path, runs: int, env: dict, repo: Path = REPO) -> None
         print(f"main.py view (run {k}): command -> first pixels {prev[0]:.2f} s ({prev[1]}), "
               f"-> series slice {ser[0]:.2f} s ({ser[1]}; target <= 2 s: "
               f"{'met' if ser[0] <= 2 else 'NOT met'}, ratio {ser[0] / 2:.2f}), "
-              f"-> localizer {loc[1]} {loc[0]:.2f} s; process CPU {g['cpu']:.2f} s in all")
+              f"-> localizer {loc[1]} {loc[0]:.2f} s, -> first localized slice "
+              f"{g.get('firstmap', float('nan')):.2f} s; process CPU {g['cpu']:.2f} s in all")
 
 
 # ----------------------------------------------------------------------------- big series

@@ -148,3 +148,44 @@ def test_the_shown_slice_is_localized_first_and_alone(qtbot):
     assert w.batches[0] == [12]
     assert w.batches[1] == [13, 11, 14, 10, 15, 9, 16, 8]
     assert [len(b) for b in w.batches] == [1, 8, 8, 3]
+
+
+def test_the_lungs_are_segmented_while_the_localizer_is_built(qtbot, tmp_path, phantom,
+                                                              isolated_settings, monkeypatch):
+    """Deferred localizer: the lung mask starts once the series is painted, beside the build
+    (once: the localization waits for it), and not at all when the map cache holds it."""
+    import viewer.core.lesion_layers as ll
+
+    calls = []
+    real = ll.series_lungs
+
+    def counted(*a, **k):
+        calls.append(threading.current_thread().name)
+        return real(*a, **k)
+
+    monkeypatch.setattr(ll, "series_lungs", counted)
+    box = {}
+
+    def factory(_progress=None):  # the build ends only once the early lungs are in
+        early = box["win"].localization.early
+        box["early_seen"] = early is not None
+        if early is not None:
+            early.done.wait(30)
+        return FakeLocalizer()
+
+    factory.cache_hash = lambda: FakeLocalizer.weights_hash
+    win = box["win"] = _deferred_window(qtbot, tmp_path, isolated_settings, factory)
+    with qtbot.waitSignal(win.seriesShown, timeout=20000):
+        win.open_path(phantom)
+    qtbot.waitUntil(lambda: win.store is not None and win.store.is_complete(), timeout=30000)
+    assert box["early_seen"] and len(calls) == 1
+    expected = real(win.voxels, True, ll.physical_spacing(win.info))
+    assert np.array_equal(win.store.lungs(), expected)
+    win.close()
+    # reopened: the cache has the lungs, nothing is segmented
+    calls.clear()
+    win2 = box["win"] = _deferred_window(qtbot, tmp_path, isolated_settings, factory)
+    with qtbot.waitSignal(win2.seriesShown, timeout=20000):
+        win2.open_path(phantom)
+    qtbot.waitUntil(lambda: win2.store is not None and win2.store.is_complete(), timeout=30000)
+    assert calls == [] and not box["early_seen"]

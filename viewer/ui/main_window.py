@@ -107,9 +107,13 @@ class MainWindow(QtWidgets.QMainWindow):
             self.score_panel.severityVisibilityChanged.connect(self.set_severity_visible)
             self.score_panel.statisticsRequested.connect(self.show_statistics)
         self._deferred_factory = None
+        self._localizer_factory = localizer_factory
         if defer_localizer and localizer_factory is not None:
             self._deferred_factory = localizer_factory
-            self.pool.on(self.view.pixelsPainted, self._start_deferred_localizer)
+            # after the paint, from the event loop (a window timer: stopped at close)
+            deferred = self.pool.debounce(0, self._start_deferred_localizer)
+            self.view.pixelsPainted.connect(
+                lambda: deferred.start() if self._deferred_factory is not None else None)
             self.openFailed.connect(lambda _msg: self._start_deferred_localizer(force=True))
         else:
             self._start_localizer(localizer_factory)
@@ -216,6 +220,8 @@ class MainWindow(QtWidgets.QMainWindow):
         if not force and self.voxels is None:
             return  # the preview of a scan: wait for the series itself
         factory, self._deferred_factory = self._deferred_factory, None
+        if not force:
+            self.localization.prepare(factory)  # the lungs while torch and the model load
         self._start_localizer(factory)
 
     def _localizer_ready(self, loc) -> None:
@@ -256,6 +262,9 @@ class MainWindow(QtWidgets.QMainWindow):
             self.overlayReady.emit(self.view.index)
         else:
             self.view.set_overlay_note("waiting for the localizer…")
+            if self._deferred_factory is None:  # deferred: both start once this is painted
+                # the lungs do not depend on the model: segmented while it is built
+                self.localization.prepare(self._localizer_factory)
 
     # =========================================================================== overlay
     def refresh_overlay(self) -> None:
@@ -331,7 +340,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def cancel_work(self) -> None:
         """Cancel scanning, reading and localization (what is done stays cached)."""
-        self.pool.cancel("scan", "load", "loc", "export")
+        self.pool.cancel("scan", "load", "lungs", "loc", "export")
         self._hide_progress()
         self.show_status("cancelled", 5000)
         if self.voxels is not None and self.store is not None and not self.store.has(self.view.index):

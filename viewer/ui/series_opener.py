@@ -103,7 +103,7 @@ class SeriesOpener:
         """Read the pixels of ``info`` (a SeriesInfo) in the background, then show them."""
         if info is self.session.info and self.session.voxels is not None:
             return
-        self.pool.cancel("load", "loc", "stats")
+        self.pool.cancel("load", "lungs", "loc", "stats")
         self.browser.select(info)
         w = LoadWorker(info, self.pool.owner)
         self.pool.on(w.progressed, lambda d, t: self.status.show_progress("Reading", d, t))

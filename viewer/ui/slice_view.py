@@ -149,6 +149,17 @@ def _corner_label(parent: QtWidgets.QWidget, align: QtCore.Qt.AlignmentFlag) -> 
     return lab
 
 
+class _PaintedView(pg.GraphicsView):
+    """A GraphicsView that says when it has painted (``painted()``, after the paint)."""
+
+    painted = QtCore.pyqtSignal()
+
+    def paintEvent(self, ev):
+        out = super().paintEvent(ev)
+        self.painted.emit()
+        return out
+
+
 class SliceView(QtWidgets.QWidget):
     """Shows slice ``index`` of a ``(z, y, x)`` volume (HU float32 or uint8) with an RGBA overlay.
 
@@ -168,18 +179,16 @@ class SliceView(QtWidgets.QWidget):
     paintFinished = QtCore.pyqtSignal()
     clicked = QtCore.pyqtSignal(float, float)
     mouseMoved = QtCore.pyqtSignal(float, float)
-    #: the pixels of a new volume (or preview) were painted on screen (once per volume)
+    #: the pixels of a new volume (or preview) were painted on screen (once per volume;
+    #: emitted from the paint: receivers that do work should defer it)
     pixelsPainted = QtCore.pyqtSignal()
-    _painted_queued = QtCore.pyqtSignal()
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self._paint_pending = False
-        self._painted_queued.connect(self.pixelsPainted.emit,
-                                     QtCore.Qt.ConnectionType.QueuedConnection)
         self.setFocusPolicy(QtCore.Qt.FocusPolicy.StrongFocus)
         self.setMinimumSize(320, 320)
-        self.graphics = pg.GraphicsView(self, background="k")
+        self.graphics = _PaintedView(self, background="k")
         self.viewbox = _SliceViewBox(self)
         self.graphics.setCentralItem(self.viewbox)
         self.image_item = pg.ImageItem(axisOrder="row-major")
@@ -218,14 +227,13 @@ class SliceView(QtWidgets.QWidget):
         self.brush_radius_px: float | None = None
         self._last_mouse = None
         self.graphics.scene().sigMouseMoved.connect(self._on_mouse_moved)
-        self.graphics.viewport().installEventFilter(self)
+        self.graphics.painted.connect(self._graphics_painted)
 
-    def eventFilter(self, obj, ev) -> bool:
-        """``pixelsPainted`` once the viewport paints a new volume's (or preview's) pixels."""
-        if self._paint_pending and ev.type() == QtCore.QEvent.Type.Paint:
+    def _graphics_painted(self) -> None:
+        """``pixelsPainted`` once the view has painted a new volume's (or preview's) pixels."""
+        if self._paint_pending:
             self._paint_pending = False
-            self._painted_queued.emit()  # queued: receivers run after this paint is done
-        return False
+            self.pixelsPainted.emit()
 
     # -- data ---------------------------------------------------------------------------------
     def set_volume(self, voxels: np.ndarray, is_hu: bool, geometry: SliceGeometry | None = None,
