@@ -189,3 +189,18 @@ def test_the_lungs_are_segmented_while_the_localizer_is_built(qtbot, tmp_path, p
         win2.open_path(phantom)
     qtbot.waitUntil(lambda: win2.store is not None and win2.store.is_complete(), timeout=30000)
     assert calls == [] and not box["early_seen"]
+
+
+def test_the_preview_goes_when_nothing_can_be_opened(qtbot, make_window, phantom, monkeypatch):
+    import viewer.io
+
+    def broken(path, progress=None):
+        raise OSError("disk on fire")
+
+    monkeypatch.setattr(viewer.io, "scan_path", broken)
+    win = make_window()
+    with qtbot.waitSignal(win.openFailed, timeout=20000):
+        win.open_path(phantom)
+    # the first file was decoded before the scan failed; after the failure nothing is shown
+    assert win.view.image_item.image is None and win.view.voxels is None
+    assert win.view.label_tl.text() == ""

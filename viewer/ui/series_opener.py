@@ -64,8 +64,8 @@ class SeriesOpener:
         self.pool.on(w.partial, lambda peek, w=w: self._preview(peek, w))
         self.pool.on(w.progressed, lambda d, t: self.status.show_progress("Scanning", d, t))
         self.pool.on(w.succeeded, lambda result: self._scan_done(result, p))
-        self.pool.on(w.failed, lambda msg: self.failed(f"{p}: {msg}"))
-        self.pool.on(w.cancelled, self.status.hide_progress)
+        self.pool.on(w.failed, lambda msg: (self._drop_preview(), self.failed(f"{p}: {msg}")))
+        self.pool.on(w.cancelled, lambda: (self._drop_preview(), self.status.hide_progress()))
         self.pool.keep(w, "scan")
         self.status.show_status(f"Scanning {p}…")
         w.start()
@@ -76,6 +76,11 @@ class SeriesOpener:
         if worker is not self.pool.get("scan") or self.session.voxels is not None:
             return
         self.view.show_preview(peek.pixels, peek.is_hu, "scanning… (first file found)")
+
+    def _drop_preview(self) -> None:
+        """Nothing could be opened: the scan's preview must not stay on screen."""
+        if self.session.voxels is None and self.view.voxels is None:
+            self.view.clear()
 
     def _scan_done(self, result, path: Path) -> None:
         self.pool.release("scan")
@@ -90,6 +95,7 @@ class SeriesOpener:
             msg = f"{path}: no CT series or pictures found"
             msg += f" ({len(problems)} skipped; first: {first})" if problems else ""
             self.status.show_error(msg)
+            self._drop_preview()
             self.open_failed(msg)
             return
         self.open_series(result.series[0])
@@ -108,8 +114,8 @@ class SeriesOpener:
         w = LoadWorker(info, self.pool.owner)
         self.pool.on(w.progressed, lambda d, t: self.status.show_progress("Reading", d, t))
         self.pool.on(w.loaded, lambda vox, info=info: self.series_loaded(info, vox))
-        self.pool.on(w.failed, lambda msg, w=w: self.failed(msg, w))
-        self.pool.on(w.cancelled, self.status.hide_progress)
+        self.pool.on(w.failed, lambda msg, w=w: (self._drop_preview(), self.failed(msg, w)))
+        self.pool.on(w.cancelled, lambda: (self._drop_preview(), self.status.hide_progress()))
         self.pool.keep(w, "load")
         self.status.show_status(f"Reading {info.n_slices} slice(s)…")
         w.start()
