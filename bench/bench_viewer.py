@@ -159,6 +159,35 @@ def bench_batches(loc, win, n: int = 16, rounds: int = 3) -> None:
           f"{diff:.1e} ({'<= 1e-3' if diff <= 1e-3 else 'ABOVE 1e-3'})")
 
 
+def bench_window_batches(app, make_window, series: Path, tmp: Path) -> None:
+    """The whole series in the window, one model call per slice (the viewer before) and in
+    batches (now), one after the other in this run, each with an empty map cache."""
+    from viewer.ui.workers import LocalizeWorker
+
+    now = LocalizeWorker.BATCH_SIZE
+    rows = []
+    try:
+        for bs in (1, now):
+            LocalizeWorker.BATCH_SIZE = bs
+            win = make_window(tmp / f"maps-batch-{bs}")
+            t0, c0 = time.perf_counter(), cpu_s()
+            win.open_path(series)
+            wait_until(app, lambda: win.pipeline is not None, 600)
+            t1, c1 = time.perf_counter(), cpu_s()
+            wait_until(app, lambda: win.store is not None and win.store.is_complete(), 1800)
+            t2, c2 = time.perf_counter(), cpu_s()
+            rows.append((bs, t2 - t0, t2 - t1, c2 - c1, win.voxels.shape[0]))
+            win.close()
+    finally:
+        LocalizeWorker.BATCH_SIZE = now
+    for bs, total, maps, cpu, n in rows:
+        print(f"window, {'one call per slice (before)' if bs == 1 else f'batches of {bs} (now)':28s}: "
+              f"whole series {total:6.2f} s, maps after the lung mask {maps:6.2f} s = "
+              f"{maps / n * 1000:.0f} ms per slice (CPU {cpu / n * 1000:.0f} ms)")
+    if len(rows) == 2:
+        print(f"window maps: before / now = {rows[0][2] / rows[1][2]:.2f}x")
+
+
 # ----------------------------------------------------------------------------- main.py view
 CHILD = r"""
 import importlib, os, sys, time
@@ -290,14 +319,15 @@ def bench_big(app, make_window, n: int, seconds: float) -> None:
     win.tools.mpr.redraw()
     done = win.store.n_done()
     pl = win.tools.mpr.plane_layers
+    held = 0 if pl is None else getattr(pl, "n_cached", len(getattr(pl, "_masks", {})))
+    most = "no limit" if pl is None or not hasattr(pl, "max_slices") else f"max {pl.max_slices}"
     cpu = cpu_s() - c0
     win.cancel_work()
     timer.stop()
     gaps = np.diff(ticks) * 1000
     print(f"{n}-slice synthetic series, {n}x512x512 HU ({vox.nbytes / 2**30:.2f} GiB float32): "
           f"lung mask {t_lungs:.1f} s, then {done} slices localized in {seconds:.0f} s while "
-          f"scrolling with the MPR layout on (its cache: {pl.n_cached if pl else 0} slices, "
-          f"max {pl.max_slices if pl else 0}); process CPU {cpu:.1f} s; GUI timer gaps p95 "
+          f"scrolling with the MPR layout on (its cache: {held} slices, {most}); process CPU {cpu:.1f} s; GUI timer gaps p95 "
           f"{np.percentile(gaps, 95):.0f} ms, max {gaps.max():.0f} ms (20 ms timer)")
     peak = peak_rss_mb()
     print(f"{n}-slice series: peak resident memory {peak / 1024:.2f} GiB (target <= 2.5 GiB: "
@@ -318,6 +348,9 @@ def main(argv=None) -> int:
                     help="also run a synthetic N-slice series (e.g. 1000; needs N/1000 * 1 GiB)")
     ap.add_argument("--big-seconds", type=float, default=20.0)
     ap.add_argument("--big-only", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--window-batches", type=int, default=1, metavar="0|1",
+                    help="open the series again with one model call per slice (before) and "
+                         "with batches (now), each with an empty cache (default 1)")
     ap.add_argument("--command-repo", default=None, metavar="DIR",
                     help="time `main.py view` of another checkout too (e.g. the code before)")
     args = ap.parse_args(argv)
@@ -351,9 +384,9 @@ def main(argv=None) -> int:
     print(f"localizer built in {time.perf_counter() - t_loc:.2f} s on {loc.device}")
     settings = QtCore.QSettings(str(tmp / "s.ini"), QtCore.QSettings.Format.IniFormat)
 
-    def make_window():
-        w = MainWindow(lambda _p=None: loc, cache=MapCache(tmp / "maps"), settings=settings,
-                       score_panel=False)
+    def make_window(cache_dir=None):
+        w = MainWindow(lambda _p=None: loc, cache=MapCache(cache_dir or tmp / "maps"),
+                       settings=settings, score_panel=False)
         w.resize(1500, 950)
         w.show()
         wait_until(app, lambda: w.localizer is not None, 30)
@@ -409,6 +442,8 @@ def main(argv=None) -> int:
     print(f"peak resident memory {peak_rss_mb():.0f} MB, {peak_rss_mb() - base_rss:.0f} MB above "
           f"the state before opening (series {n}x{win2.voxels.shape[1]}x{win2.voxels.shape[2]}, "
           f"volume {win2.voxels.nbytes / 2**20:.0f} MB float32; maps on disk as float16)")
+    if args.window_batches:
+        bench_window_batches(app, make_window, series, tmp)
     if args.big:
         import subprocess
 

@@ -71,10 +71,12 @@ class EarlyLungs:
             self.done.set()
 
     def result(self):
+        """The lungs, once (the one consumer keeps them; this holder lets go of them)."""
         self.done.wait()
         if self.error is not None:
             raise self.error
-        return self.lungs
+        lungs, self.lungs, self.voxels = self.lungs, None, None
+        return lungs
 
 
 class LocalizationController:

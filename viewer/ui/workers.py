@@ -244,6 +244,7 @@ class LocalizeWorker(QtCore.QThread):
                     self.cancelled.emit()
                     return
                 self.store.put_lungs(lungs)
+                del lungs  # the store has them (a 1000-slice series: 250 MB not held twice)
             self.lungsReady.emit()
             while not self._cancel.is_set():
                 batch = self._next_batch()
