@@ -66,3 +66,15 @@ def test_missing_maps_are_asked_again_and_complete_says_so():
     assert not pl.complete
     pl.plane("coronal", 1)
     assert calls[-1] == 4 and pl.complete
+
+
+def test_two_planes_at_once_fetch_each_slice_once():
+    shape = (30, 10, 10)
+    calls = []
+    pl = PlaneLayers(shape, _layers(shape, calls), max_bytes=5 * 2 * 100)
+    ref = PlaneLayers(shape, _layers(shape, []))
+    got = pl.planes({"coronal": 4, "sagittal": 7})
+    assert sorted(calls) == list(range(30))  # once each, not once per plane
+    for plane, idx in (("coronal", 4), ("sagittal", 7)):
+        m, k = ref.plane(plane, idx)
+        assert np.array_equal(got[plane][0], m) and np.array_equal(got[plane][1], k)

@@ -146,6 +146,40 @@ class PlaneLayers:
             self._slices[z] = got
         return got
 
+    def _line(self, ax: int, i: int) -> list:
+        nz, ny, nx = self.shape
+        line = self._lines.get(ax)
+        if line is None or line[0] != i:
+            cols = nx if ax == 1 else ny
+            line = self._lines[ax] = [i, np.zeros((nz, cols), np.uint8),
+                                      np.zeros((nz, cols), bool), np.zeros(nz, bool)]
+        return line
+
+    def _fill(self, lines: list[tuple[int, list]]) -> None:
+        """Fetch each axial slice the ``(axis, line)`` pairs still lack once, for all of them."""
+        need = sorted(set().union(*(np.flatnonzero(~line[3]).tolist() for _, line in lines)))
+        for z in need:
+            m, k = self._fetch(int(z))
+            if m is None:
+                continue
+            for ax, (i, levels, mask, known) in lines:
+                if known[z]:
+                    continue
+                if ax == 1:
+                    levels[z], mask[z] = m[i, :], k[i, :]
+                else:
+                    levels[z], mask[z] = m[:, i], k[:, i]
+                known[z] = True
+
+    def planes(self, wanted: dict[str, int]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Several planes ``{plane: index}`` at once: an axial slice beyond the budget is
+        fetched once for all of them (a click moving both the coronal and sagittal index)."""
+        lines = [(ax, self._line(ax, int(i))) for ax, i in
+                 ((_check_plane(p), i) for p, i in wanted.items()) if ax != 0]
+        if lines:
+            self._fill(lines)
+        return {p: self.plane(p, i) for p, i in wanted.items()}
+
     def plane(self, plane: str, index: int) -> tuple[np.ndarray, np.ndarray]:
         """``(map float32, mask bool)`` of slice ``index`` of ``plane``, ``(rows, cols)``."""
         ax = _check_plane(plane)
@@ -156,22 +190,9 @@ class PlaneLayers:
             if m is None:
                 return np.zeros((ny, nx), np.float32), np.zeros((ny, nx), bool)
             return _unlevel(m), k.copy()
-        cols = nx if ax == 1 else ny
-        line = self._lines.get(ax)
-        if line is None or line[0] != i:
-            line = self._lines[ax] = [i, np.zeros((nz, cols), np.uint8),
-                                      np.zeros((nz, cols), bool), np.zeros(nz, bool)]
-        _, levels, mask, known = line
-        for z in np.flatnonzero(~known):
-            m, k = self._fetch(int(z))
-            if m is None:
-                continue
-            if ax == 1:
-                levels[z], mask[z] = m[i, :], k[i, :]
-            else:
-                levels[z], mask[z] = m[:, i], k[:, i]
-            known[z] = True
-        return _unlevel(levels), mask.copy()
+        line = self._line(ax, i)
+        self._fill([(ax, line)])
+        return _unlevel(line[1]), line[2].copy()
 
 
 def _unlevel(levels: np.ndarray) -> np.ndarray:
