@@ -5,10 +5,13 @@
 PATH defaults to ../shared/data/lidc-idri-0001. Each reader loads the whole series to a
 (z, y, x) float32 HU array; the three results are checked to be identical. Files are read once
 before timing (warm OS cache for everyone); then the readers run interleaved ``--repeats`` times
-and the median and best wall times are printed, with ratios and viewer.io's time to first slice
-(scan_path + the first decoded slice of iter_slices).
+and the median and best wall times are printed, with ratios and viewer.io's time to first slice:
+the file the viewer shows while it scans (``viewer.io.first_slice``: one file decoded before the
+rest is scanned), and, as before, ``scan_path`` + the first decoded slice of ``iter_slices``.
+CPU seconds are printed beside wall seconds (the machine may be shared).
 
-Targets (issue 2): viewer.io no slower than SimpleITK; first slice <= 0.3 s.
+Targets (issue 2): viewer.io no slower than SimpleITK; first slice <= 0.3 s. Issue 16: time to
+first slice <= 0.05 s (decode one file before scanning the rest; was 0.111 s).
 """
 from __future__ import annotations
 
@@ -40,6 +43,17 @@ def first_slice_ours(path: str) -> float:
     info = first_series(scan_path(path))
     next(iter(info.iter_slices()))
     return time.perf_counter() - t0
+
+
+def first_file_ours(path: str) -> tuple[float, float]:
+    """Wall and CPU seconds to the first decoded file (before the scan), as the viewer does."""
+    from viewer.io.first_slice import first_slice
+
+    t0, c0 = time.perf_counter(), time.process_time()
+    got = first_slice(path)
+    if got is None:
+        raise ValueError(f"{path}: no DICOM image to show before the scan")
+    return time.perf_counter() - t0, time.process_time() - c0
 
 
 def dicom_folder(path: str) -> str:
@@ -97,7 +111,9 @@ def main() -> int:
             return 1
     times: dict[str, list[float]] = {name: [] for name in readers}
     first: list[float] = []
+    peek: list[tuple[float, float]] = []
     for _ in range(args.repeats):
+        peek.append(first_file_ours(args.path))
         for name, fn in readers.items():
             t0 = time.perf_counter()
             fn(args.path)
@@ -115,8 +131,13 @@ def main() -> int:
     print(f"SimpleITK / viewer.io = {ratio:.2f} (target >= 1.0: "
           f"{'met' if ratio >= 1.0 else 'MISSED'})")
     print(f"pydicom / viewer.io   = {med['pydicom'] / med['viewer.io']:.2f}")
-    print(f"viewer.io time to first slice: median {ttf:.3f} s, best {min(first):.3f} s "
-          f"(target <= 0.3 s: {'met' if ttf <= 0.3 else 'MISSED'})")
+    print(f"viewer.io scan + first slice of the series: median {ttf:.3f} s, best {min(first):.3f} s "
+          f"(issue 2 target <= 0.3 s: {'met' if ttf <= 0.3 else 'MISSED'})")
+    pk = statistics.median(t for t, _ in peek)
+    pc = statistics.median(c for _, c in peek)
+    print(f"viewer.io time to first slice (one file decoded before the scan, what the viewer shows "
+          f"first): median {pk:.4f} s (CPU {pc:.4f} s), best {min(t for t, _ in peek):.4f} s "
+          f"(target <= 0.05 s: {'met' if pk <= 0.05 else 'MISSED'}; ratio {pk / 0.05:.2f})")
     return 0
 
 

@@ -87,6 +87,10 @@ class FakeLocalizer:
         self._lock = threading.Lock()
 
     def apply(self, sl, is_hu=True, progress=None):
+        """One slice ``(y, x)`` or a stack ``(k, y, x)`` (``delay`` s per slice)."""
+        sl = np.asarray(sl)
+        if sl.ndim == 3:
+            return np.stack([self.apply(s, is_hu) for s in sl])
         with self._lock:
             self.calls += 1
         if self.delay:

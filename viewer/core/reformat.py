@@ -79,60 +79,120 @@ def can_reformat(shape, spacing, source_kind: str = "dicom") -> tuple[bool, str]
     return True, ""
 
 
+#: Default memory budget (bytes) of the axial slices ``PlaneLayers`` keeps (2 bytes a pixel):
+#: 96 MiB hold 192 slices of 512 x 512.
+PLANE_CACHE_BYTES = 96 * 2**20
+
+
 class PlaneLayers:
     """The lesion map and mask of any plane, from ``layers(i) -> (map (y, x) | None, mask | None)``
-    of the axial slices. Slices are fetched once and kept until ``invalidate()`` (threshold,
-    edits, restriction or new maps): the map in the overlay's 8-bit levels (level k comes back
-    as (k + 0.5) / 255, which the overlay quantises to k again) and the mask as bool, 2 bytes a
-    pixel (a 133-slice 512 x 512 series: 70 MB while the MPR layout is on). Slices without a
-    map are empty (map 0, mask False) and asked again next time."""
+    of the axial slices, in bounded memory.
 
-    def __init__(self, shape, layers: Callable[[int], tuple]):
+    Axial slices are fetched once and kept until ``invalidate()`` (threshold, edits, restriction
+    or new maps), as the map in the overlay's 8-bit levels (level k comes back as
+    (k + 0.5) / 255, which the overlay quantises to k again) and the mask as bool, 2 bytes a
+    pixel, but only as many as fit in ``max_bytes`` (``max_slices``): a 133-slice 512 x 512
+    series (70 MB) is held whole, a 1000-slice one keeps 192 slices (96 MiB, not 524 MB). The
+    slices beyond the budget are fetched again for each new coronal / sagittal index; the last
+    plane of each orientation is kept (``(z, cols)``, a few MB), so redrawing it, or moving the
+    cursor along the other axis, fetches nothing. Slices without a map are empty (map 0, mask
+    False) and asked again next time.
+    """
+
+    def __init__(self, shape, layers: Callable[[int], tuple], max_bytes: int = PLANE_CACHE_BYTES):
         self.shape = tuple(int(s) for s in shape)
         self._layers = layers
-        self._maps: dict[int, np.ndarray] = {}
-        self._masks: dict[int, np.ndarray] = {}
+        per_slice = 2 * self.shape[1] * self.shape[2]
+        self.max_slices = max(1, int(max_bytes) // max(1, per_slice))
+        self._slices: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        # per orientation (1 coronal, 2 sagittal): [index, levels (z, cols), mask, known (z,)]
+        self._lines: dict[int, list] = {}
+
+    @property
+    def n_cached(self) -> int:
+        """How many axial slices are held (at most ``max_slices``)."""
+        return len(self._slices)
+
+    @property
+    def complete(self) -> bool:
+        """Every axial slice had a map (all held, or every kept plane fully filled): nothing
+        more will come in until ``invalidate``."""
+        if len(self._slices) >= self.shape[0]:
+            return True
+        return bool(self._lines) and all(bool(line[3].all()) for line in self._lines.values())
 
     def invalidate(self, index: int | None = None) -> None:
         if index is None:
-            self._maps.clear()
-            self._masks.clear()
+            self._slices.clear()
+            self._lines.clear()
         else:
-            self._maps.pop(int(index), None)
-            self._masks.pop(int(index), None)
+            self._slices.pop(int(index), None)
+            for line in self._lines.values():
+                line[3][int(index)] = False
 
-    def _slice(self, z: int):
-        if z not in self._masks:
-            lesion_map, mask = self._layers(z)
-            if lesion_map is None or mask is None:
-                return None, None  # not cached: it may come later
-            levels = np.empty(np.shape(lesion_map), np.uint8)
-            np.multiply(np.clip(lesion_map, 0.0, 1.0), 255.0, out=levels, casting="unsafe")
-            self._maps[z] = levels
-            self._masks[z] = np.asarray(mask, bool)
-        return self._maps[z], self._masks[z]
+    def _fetch(self, z: int):
+        """``(levels uint8, mask bool)`` of axial slice ``z`` (held while the budget allows),
+        or ``(None, None)`` without a map."""
+        got = self._slices.get(z)
+        if got is not None:
+            return got
+        lesion_map, mask = self._layers(z)
+        if lesion_map is None or mask is None:
+            return None, None  # not held: it may come later
+        levels = np.empty(np.shape(lesion_map), np.uint8)
+        np.multiply(np.clip(lesion_map, 0.0, 1.0), 255.0, out=levels, casting="unsafe")
+        got = (levels, np.asarray(mask, bool))
+        if len(self._slices) < self.max_slices:
+            self._slices[z] = got
+        return got
+
+    def _line(self, ax: int, i: int) -> list:
+        nz, ny, nx = self.shape
+        line = self._lines.get(ax)
+        if line is None or line[0] != i:
+            cols = nx if ax == 1 else ny
+            line = self._lines[ax] = [i, np.zeros((nz, cols), np.uint8),
+                                      np.zeros((nz, cols), bool), np.zeros(nz, bool)]
+        return line
+
+    def _fill(self, lines: list[tuple[int, list]]) -> None:
+        """Fetch each axial slice the ``(axis, line)`` pairs still lack once, for all of them."""
+        need = sorted(set().union(*(np.flatnonzero(~line[3]).tolist() for _, line in lines)))
+        for z in need:
+            m, k = self._fetch(int(z))
+            if m is None:
+                continue
+            for ax, (i, levels, mask, known) in lines:
+                if known[z]:
+                    continue
+                if ax == 1:
+                    levels[z], mask[z] = m[i, :], k[i, :]
+                else:
+                    levels[z], mask[z] = m[:, i], k[:, i]
+                known[z] = True
+
+    def planes(self, wanted: dict[str, int]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Several planes ``{plane: index}`` at once: an axial slice beyond the budget is
+        fetched once for all of them (a click moving both the coronal and sagittal index)."""
+        lines = [(ax, self._line(ax, int(i))) for ax, i in
+                 ((_check_plane(p), i) for p, i in wanted.items()) if ax != 0]
+        if lines:
+            self._fill(lines)
+        return {p: self.plane(p, i) for p, i in wanted.items()}
 
     def plane(self, plane: str, index: int) -> tuple[np.ndarray, np.ndarray]:
         """``(map float32, mask bool)`` of slice ``index`` of ``plane``, ``(rows, cols)``."""
         ax = _check_plane(plane)
         nz, ny, nx = self.shape
+        i = int(index)
         if ax == 0:
-            m, k = self._slice(int(index))
+            m, k = self._fetch(i)
             if m is None:
                 return np.zeros((ny, nx), np.float32), np.zeros((ny, nx), bool)
             return _unlevel(m), k.copy()
-        cols = nx if ax == 1 else ny
-        out_map = np.zeros((nz, cols), np.float32)
-        out_mask = np.zeros((nz, cols), bool)
-        for z in range(nz):
-            m, k = self._slice(z)
-            if m is None:
-                continue
-            if ax == 1:
-                out_map[z], out_mask[z] = _unlevel(m[int(index), :]), k[int(index), :]
-            else:
-                out_map[z], out_mask[z] = _unlevel(m[:, int(index)]), k[:, int(index)]
-        return out_map, out_mask
+        line = self._line(ax, i)
+        self._fill([(ax, line)])
+        return _unlevel(line[1]), line[2].copy()
 
 
 def _unlevel(levels: np.ndarray) -> np.ndarray:

@@ -27,12 +27,13 @@ def make_app(argv: list[str] | None = None) -> QtWidgets.QApplication:
 
 
 def build_window(weights: str | None = None, device: str = "auto", cache=None, settings=None,
-                 db_path: str | Path | None = None):
-    """The main window with the real localizer; ``db_path``: reader-study score database."""
+                 db_path: str | Path | None = None, defer_localizer: bool = False):
+    """The main window with the real localizer; ``db_path``: reader-study score database;
+    ``defer_localizer``: torch and the weights load once the first series is painted."""
     from viewer.ui.main_window import MainWindow, default_localizer_factory
 
     return MainWindow(default_localizer_factory(weights, device), cache=cache, settings=settings,
-                      db_path=db_path)
+                      db_path=db_path, defer_localizer=defer_localizer)
 
 
 def save_screenshot(window: QtWidgets.QWidget, path: str | Path) -> Path:
@@ -68,7 +69,8 @@ def run(path: str | Path | None, slice_index: int | None = None, screenshot: str
         if screenshot:
             return 2
         p = None
-    win = build_window(weights, device, db_path=db_path)
+    # a path to open: its first slice goes on screen before torch is imported
+    win = build_window(weights, device, db_path=db_path, defer_localizer=p is not None)
     win.show()
     if not screenshot:
         if p is not None:

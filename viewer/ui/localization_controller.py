@@ -1,11 +1,14 @@
 """Localizing the open series in the background: the session's map store from the cache, then
 ``LocalizeWorker`` segments the series' lungs once (3-D with the real spacing,
-``viewer.core.lesion_layers.series_lungs``) and localizes the shown slice first, the rest of the
-series outwards from it. Maps and lungs go to the store (memory and disk,
-``viewer.core.map_cache``); the session builds its lesion pipeline once the lungs are in.
+``viewer.core.lesion_layers.series_lungs``) and localizes the shown slice first (alone), the
+rest of the series outwards from it in batches (``LocalizeWorker.BATCH_SIZE`` slices per model
+call). Maps and lungs go to the store (memory and disk, ``viewer.core.map_cache``); the session
+builds its lesion pipeline once the lungs are in.
 """
 from __future__ import annotations
 
+import hashlib
+import threading
 from pathlib import Path
 from typing import Callable
 
@@ -14,23 +17,66 @@ from viewer.core.reading_session import ReadingSession
 from viewer.ui.severity_controller import SeverityController
 from viewer.ui.slice_view import SliceView
 from viewer.ui.work_pool import WorkPool
-from viewer.ui.workers import LocalizeWorker
+from viewer.ui.workers import CallWorker, LocalizeWorker
 
 
 def default_localizer_factory(weights: str | None, device: str) -> Callable:
     """A factory building ``gan.inference.Localizer(weights, device)`` (imported lazily; the
     default weights are ``gan.resources.LOCALIZER_WEIGHTS``)."""
 
-    def build(_progress=None):
-        from gan.inference import Localizer
+    def target() -> Path:
         from gan.resources import LOCALIZER_WEIGHTS
 
-        target = Path(weights) if weights else LOCALIZER_WEIGHTS
-        if not target.is_file():
-            raise FileNotFoundError(f"{target}: file not found")
-        return Localizer(target, device=device)
+        return Path(weights) if weights else LOCALIZER_WEIGHTS
 
+    def build(_progress=None):
+        from gan.inference import Localizer
+
+        path = target()
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: file not found")
+        return Localizer(path, device=device)
+
+    def cache_hash() -> str | None:
+        """The weights' sha256 (as ``Localizer.weights_hash``) without torch; None when absent."""
+        path = target()
+        if not path.is_file():
+            return None
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+        return h.hexdigest()
+
+    build.cache_hash = cache_hash
     return build
+
+
+class EarlyLungs:
+    """The lung mask of one series, segmented while the localizer is still being built
+    (``LocalizationController.prepare``); ``result()`` waits for it (worker threads only)."""
+
+    def __init__(self, voxels):
+        self.voxels = voxels
+        self.done = threading.Event()
+        self.lungs = None
+        self.error: BaseException | None = None
+
+    def compute(self, segment: Callable) -> None:
+        try:
+            self.lungs = segment(self.voxels)
+        except BaseException as exc:  # noqa: BLE001 - handed to whoever waits
+            self.error = exc
+        finally:
+            self.done.set()
+
+    def result(self):
+        """The lungs, once (the one consumer keeps them; this holder lets go of them)."""
+        self.done.wait()
+        if self.error is not None:
+            raise self.error
+        lungs, self.lungs, self.voxels = self.lungs, None, None
+        return lungs
 
 
 class LocalizationController:
@@ -47,6 +93,35 @@ class LocalizationController:
         self.show_status, self.show_progress = show_status, show_progress
         self.hide_progress, self.redraw = hide_progress, redraw
         self.refresh_score_panel, self.failed = refresh_score_panel, failed
+        self.early: EarlyLungs | None = None
+
+    def prepare(self, factory) -> None:
+        """The series is on screen but the localizer is not built yet: segment its lungs now
+        (they do not depend on the model), unless the map cache has them. ``factory``: the
+        localizer factory; its ``cache_hash()`` (the weights' sha256) finds the cached store;
+        without it nothing is started."""
+        from viewer.core.lesion_layers import physical_spacing, series_lungs
+
+        s = self.session
+        cache_hash = getattr(factory, "cache_hash", None)
+        if s.voxels is None or s.info is None or cache_hash is None:
+            return
+        try:
+            digest = cache_hash()
+        except OSError:
+            return
+        if not digest:
+            return
+        if self.cache.store(s.info.key, str(digest)[:16], s.voxels.shape).has_lungs():
+            return
+        is_hu, spacing = s.info.is_hu, physical_spacing(s.info)
+        early = self.early = EarlyLungs(s.voxels)
+        w = CallWorker(lambda _progress: early.compute(
+            lambda v: series_lungs(v, is_hu, spacing)), "lungs", self.pool.owner)
+        self.pool.keep(w, "lungs")
+        self.pool.on(w.finished, lambda: self.pool.release("lungs")
+                     if self.pool.get("lungs") is w else None)
+        w.start()
 
     def start(self) -> None:
         """The series' store from the cache; the rest is localized in a worker."""
@@ -80,13 +155,21 @@ class LocalizationController:
         plan_box: dict = {}
         notes = self.session.series_notes = []  # the model's notes about this series' input
 
-        def localize(sl):  # worker thread; the plan is made once, from the series' lungs
+        def localize(stack):  # worker thread, (k, y, x); the plan is made once, from the lungs
             if "plan" not in plan_box:
                 plan_box["plan"] = localizer_plan(loc, vox, is_hu, store.lungs())
                 notes.extend(plan_notes(plan_box["plan"]))
-            return localize_with_plan(loc, sl, is_hu, plan_box["plan"])
+            return localize_with_plan(loc, stack, is_hu, plan_box["plan"])
 
-        def segment(volume):
+        early = self.early if self.early is not None and self.early.voxels is vox else None
+        self.early = None
+
+        def segment(volume):  # worker thread
+            if early is not None:  # segmented while the localizer was built: wait for it
+                try:
+                    return early.result()
+                except Exception:  # noqa: BLE001 - segmented again below, reported if it fails
+                    pass
             return series_lungs(volume, is_hu, spacing)
 
         w = LocalizeWorker(vox, store, localize, segment, start=self.view.index,

@@ -76,9 +76,12 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def __init__(self, localizer_factory: Callable | None = None, cache: MapCache | None = None,
                  settings: QtCore.QSettings | None = None, score_panel: bool = True,
-                 db_path: str | Path | None = None):
+                 db_path: str | Path | None = None, defer_localizer: bool = False):
         """``settings``: QSettings for recent items and the score panel (None: the user's);
-        ``db_path``: the reader-study score database (None: the user data folder)."""
+        ``db_path``: the reader-study score database (None: the user data folder);
+        ``defer_localizer``: build the localizer (torch and the weights) only once the first
+        series' pixels are painted (or opening failed), so nothing competes with showing
+        them (``main.py view PATH``)."""
         super().__init__()
         self.setWindowTitle("COVID-19 CT reading room")
         self.resize(1500, 950)
@@ -103,7 +106,17 @@ class MainWindow(QtWidgets.QMainWindow):
         if self.score_panel is not None:
             self.score_panel.severityVisibilityChanged.connect(self.set_severity_visible)
             self.score_panel.statisticsRequested.connect(self.show_statistics)
-        self._start_localizer(localizer_factory)
+        self._deferred_factory = None
+        self._localizer_factory = localizer_factory
+        if defer_localizer and localizer_factory is not None:
+            self._deferred_factory = localizer_factory
+            # after the paint, from the event loop (a window timer: stopped at close)
+            deferred = self.pool.debounce(0, self._start_deferred_localizer)
+            self.view.pixelsPainted.connect(
+                lambda: deferred.start() if self._deferred_factory is not None else None)
+            self.openFailed.connect(lambda _msg: self._start_deferred_localizer(force=True))
+        else:
+            self._start_localizer(localizer_factory)
 
     # =========================================================================== UI assembly
     def _build_ui(self) -> None:
@@ -199,6 +212,18 @@ class MainWindow(QtWidgets.QMainWindow):
         self.pool.keep(w)
         w.start()
 
+    def _start_deferred_localizer(self, force: bool = False) -> None:
+        """The deferred localizer build starts: the series' pixels are on screen (not just the
+        scan's preview), or opening failed (``force``)."""
+        if self._deferred_factory is None or not self._alive():
+            return
+        if not force and self.voxels is None:
+            return  # the preview of a scan: wait for the series itself
+        factory, self._deferred_factory = self._deferred_factory, None
+        if not force:
+            self.localization.prepare(factory)  # the lungs while torch and the model load
+        self._start_localizer(factory)
+
     def _localizer_ready(self, loc) -> None:
         # the model's threshold is not an annotator setting: moved to before the localizer is in
         self.overlay_controls.set_model_threshold(float(loc.threshold))
@@ -237,6 +262,9 @@ class MainWindow(QtWidgets.QMainWindow):
             self.overlayReady.emit(self.view.index)
         else:
             self.view.set_overlay_note("waiting for the localizer…")
+            if self._deferred_factory is None:  # deferred: both start once this is painted
+                # the lungs do not depend on the model: segmented while it is built
+                self.localization.prepare(self._localizer_factory)
 
     # =========================================================================== overlay
     def refresh_overlay(self) -> None:
@@ -312,7 +340,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def cancel_work(self) -> None:
         """Cancel scanning, reading and localization (what is done stays cached)."""
-        self.pool.cancel("scan", "load", "loc", "export")
+        self.pool.cancel("scan", "load", "lungs", "loc", "export")
         self._hide_progress()
         self.show_status("cancelled", 5000)
         if self.voxels is not None and self.store is not None and not self.store.has(self.view.index):

@@ -256,7 +256,7 @@ class MprController:
 
     def _poll(self) -> None:
         pl = self.plane_layers
-        if self.enabled and pl is not None and len(pl._masks) < pl.shape[0]:
+        if self.enabled and pl is not None and not pl.complete:
             self.redraw()
 
     def redraw(self, planes_changed: bool = True) -> None:
@@ -275,6 +275,10 @@ class MprController:
         superior_up = len(pos) < 2 or pos[-1] >= pos[0]
         levels = self.view._levels()
         flips = {"coronal": (geo.flip_x, not superior_up), "sagittal": (geo.flip_y, not superior_up)}
+        if planes_changed and self.overlay_on() and s.pipeline is not None:
+            # both planes' rows in one pass over the axial slices (each fetched once)
+            self.plane_layers.planes({p: reformat.voxel_to_plane(p, self.cursor)[0]
+                                      for p in self.panel.views})
         for plane, pv in self.panel.views.items():
             idx, row, col = reformat.voxel_to_plane(plane, self.cursor)
             if planes_changed or pv.shape == (0, 0):

@@ -1,5 +1,6 @@
-"""Opening series: ``open_path`` scans a file or folder in a worker and fills the series
-browser; ``open_series`` reads a series' pixels in a worker; ``series_loaded`` opens them in the
+"""Opening series: ``open_path`` scans a file or folder in a worker (showing the first DICOM
+file it decodes at once, ``viewer.io.first_slice``, while the other headers are read) and fills
+the series browser; ``open_series`` reads a series' pixels in a worker; ``series_loaded`` opens them in the
 session (with the series' mask edits), shows them and starts the localization.
 """
 from __future__ import annotations
@@ -47,16 +48,39 @@ class SeriesOpener:
         self.requested_slice, self.opened_path = slice_index, p
         self.recent.add(p)
         from viewer.io import scan_path
+        from viewer.io.first_slice import first_slice
 
         self.pool.cancel("scan")
-        w = CallWorker(lambda progress: scan_path(p, progress=progress), "scan", self.pool.owner)
+        box: list = []
+
+        def scan(progress):  # worker thread: one slice on screen first, then every header
+            peek = first_slice(p)
+            if peek is not None and not box[0].is_cancelled:
+                box[0].partial.emit(peek)
+            return scan_path(p, progress=progress)
+
+        w = CallWorker(scan, "scan", self.pool.owner)
+        box.append(w)
+        self.pool.on(w.partial, lambda peek, w=w: self._preview(peek, w))
         self.pool.on(w.progressed, lambda d, t: self.status.show_progress("Scanning", d, t))
         self.pool.on(w.succeeded, lambda result: self._scan_done(result, p))
-        self.pool.on(w.failed, lambda msg: self.failed(f"{p}: {msg}"))
-        self.pool.on(w.cancelled, self.status.hide_progress)
+        self.pool.on(w.failed, lambda msg: (self._drop_preview(), self.failed(f"{p}: {msg}")))
+        self.pool.on(w.cancelled, lambda: (self._drop_preview(), self.status.hide_progress()))
         self.pool.keep(w, "scan")
         self.status.show_status(f"Scanning {p}…")
         w.start()
+
+    def _preview(self, peek, worker) -> None:
+        """One decoded file of the folder being scanned (``viewer.io.first_slice``): shown
+        until the series is read, unless a series is already open or the scan was replaced."""
+        if worker is not self.pool.get("scan") or self.session.voxels is not None:
+            return
+        self.view.show_preview(peek.pixels, peek.is_hu, "scanning… (first file found)")
+
+    def _drop_preview(self) -> None:
+        """Nothing could be opened: the scan's preview must not stay on screen."""
+        if self.session.voxels is None and self.view.voxels is None:
+            self.view.clear()
 
     def _scan_done(self, result, path: Path) -> None:
         self.pool.release("scan")
@@ -71,6 +95,7 @@ class SeriesOpener:
             msg = f"{path}: no CT series or pictures found"
             msg += f" ({len(problems)} skipped; first: {first})" if problems else ""
             self.status.show_error(msg)
+            self._drop_preview()
             self.open_failed(msg)
             return
         self.open_series(result.series[0])
@@ -84,13 +109,13 @@ class SeriesOpener:
         """Read the pixels of ``info`` (a SeriesInfo) in the background, then show them."""
         if info is self.session.info and self.session.voxels is not None:
             return
-        self.pool.cancel("load", "loc", "stats")
+        self.pool.cancel("load", "lungs", "loc", "stats")
         self.browser.select(info)
         w = LoadWorker(info, self.pool.owner)
         self.pool.on(w.progressed, lambda d, t: self.status.show_progress("Reading", d, t))
         self.pool.on(w.loaded, lambda vox, info=info: self.series_loaded(info, vox))
-        self.pool.on(w.failed, lambda msg, w=w: self.failed(msg, w))
-        self.pool.on(w.cancelled, self.status.hide_progress)
+        self.pool.on(w.failed, lambda msg, w=w: (self._drop_preview(), self.failed(msg, w)))
+        self.pool.on(w.cancelled, lambda: (self._drop_preview(), self.status.hide_progress()))
         self.pool.keep(w, "load")
         self.status.show_status(f"Reading {info.n_slices} slice(s)…")
         w.start()

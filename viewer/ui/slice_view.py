@@ -149,6 +149,17 @@ def _corner_label(parent: QtWidgets.QWidget, align: QtCore.Qt.AlignmentFlag) -> 
     return lab
 
 
+class _PaintedView(pg.GraphicsView):
+    """A GraphicsView that says when it has painted (``painted()``, after the paint)."""
+
+    painted = QtCore.pyqtSignal()
+
+    def paintEvent(self, ev):
+        out = super().paintEvent(ev)
+        self.painted.emit()
+        return out
+
+
 class SliceView(QtWidgets.QWidget):
     """Shows slice ``index`` of a ``(z, y, x)`` volume (HU float32 or uint8) with an RGBA overlay.
 
@@ -168,12 +179,16 @@ class SliceView(QtWidgets.QWidget):
     paintFinished = QtCore.pyqtSignal()
     clicked = QtCore.pyqtSignal(float, float)
     mouseMoved = QtCore.pyqtSignal(float, float)
+    #: the pixels of a new volume (or preview) were painted on screen (once per volume;
+    #: emitted from the paint: receivers that do work should defer it)
+    pixelsPainted = QtCore.pyqtSignal()
 
     def __init__(self, parent=None):
         super().__init__(parent)
+        self._paint_pending = False
         self.setFocusPolicy(QtCore.Qt.FocusPolicy.StrongFocus)
         self.setMinimumSize(320, 320)
-        self.graphics = pg.GraphicsView(self, background="k")
+        self.graphics = _PaintedView(self, background="k")
         self.viewbox = _SliceViewBox(self)
         self.graphics.setCentralItem(self.viewbox)
         self.image_item = pg.ImageItem(axisOrder="row-major")
@@ -212,6 +227,13 @@ class SliceView(QtWidgets.QWidget):
         self.brush_radius_px: float | None = None
         self._last_mouse = None
         self.graphics.scene().sigMouseMoved.connect(self._on_mouse_moved)
+        self.graphics.painted.connect(self._graphics_painted)
+
+    def _graphics_painted(self) -> None:
+        """``pixelsPainted`` once the view has painted a new volume's (or preview's) pixels."""
+        if self._paint_pending:
+            self._paint_pending = False
+            self.pixelsPainted.emit()
 
     # -- data ---------------------------------------------------------------------------------
     def set_volume(self, voxels: np.ndarray, is_hu: bool, geometry: SliceGeometry | None = None,
@@ -232,6 +254,23 @@ class SliceView(QtWidgets.QWidget):
         self.index = -1
         self.set_index(vox.shape[0] // 2 if index is None else index)
         self.fit()
+        self._paint_pending = True
+
+    def show_preview(self, pixels: np.ndarray, is_hu: bool, text: str = "") -> None:
+        """Show one ``(y, x)`` slice while its series is still being scanned: pixels only (no
+        index, no overlay, no interaction); the next ``set_volume`` replaces it."""
+        img = np.asarray(pixels)
+        if img.ndim != 2 or min(img.shape) == 0:
+            raise ValueError(f"slice view: preview must be (y, x), got shape {img.shape}")
+        self.clear()
+        self.is_hu = bool(is_hu)
+        self.geometry_info = SliceGeometry()
+        self.viewbox.invertX(self.geometry_info.flip_x)
+        self.viewbox.invertY(not self.geometry_info.flip_y)
+        self.image_item.setImage(img, autoLevels=False, levels=self._levels())
+        self.label_tl.setText(text)
+        self.viewbox.setRange(xRange=(0, img.shape[1]), yRange=(0, img.shape[0]), padding=0.02)
+        self._paint_pending = True
 
     def clear(self) -> None:
         self.voxels = None

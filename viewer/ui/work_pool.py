@@ -13,8 +13,9 @@ from PyQt6 import QtCore
 
 from viewer.ui.workers import disconnect_results, retire
 
-#: the slots, one worker each: scanning, reading pixels, localizing, recounting, exporting
-SLOTS = ("scan", "load", "loc", "stats", "export")
+#: the slots, one worker each: scanning, reading pixels, the lungs segmented while the
+#: localizer is built, localizing, recounting, exporting
+SLOTS = ("scan", "load", "lungs", "loc", "stats", "export")
 
 
 class WorkPool:
