@@ -96,7 +96,7 @@ def medseg(data: Path, montage: Path | None) -> dict:
             "medseg_worst": [(s, round(float(c), 3), m) for c, s, m in worst[:6]]}
 
 
-def soares_normal(data: Path, limit: int = 120) -> dict:
+def soares_normal(data: Path, limit: int | None = None) -> dict:
     """Held-out normal pictures (non-COVID slices of the seeded 30 %, never trained on): the mask
     with the network against the threshold-based one, which is reliable on aerated lungs (Dice and
     area ratio); a network that over-reaches shows here."""
