@@ -228,15 +228,16 @@ def segment_lungs(
     depth_px = CONCAVITY_MAX_DEPTH_MM / min(pix_y, pix_x) if radius_px > 0 else 0.0
 
     if is_hu:
-        air = vol3 < np.float32(air_level)
-        inside = _body_interior(~air)
-        cand = air & inside
+        # one bool volume holds the air inside the body, then the lungs kept, then the result
+        keep, inside = _air_inside_body(vol3, np.float32(air_level))
         if vol3.shape[0] == 1:  # a slice, or a one-slice series: areas, not volumes
-            keep = _keep_lungs_2d(cand[0], pix_y * pix_x, vol3[0])[None]
+            keep = _keep_lungs_2d(keep[0], pix_y * pix_x, vol3[0])[None]
         else:
             dz = _slice_mm(spacing)
-            keep = _keep_lungs_3d(cand, pix_y * pix_x * dz, vol3)
-        keep = _drop_airways(keep, inside, vol3, pix_y * pix_x)
+            _keep_lungs_3d(keep, pix_y * pix_x * dz, vol3)
+        _drop_airways(keep, inside, vol3, pix_y * pix_x)
+        return _finish_hu(keep, inside, vol3, spacing, (pix_y, pix_x), radius_px, depth_px,
+                          wall_mm, two_d, network)
     else:
         keep = np.zeros(vol3.shape, dtype=bool)
         inside = np.zeros(vol3.shape, dtype=bool)
@@ -247,36 +248,89 @@ def segment_lungs(
             keep[k] = _keep_lungs_2d(cand, pix_y * pix_x, None)
 
     out = np.zeros(vol3.shape, dtype=bool)
-    back, ribs = 1, None
-    if is_hu and wall_mm > 0:
-        back = _back_direction(vol3, inside)
-        bone = (vol3 > BONE_HU) & inside
-        ribs = bone.copy()
-        half = int(round(RIB_SLAB_MM / _slice_mm(spacing))) if vol3.shape[0] > 1 else 0
-        for d in range(1, min(half, vol3.shape[0] - 1) + 1):  # bone of the slab around a slice
-            ribs[d:] |= bone[:-d]
-            ribs[:-d] |= bone[d:]
 
     def finish(k: int) -> None:  # slice k on its own: the slices are independent here
         if keep[k].any():
-            xs = np.flatnonzero(inside[k].any(axis=0))
-            # HU series are axial with x = left-right; pictures may come transposed (MedSeg)
-            mid_x = (xs[0] + xs[-1]) / 2.0 if xs.size and is_hu else None
+            # pictures may come transposed (MedSeg): no left-right middle, no chest-wall fill
             wall = _wall_depth(keep[k], inside[k], min(pix_y, pix_x)) if depth_px > 0 else None
             out[k] = _fill_and_close(keep[k], radius_px, MIN_PIECE_MM2 / (pix_y * pix_x),
-                                     depth_px, mid_x, wall)
+                                     depth_px, None, wall)
             out[k] &= inside[k]
-            if is_hu and wall_mm > 0:
-                out[k] = _fill_against_wall(out[k], vol3[k], inside[k], min(pix_y, pix_x),
-                                            wall_mm, back, ribs[k])
 
     _for_each_slice(finish, vol3.shape[0])
+    return _with_field(out, inside, vol3, False, network, pix_y * pix_x, two_d)
+
+
+def _with_field(out: np.ndarray, inside: np.ndarray, vol3: np.ndarray, is_hu: bool, network,
+                pixel_mm2: float, two_d: bool) -> np.ndarray:
+    """``out`` (z, y, x) joined by the lung field's pieces (``_extend_with_field``) where the
+    network applies; the slice itself for 2-D input."""
     net = None if (is_hu and FIELD_ON_PICTURES_ONLY) else resolve_network(network)
     if net is not None:
         field = net.mask(vol3, is_hu)
         for k in range(vol3.shape[0]):
-            out[k] = _extend_with_field(out[k], field[k] & inside[k], pix_y * pix_x)
+            out[k] = _extend_with_field(out[k], field[k] & inside[k], pixel_mm2)
     return out[0] if two_d else out
+
+
+def _finish_hu(keep: np.ndarray, inside: np.ndarray, hu: np.ndarray, spacing,
+               pix: tuple[float, float], radius_px: int, depth_px: float, wall_mm: float,
+               two_d: bool, network) -> np.ndarray:
+    """Steps 5 and 6 of every HU slice, written into ``keep`` (z, y, x bool, the lungs kept),
+    which becomes the result.
+
+    Each slice is worked on its body's bounding box, grown by a margin that no step reaches
+    across (the closing's padding, the pooled grids' blocks) and aligned to those grids: the
+    distance transforms see the same nearest pixels (the margin is outside the body), the
+    pooled blocks are the same blocks, so the result equals the whole frame's. The ribs of
+    the slab around a slice (step 6) are gathered for that box only.
+    """
+    pix_y, pix_x = pix
+    pix_mm = min(pix_y, pix_x)
+    n = hu.shape[0]
+    back, half = 1, 0
+    if wall_mm > 0:
+        back = _back_direction(hu, inside)
+        if n > 1:  # bone of the slab around a slice
+            half = min(int(round(RIB_SLAB_MM / _slice_mm(spacing))), n - 1)
+    f_wall = max(1, int(round(WALL_GRID_MM / pix_mm)))
+    f_zone = max(1, int(round(WALL_ZONE_GRID_MM / pix_mm)))
+    grid = f_wall * f_zone // math.gcd(f_wall, f_zone)
+    margin = radius_px + 2 + 3 * max(f_wall, f_zone)
+    min_px = MIN_PIECE_MM2 / (pix_y * pix_x)
+
+    def finish(k: int) -> None:  # slice k on its own: the slices are independent here
+        if not keep[k].any():
+            return
+        box = _grid_box(inside[k], margin, grid)
+        body, lungs = inside[k][box], keep[k][box]
+        xs = np.flatnonzero(body.any(axis=0))
+        mid_x = (xs[0] + xs[-1]) / 2.0  # HU series are axial with x = left-right
+        wall = _wall_depth(lungs, body, pix_mm) if depth_px > 0 else None
+        res = _fill_and_close(lungs, radius_px, min_px, depth_px, mid_x, wall)
+        res &= body
+        if wall_mm > 0:
+            lo, hi = max(0, k - half), min(n, k + half + 1)
+            ribs = np.any((hu[lo:hi][:, box[0], box[1]] > BONE_HU)
+                          & inside[lo:hi][:, box[0], box[1]], axis=0)
+            res = _fill_against_wall(res, hu[k][box], body, pix_mm, wall_mm, back, ribs)
+        keep[k][box] = res  # the result lies inside the body, hence inside the box
+
+    _for_each_slice(finish, n)
+    return _with_field(keep, inside, hu, True, network, pix_y * pix_x, two_d)
+
+
+def _grid_box(mask: np.ndarray, margin: int, grid: int) -> tuple[slice, slice]:
+    """Bounding box (y, x slices) of a non-empty 2-D mask grown by ``margin`` px on each side,
+    its start a multiple of ``grid`` and its end too, or the frame's edge."""
+    box = []
+    for axis in (1, 0):
+        idx = np.flatnonzero(mask.any(axis=axis))
+        size = mask.shape[1 - axis]
+        lo = max(0, (int(idx[0]) - margin) // grid * grid)
+        hi = min(size, -(-(int(idx[-1]) + 1 + margin) // grid) * grid)
+        box.append(slice(lo, hi))
+    return box[0], box[1]
 
 
 def resolve_network(network):
@@ -385,10 +439,14 @@ def _back_direction(hu: np.ndarray, body: np.ndarray) -> int:
     """+1 when image rows run towards the patient's back (the usual axial orientation), -1 when
     the picture is upside down: the spine makes the bone's centre lie behind the body's."""
     rows = np.arange(hu.shape[1], dtype=np.float64)
-    bone = (hu > BONE_HU) & body
     # pixels per row: the row sums are exact integers, as were the old per-pixel float sums
-    bone_rows = np.count_nonzero(bone, axis=(0, 2)).astype(np.float64)
-    body_rows = np.count_nonzero(body, axis=(0, 2)).astype(np.float64)
+    bone_rows = np.zeros(hu.shape[1], dtype=np.int64)
+    body_rows = np.zeros(hu.shape[1], dtype=np.int64)
+    for z in _chunks(hu.shape[0]):  # no volume-sized temporaries
+        bone_rows += np.count_nonzero((hu[z] > BONE_HU) & body[z], axis=(0, 2))
+        body_rows += np.count_nonzero(body[z], axis=(0, 2))
+    bone_rows = bone_rows.astype(np.float64)
+    body_rows = body_rows.astype(np.float64)
     nb, nt = int(bone_rows.sum()), int(body_rows.sum())
     if nb == 0 or nt == 0:
         return 1
@@ -449,19 +507,32 @@ def _spacing_tuple(spacing) -> tuple[float, ...]:
 # --------------------------------------------------------------------------- body
 
 
-def _body_interior(tissue: np.ndarray) -> np.ndarray:
-    """Per slice: the largest in-plane tissue component with holes filled. (z, y, x) bool."""
-    out = np.zeros(tissue.shape, dtype=bool)
-    for k in range(tissue.shape[0]):
-        labels, n = ndi.label(tissue[k])
-        if n == 0:
-            continue
-        sizes = np.bincount(labels.ravel())
-        sizes[0] = 0
-        body = labels == int(np.argmax(sizes))
-        sl = ndi.find_objects(body.astype(np.uint8))[0]
-        out[k][sl] = ndi.binary_fill_holes(body[sl])
-    return out
+def _air_inside_body(hu: np.ndarray, air_level: np.float32) -> tuple[np.ndarray, np.ndarray]:
+    """Steps 1 and 2, slice by slice (no volume-sized temporaries): the air inside the body and
+    the body (``_body_slice``). Two (z, y, x) bool volumes."""
+    cand = np.zeros(hu.shape, dtype=bool)
+    inside = np.zeros(hu.shape, dtype=bool)
+
+    def work(k: int) -> None:
+        air = hu[k] < air_level
+        _body_slice(~air, inside[k])
+        np.logical_and(air, inside[k], out=cand[k])
+
+    _for_each_slice(work, hu.shape[0])
+    return cand, inside
+
+
+def _body_slice(tissue: np.ndarray, out: np.ndarray) -> None:
+    """The largest in-plane tissue component of a slice with its holes filled, into ``out``
+    (y, x bool, all False on entry)."""
+    labels, n = ndi.label(tissue)
+    if n == 0:
+        return
+    sizes = np.bincount(labels.ravel())
+    sizes[0] = 0
+    i = int(np.argmax(sizes))
+    sl = ndi.find_objects(labels, max_label=i)[i - 1]
+    out[sl] = ndi.binary_fill_holes(labels[sl] == i)
 
 
 def _otsu_threshold(picture: np.ndarray) -> float:
@@ -565,16 +636,51 @@ def _components_mostly_inside(dark: np.ndarray, region: np.ndarray) -> np.ndarra
 # --------------------------------------------------------------------------- lungs
 
 
-def _keep_lungs_3d(cand: np.ndarray, voxel_mm3: float, hu: np.ndarray) -> np.ndarray:
-    labels, n = ndi.label(cand)
-    if n == 0:
-        return np.zeros(cand.shape, dtype=bool)
-    sizes = np.bincount(labels[labels > 0], minlength=n + 1)
+def _keep_lungs_3d(cand: np.ndarray, voxel_mm3: float, hu: np.ndarray) -> None:
+    """Step 3: keeps in ``cand`` (z, y, x bool, changed in place) only the lung components.
+
+    The labels cover the candidates' bounding box only, in 16 bits when the components fit
+    (the numbering is the whole frame's: the same raster order), and are counted and mapped
+    back a few slices at a time: memory stays near one bool volume plus the box's labels."""
+    box = _box_3d(cand)
+    if box is None:
+        return
+    sub = cand[box]
+    try:
+        labels = np.empty(sub.shape, dtype=np.uint16)
+        n = ndi.label(sub, output=labels)
+    except RuntimeError:  # more than 65535 components
+        labels, n = ndi.label(sub)
+    sizes = np.zeros(n + 1, dtype=np.int64)
+    for z in _chunks(labels.shape[0]):
+        sizes += np.bincount(labels[z].ravel(), minlength=n + 1)
     sizes[0] = 0
-    keep_ids = _largest_two(sizes, MIN_LUNG_ML * 1000.0 / voxel_mm3, _gas_test(labels, hu))
+    keep_ids = _largest_two(sizes, MIN_LUNG_ML * 1000.0 / voxel_mm3,
+                            _gas_test(labels, hu[box], sizes))
     lut = np.zeros(n + 1, dtype=bool)
     lut[keep_ids] = True
-    return lut[labels]
+    for z in _chunks(labels.shape[0]):
+        sub[z] = lut[labels[z]]
+
+
+def _box_3d(mask: np.ndarray) -> tuple[slice, slice, slice] | None:
+    """Bounding box of a (z, y, x) bool mask; None when it is empty."""
+    zs = np.flatnonzero(mask.reshape(mask.shape[0], -1).any(axis=1))
+    if zs.size == 0:
+        return None
+    plane = np.zeros(mask.shape[1:], dtype=bool)
+    for z in _chunks(zs[-1] + 1 - zs[0], start=int(zs[0])):
+        plane |= mask[z].any(axis=0)
+    ys = np.flatnonzero(plane.any(axis=1))
+    xs = np.flatnonzero(plane.any(axis=0))
+    return (slice(int(zs[0]), int(zs[-1]) + 1), slice(int(ys[0]), int(ys[-1]) + 1),
+            slice(int(xs[0]), int(xs[-1]) + 1))
+
+
+def _chunks(n: int, start: int = 0, size: int = 16):
+    """Slices of ``size`` along an axis of length ``n`` from ``start``."""
+    for z0 in range(start, start + n, size):
+        yield slice(z0, min(z0 + size, start + n))
 
 
 def _keep_lungs_2d(cand: np.ndarray, pixel_mm2: float, hu: np.ndarray | None) -> np.ndarray:
@@ -585,7 +691,7 @@ def _keep_lungs_2d(cand: np.ndarray, pixel_mm2: float, hu: np.ndarray | None) ->
         return np.zeros(cand.shape, dtype=bool)
     sizes = np.bincount(labels.ravel())
     sizes[0] = 0
-    is_gas = _gas_test(labels, hu) if hu is not None else None
+    is_gas = _gas_test(labels, hu, sizes) if hu is not None else None
     keep_ids = _largest_two(sizes, MIN_LUNG_AREA_MM2 / pixel_mm2, is_gas)
     if hu is not None and keep_ids:
         keep_ids += _lung_fragments(sizes, keep_ids, MIN_LUNG_AREA_MM2 / pixel_mm2, is_gas)
@@ -612,17 +718,26 @@ def _lung_fragments(sizes: np.ndarray, keep_ids: list[int], floor: float, is_gas
     return extra
 
 
-def _gas_test(labels: np.ndarray, hu: np.ndarray):
+def _gas_test(labels: np.ndarray, hu: np.ndarray, sizes: np.ndarray):
     """``is_gas(label)``: at least ``GAS_FRACTION`` of the component lies below ``GAS_HU`` (pure
-    air, as in bowel or stomach gas; aerated lung holds vessels and septa and is denser)."""
+    air, as in bowel or stomach gas; aerated lung holds vessels and septa and is denser).
+    ``sizes``: voxels per label. A large component is subsampled (every ``step``-th voxel in
+    raster order), a few planes at a time."""
     objects = ndi.find_objects(labels)
 
     def is_gas(label: int) -> bool:
         sl = objects[label - 1]
-        vals = hu[sl][labels[sl] == label]
-        if vals.size > 200_000:  # a subsample is plenty for a fraction
-            vals = vals[:: vals.size // 100_000]
-        return float(np.count_nonzero(vals < GAS_HU)) >= GAS_FRACTION * vals.size
+        size = int(sizes[label])
+        step = size // 100_000 if size > 200_000 else 1  # a subsample is plenty for a fraction
+        gas = taken = seen = 0
+        for z in _chunks(sl[0].stop - sl[0].start, start=sl[0].start):
+            part = (z,) + tuple(sl[1:])
+            vals = hu[part][labels[part] == label]
+            vals = vals[(-seen) % step:: step]
+            seen += int(np.count_nonzero(labels[part] == label))
+            gas += int(np.count_nonzero(vals < GAS_HU))
+            taken += vals.size
+        return float(gas) >= GAS_FRACTION * taken
 
     return is_gas
 
@@ -648,7 +763,8 @@ def _largest_two(sizes: np.ndarray, floor: float, is_gas=None) -> list[int]:
 
 def _drop_airways(keep: np.ndarray, inside: np.ndarray, hu: np.ndarray,
                   pixel_mm2: float) -> np.ndarray:
-    """Drop in-plane airway components (trachea, main bronchi) from a (z, y, x) lung mask.
+    """Drop in-plane airway components (trachea, main bronchi) from a (z, y, x) lung mask, in
+    place (also returned).
 
     A component is an airway when its area is at most ``AIRWAY_MAX_AREA_MM2``, its 10th HU
     percentile is below ``AIRWAY_AIR_HU`` (it holds a lumen of pure air; a small lung apex is
@@ -657,7 +773,7 @@ def _drop_airways(keep: np.ndarray, inside: np.ndarray, hu: np.ndarray,
     front-back middle).
     """
     max_px = AIRWAY_MAX_AREA_MM2 / pixel_mm2
-    out = keep.copy()
+    out = keep  # changed in place, slice by slice (each slice's labels come first)
     for k in range(keep.shape[0]):
         if not keep[k].any():
             continue
@@ -901,10 +1017,15 @@ def _pool_any(mask: np.ndarray, f: int) -> np.ndarray:
     """``f`` x ``f`` block maximum of a (y, x) bool mask (padded with False)."""
     if f == 1:
         return mask
-    h, w = -(-mask.shape[0] // f) * f, -(-mask.shape[1] // f) * f
-    pad = np.zeros((h, w), dtype=bool)
-    pad[: mask.shape[0], : mask.shape[1]] = mask
-    return pad.reshape(h // f, f, w // f, f).any(axis=(1, 3))
+    rows = np.zeros((-(-mask.shape[0] // f), mask.shape[1]), dtype=bool)
+    for i in range(f):  # strided ORs: much faster than a reduction over a reshaped block axis
+        part = mask[i::f]
+        rows[: part.shape[0]] |= part
+    out = np.zeros((rows.shape[0], -(-mask.shape[1] // f)), dtype=bool)
+    for j in range(f):
+        part = rows[:, j::f]
+        out[:, : part.shape[1]] |= part
+    return out
 
 
 def _shift(mask: np.ndarray, dy: int, dx: int) -> np.ndarray:
