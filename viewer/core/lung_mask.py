@@ -532,7 +532,20 @@ def _body_slice(tissue: np.ndarray, out: np.ndarray) -> None:
     sizes[0] = 0
     i = int(np.argmax(sizes))
     sl = ndi.find_objects(labels, max_label=i)[i - 1]
-    out[sl] = ndi.binary_fill_holes(labels[sl] == i)
+    out[sl] = _fill_holes(labels[sl] == i)
+
+
+def _fill_holes(mask: np.ndarray) -> np.ndarray:
+    """``ndi.binary_fill_holes`` (2-D, 4-connected background) in one labelling pass: the
+    background pieces that do not reach the frame's edge are holes."""
+    labels, n = ndi.label(~mask)
+    if n == 0:
+        return mask.copy()
+    edge = np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])
+    hole = np.ones(n + 1, dtype=bool)
+    hole[edge] = False
+    hole[0] = True
+    return hole[labels]
 
 
 def _otsu_threshold(picture: np.ndarray) -> float:
@@ -583,10 +596,15 @@ def _convex_hull_mask(mask: np.ndarray, corners: bool = True) -> np.ndarray:
     outline is added along straight or convex stretches)."""
     from scipy.spatial import ConvexHull, QhullError
 
-    edge = mask & ~ndi.binary_erosion(mask)
-    ys, xs = np.nonzero(edge)
-    if ys.size < 3:
+    # A mask of 3 pixels or more has 3 edge pixels or more (with an inner pixel, the first edge
+    # pixel up, down, left and right of it), and the hull of the edge pixels is the hull of
+    # the first and last pixel of each row (edge pixels: a row's pixels lie between them).
+    if np.count_nonzero(mask) < 3:
         return mask.copy()
+    ys = np.flatnonzero(mask.any(axis=1))
+    first = np.argmax(mask[ys], axis=1)
+    last = mask.shape[1] - 1 - np.argmax(mask[ys, ::-1], axis=1)
+    ys, xs = np.concatenate([ys, ys]), np.concatenate([first, last])
     offsets = (-0.5, 0.5) if corners else (0.0,)
     pts = np.concatenate(
         [np.stack([ys + dy, xs + dx], axis=1) for dy in offsets for dx in offsets]
@@ -831,7 +849,7 @@ def _fill_and_close(mask: np.ndarray, radius_px: int, min_px: float,
         for part in parts:
             part = np.pad(part, pad)
             closed = _close_disk(part, radius_px) if radius_px > 0 else part
-            closed = ndi.binary_fill_holes(closed)
+            closed = _fill_holes(closed)
             if max_depth_px > 0:
                 box_wall = None
                 if wall is not None:
@@ -1037,6 +1055,14 @@ def _shift(mask: np.ndarray, dy: int, dx: int) -> np.ndarray:
     return out
 
 
+def _or_shifted(mask: np.ndarray, dy: int, dx: int, where: np.ndarray) -> None:
+    """``mask |= _shift(mask, dy, dx) & where`` in place, on the overlapping part only."""
+    h, w = mask.shape
+    dst = (slice(max(0, -dy), h - max(0, dy)), slice(max(0, -dx), w - max(0, dx)))
+    src = mask[max(0, dy): h - max(0, -dy), max(0, dx): w - max(0, -dx)]
+    mask[dst] |= src & where[dst]  # src is read before the write (numpy copies on overlap)
+
+
 def _between_lung_and_wall(lungs: np.ndarray, wall: np.ndarray, back: int,
                            reach_px: float) -> tuple[np.ndarray, np.ndarray]:
     """Pixels (y, x bool) that lie on a straight line from the lung to the chest wall, the wall
@@ -1058,8 +1084,8 @@ def _between_lung_and_wall(lungs: np.ndarray, wall: np.ndarray, back: int,
         n = max(1, int(math.ceil(reach_px / math.hypot(dy, dx))))
         to_wall, to_lung = wall.copy(), lungs.copy()
         for _ in range(n):
-            to_wall |= _shift(to_wall, dy, dx) & free  # the wall lies at +step
-            to_lung |= _shift(to_lung, -dy, -dx) & free  # the lung lies at -step
+            _or_shifted(to_wall, dy, dx, free)  # the wall lies at +step
+            _or_shifted(to_lung, -dy, -dx, free)  # the lung lies at -step
         hit = to_wall & to_lung & free
         out |= hit
         if step in _BACK_STEPS:
@@ -1158,7 +1184,7 @@ def _fill_against_wall(lungs: np.ndarray, hu: np.ndarray, body: np.ndarray, pix_
         joined = np.isin(lab, ids[ids > 0])
         # holes only within the added region (bone specks, calcification): a ring of lung and
         # added pixels around the liver dome or the heart must not fill them in
-        holes = ndi.binary_fill_holes(joined) & ~joined
+        holes = _fill_holes(joined) & ~joined
         hl, nh = ndi.label(holes)
         if nh:
             size = np.bincount(hl.ravel(), minlength=nh + 1)
