@@ -302,8 +302,9 @@ def _finish_hu(keep: np.ndarray, inside: np.ndarray, hu: np.ndarray, spacing,
     def finish(k: int) -> None:  # slice k on its own: the slices are independent here
         if not keep[k].any():
             return
-        box = _grid_box(inside[k], margin, grid)
-        body, lungs = inside[k][box], keep[k][box]
+        body = inside[k]
+        box = _grid_box(body, margin, grid)
+        body, lungs = body[box], keep[k][box]
         xs = np.flatnonzero(body.any(axis=0))
         mid_x = (xs[0] + xs[-1]) / 2.0  # HU series are axial with x = left-right
         wall = _wall_depth(lungs, body, pix_mm) if depth_px > 0 else None
@@ -508,18 +509,35 @@ def _spacing_tuple(spacing) -> tuple[float, ...]:
 
 
 def _air_inside_body(hu: np.ndarray, air_level: np.float32) -> tuple[np.ndarray, np.ndarray]:
-    """Steps 1 and 2, slice by slice (no volume-sized temporaries): the air inside the body and
-    the body (``_body_slice``). Two (z, y, x) bool volumes."""
+    """Steps 1 and 2, slice by slice (no volume-sized temporaries): the air inside the body,
+    a (z, y, x) bool volume, and the body (``_body_slice``), 8 voxels a byte (``_Bits``)."""
     cand = np.zeros(hu.shape, dtype=bool)
-    inside = np.zeros(hu.shape, dtype=bool)
+    inside = _Bits(hu.shape)
 
     def work(k: int) -> None:
         air = hu[k] < air_level
-        _body_slice(~air, inside[k])
-        np.logical_and(air, inside[k], out=cand[k])
+        body = np.zeros(air.shape, dtype=bool)
+        _body_slice(~air, body)
+        inside[k] = body
+        np.logical_and(air, body, out=cand[k])
 
     _for_each_slice(work, hu.shape[0])
     return cand, inside
+
+
+class _Bits:
+    """A (z, y, x) bool volume kept 8 voxels a byte; ``bits[k]`` / ``bits[z0:z1]`` unpack a
+    slice or a slab (bool), ``bits[k] = mask`` packs one."""
+
+    def __init__(self, shape: tuple[int, int, int]):
+        self.shape = shape
+        self.packed = np.zeros((shape[0], shape[1], -(-shape[2] // 8)), dtype=np.uint8)
+
+    def __getitem__(self, k) -> np.ndarray:
+        return np.unpackbits(self.packed[k], axis=-1, count=self.shape[2]).view(bool)
+
+    def __setitem__(self, k: int, mask: np.ndarray) -> None:
+        self.packed[k] = np.packbits(mask, axis=-1)
 
 
 def _body_slice(tissue: np.ndarray, out: np.ndarray) -> None:
@@ -796,10 +814,12 @@ def _drop_airways(keep: np.ndarray, inside: np.ndarray, hu: np.ndarray,
         if not keep[k].any():
             continue
         labels, n = ndi.label(keep[k])
-        body = ndi.find_objects(inside[k].astype(np.uint8))
-        if not body:
+        body = inside[k]
+        rows = np.flatnonzero(body.any(axis=1))
+        if rows.size == 0:
             continue
-        by, bx = body[0]
+        cols = np.flatnonzero(body.any(axis=0))
+        by, bx = slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
         mid_y, mid_x = (by.start + by.stop - 1) / 2.0, (bx.start + bx.stop - 1) / 2.0
         half_y = (by.stop - by.start) * AIRWAY_MAX_OFFSET * 2.5
         half_x = (bx.stop - bx.start) * AIRWAY_MAX_OFFSET
