@@ -632,11 +632,13 @@ def _convex_hull_mask(mask: np.ndarray, corners: bool = True) -> np.ndarray:
     ys = np.flatnonzero(mask.any(axis=1))
     first = np.argmax(mask[ys], axis=1)
     last = mask.shape[1] - 1 - np.argmax(mask[ys, ::-1], axis=1)
-    ys, xs = np.concatenate([ys, ys]), np.concatenate([first, last])
-    offsets = (-0.5, 0.5) if corners else (0.0,)
-    pts = np.concatenate(
-        [np.stack([ys + dy, xs + dx], axis=1) for dy in offsets for dx in offsets]
-    ).astype(np.float64)
+    if corners:  # the outer corners of a row's end pixels (its inner ones lie between them)
+        ys2 = np.concatenate([ys - 0.5, ys + 0.5])
+        pts = np.concatenate([np.stack([ys2, np.concatenate([first, first]) - 0.5], axis=1),
+                              np.stack([ys2, np.concatenate([last, last]) + 0.5], axis=1)])
+    else:
+        pts = np.concatenate([np.stack([ys, first], axis=1), np.stack([ys, last], axis=1)])
+    pts = pts.astype(np.float64)
     try:
         hull = ConvexHull(pts)
     except QhullError:
