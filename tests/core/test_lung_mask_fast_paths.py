@@ -126,3 +126,22 @@ def test_keep_lungs_3d_drops_gas_and_keeps_two_lungs():
     expected[0, 0, 0] = False
     lung_mask._keep_lungs_3d(cand, 1.0, hu)
     assert np.array_equal(cand, expected)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_gas_test_in_slabs_takes_the_same_subsample(seed):
+    # a component of 300,000+ voxels is subsampled: every (size // 100,000)-th voxel in raster
+    # order of its bounding box, whichever slabs the count runs over
+    rng = np.random.default_rng(seed)
+    cand = rng.random((40, 90, 90)) < 0.97
+    labels, n = ndi.label(cand)
+    sizes = np.bincount(labels.ravel(), minlength=n + 1)
+    big = int(np.argmax(sizes[1:])) + 1
+    assert sizes[big] > 200_000
+    hu = rng.normal(lung_mask.GAS_HU, 40.0, cand.shape).astype(np.float32)
+    hu += np.float32(40.0 * rng.uniform(0.4, 0.6))  # about GAS_FRACTION of it below GAS_HU
+    vals = hu[labels == big]
+    vals = vals[:: vals.size // 100_000]
+    share = np.count_nonzero(vals < lung_mask.GAS_HU) / vals.size
+    expected = share >= lung_mask.GAS_FRACTION
+    assert lung_mask._gas_test(labels, hu, sizes)(big) == expected
