@@ -1,10 +1,10 @@
 """The lung mask's fast paths (issue #16) give what the plain operations give.
 
-Each HU slice is finished on its body's bounding box (``_grid_box``); with the box widened to
-the whole frame (the slow reference path) the masks are the same. The helpers that replaced
-scipy / numpy calls (hole filling by labelling, strided block pooling, in-place ray steps, the
-bit-packed body volume, 16-bit 3-D labels with their 32-bit fallback) are checked against
-those calls.
+Each HU slice is finished on its body's bounding box (``mask_ops.grid_box``); with the box
+widened to the whole frame (the slow reference path) the masks are the same. The helpers that
+replaced scipy / numpy calls (hole filling by labelling, strided block pooling, in-place ray
+steps, the bit-packed body volume, 16-bit 3-D labels with their 32-bit fallback) are checked
+against those calls.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 from lung_phantom import chest_series, series
 from scipy import ndimage as ndi
 
-from viewer.core import lung_mask
+from viewer.core import lung_mask, mask_ops
 from viewer.core.lung_mask import segment_lungs
 
 
@@ -28,7 +28,7 @@ def test_box_per_slice_equals_whole_frame_on_chest_phantom(monkeypatch, flip):
     # in a larger frame, off the pooling grids' alignment with the body
     hu = np.pad(hu, ((0, 0), (29, 41), (7, 52)), constant_values=-1000.0)
     fast = segment_lungs(hu, True, spacing=c.spacing)
-    monkeypatch.setattr(lung_mask, "_grid_box", _whole_frame)
+    monkeypatch.setattr(lung_mask, "grid_box", _whole_frame)
     slow = segment_lungs(hu, True, spacing=c.spacing)
     assert fast.any()
     assert np.array_equal(fast, slow)
@@ -37,7 +37,7 @@ def test_box_per_slice_equals_whole_frame_on_chest_phantom(monkeypatch, flip):
 def test_box_per_slice_equals_whole_frame_on_series_phantom(monkeypatch):
     s = series()
     fast = segment_lungs(s.hu, True, spacing=(2.5, 0.7, 0.7))  # other pooling grids
-    monkeypatch.setattr(lung_mask, "_grid_box", _whole_frame)
+    monkeypatch.setattr(lung_mask, "grid_box", _whole_frame)
     assert np.array_equal(fast, segment_lungs(s.hu, True, spacing=(2.5, 0.7, 0.7)))
 
 
@@ -50,7 +50,7 @@ def test_box_per_slice_equals_whole_frame_on_lidc(monkeypatch, shared_subdir):
     vol = load_series(info)
     hu = vol.voxels[40:80]
     fast = segment_lungs(hu, True, physical_spacing(vol))
-    monkeypatch.setattr(lung_mask, "_grid_box", _whole_frame)
+    monkeypatch.setattr(lung_mask, "grid_box", _whole_frame)
     assert np.array_equal(fast, segment_lungs(hu, True, physical_spacing(vol)))
 
 
@@ -63,7 +63,7 @@ def test_fill_holes_equals_scipy(seed):
         mask[:] = True
     if seed == 1:
         mask[:] = False
-    assert np.array_equal(lung_mask._fill_holes(mask), ndi.binary_fill_holes(mask))
+    assert np.array_equal(mask_ops.fill_holes(mask), ndi.binary_fill_holes(mask))
 
 
 @pytest.mark.parametrize("f", [1, 2, 3, 4, 5])
@@ -74,7 +74,7 @@ def test_pool_any_equals_block_maximum(f):
     pad = np.zeros((h, w), dtype=bool)
     pad[:37, :52] = mask
     expected = pad.reshape(h // f, f, w // f, f).any(axis=(1, 3))
-    assert np.array_equal(lung_mask._pool_any(mask, f), expected)
+    assert np.array_equal(mask_ops.pool_any(mask, f), expected)
 
 
 @pytest.mark.parametrize("step", [(0, 1), (1, 2), (-2, 1), (1, -1), (0, -3), (4, 0)])
@@ -82,16 +82,16 @@ def test_or_shifted_equals_shift(step):
     rng = np.random.default_rng(sum(step) + 10)
     mask = rng.random((30, 41)) < 0.1
     where = rng.random((30, 41)) < 0.7
-    expected = mask | (lung_mask._shift(mask, *step) & where)
+    expected = mask | (mask_ops.shift(mask, *step) & where)
     got = mask.copy()
-    lung_mask._or_shifted(got, *step, where)
+    mask_ops.or_shifted(got, *step, where)
     assert np.array_equal(got, expected)
 
 
 def test_bits_round_trip():
     rng = np.random.default_rng(3)
     vol = rng.random((5, 9, 13)) < 0.5  # a width that is not a multiple of 8
-    bits = lung_mask._Bits(vol.shape)
+    bits = mask_ops.Bits(vol.shape)
     for k in range(vol.shape[0]):
         bits[k] = vol[k]
     assert bits.packed.nbytes == 5 * 9 * 2

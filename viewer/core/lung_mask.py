@@ -69,8 +69,8 @@ Cost (HU series; the result is the same as the plain steps on whole frames and v
 tests/core/test_lung_mask_fast_paths.py): steps 1-2 run slice by slice; step 3 labels the
 candidates' bounding box only, in 16 bits when the components fit, counting and mapping labels
 back a few slices at a time; one bool volume holds the candidates, then the lungs kept, then
-the result, and the body volume is kept 8 voxels a byte (``_Bits``); steps 5-6 run per slice on
-the body's bounding box grown by a margin and aligned to the pooled grids (``_grid_box``), with
+the result, and the body volume is kept 8 voxels a byte (``Bits``); steps 5-6 run per slice on
+the body's bounding box grown by a margin and aligned to the pooled grids (``grid_box``), with
 the slab's ribs gathered for that box. On LIDC-IDRI-0001 (133 x 512^2) about 3.5 s CPU instead
 of 5.5-6 s; on 1,000 slices about 0.6 GiB of peak memory added instead of 2 GiB
 (``bench/bench_lung_mask.py``).
@@ -87,6 +87,8 @@ import os
 
 import numpy as np
 from scipy import ndimage as ndi
+
+from viewer.core.mask_ops import Bits, box_3d, chunks, fill_holes, grid_box, or_shifted, pool_any
 
 #: HU below which a voxel counts as air / aerated lung.
 AIR_HU = -320.0
@@ -313,7 +315,7 @@ def _finish_hu(keep: np.ndarray, inside: np.ndarray, hu: np.ndarray, spacing,
         if not keep[k].any():
             return
         body = inside[k]
-        box = _grid_box(body, margin, grid)
+        box = grid_box(body, margin, grid)
         body, lungs = body[box], keep[k][box]
         xs = np.flatnonzero(body.any(axis=0))
         mid_x = (xs[0] + xs[-1]) / 2.0  # HU series are axial with x = left-right
@@ -329,19 +331,6 @@ def _finish_hu(keep: np.ndarray, inside: np.ndarray, hu: np.ndarray, spacing,
 
     _for_each_slice(finish, n)
     return _with_field(keep, inside, hu, True, network, pix_y * pix_x, two_d)
-
-
-def _grid_box(mask: np.ndarray, margin: int, grid: int) -> tuple[slice, slice]:
-    """Bounding box (y, x slices) of a non-empty 2-D mask grown by ``margin`` px on each side,
-    its start a multiple of ``grid`` and its end too, or the frame's edge."""
-    box = []
-    for axis in (1, 0):
-        idx = np.flatnonzero(mask.any(axis=axis))
-        size = mask.shape[1 - axis]
-        lo = max(0, (int(idx[0]) - margin) // grid * grid)
-        hi = min(size, -(-(int(idx[-1]) + 1 + margin) // grid) * grid)
-        box.append(slice(lo, hi))
-    return box[0], box[1]
 
 
 def resolve_network(network):
@@ -453,7 +442,7 @@ def _back_direction(hu: np.ndarray, body: np.ndarray) -> int:
     # pixels per row: the row sums are exact integers, as were the old per-pixel float sums
     bone_rows = np.zeros(hu.shape[1], dtype=np.int64)
     body_rows = np.zeros(hu.shape[1], dtype=np.int64)
-    for z in _chunks(hu.shape[0]):  # no volume-sized temporaries
+    for z in chunks(hu.shape[0]):  # no volume-sized temporaries
         bone_rows += np.count_nonzero((hu[z] > BONE_HU) & body[z], axis=(0, 2))
         body_rows += np.count_nonzero(body[z], axis=(0, 2))
     bone_rows = bone_rows.astype(np.float64)
@@ -520,9 +509,9 @@ def _spacing_tuple(spacing) -> tuple[float, ...]:
 
 def _air_inside_body(hu: np.ndarray, air_level: np.float32) -> tuple[np.ndarray, np.ndarray]:
     """Steps 1 and 2, slice by slice (no volume-sized temporaries): the air inside the body,
-    a (z, y, x) bool volume, and the body (``_body_slice``), 8 voxels a byte (``_Bits``)."""
+    a (z, y, x) bool volume, and the body (``_body_slice``), 8 voxels a byte (``Bits``)."""
     cand = np.zeros(hu.shape, dtype=bool)
-    inside = _Bits(hu.shape)
+    inside = Bits(hu.shape)
 
     def work(k: int) -> None:
         air = hu[k] < air_level
@@ -535,21 +524,6 @@ def _air_inside_body(hu: np.ndarray, air_level: np.float32) -> tuple[np.ndarray,
     return cand, inside
 
 
-class _Bits:
-    """A (z, y, x) bool volume kept 8 voxels a byte; ``bits[k]`` / ``bits[z0:z1]`` unpack a
-    slice or a slab (bool), ``bits[k] = mask`` packs one."""
-
-    def __init__(self, shape: tuple[int, int, int]):
-        self.shape = shape
-        self.packed = np.zeros((shape[0], shape[1], -(-shape[2] // 8)), dtype=np.uint8)
-
-    def __getitem__(self, k) -> np.ndarray:
-        return np.unpackbits(self.packed[k], axis=-1, count=self.shape[2]).view(bool)
-
-    def __setitem__(self, k: int, mask: np.ndarray) -> None:
-        self.packed[k] = np.packbits(mask, axis=-1)
-
-
 def _body_slice(tissue: np.ndarray, out: np.ndarray) -> None:
     """The largest in-plane tissue component of a slice with its holes filled, into ``out``
     (y, x bool, all False on entry)."""
@@ -560,20 +534,7 @@ def _body_slice(tissue: np.ndarray, out: np.ndarray) -> None:
     sizes[0] = 0
     i = int(np.argmax(sizes))
     sl = ndi.find_objects(labels, max_label=i)[i - 1]
-    out[sl] = _fill_holes(labels[sl] == i)
-
-
-def _fill_holes(mask: np.ndarray) -> np.ndarray:
-    """``ndi.binary_fill_holes`` (2-D, 4-connected background) in one labelling pass: the
-    background pieces that do not reach the frame's edge are holes."""
-    labels, n = ndi.label(~mask)
-    if n == 0:
-        return mask.copy()
-    edge = np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])
-    hole = np.ones(n + 1, dtype=bool)
-    hole[edge] = False
-    hole[0] = True
-    return hole[labels]
+    out[sl] = fill_holes(labels[sl] == i)
 
 
 def _otsu_threshold(picture: np.ndarray) -> float:
@@ -690,7 +651,7 @@ def _keep_lungs_3d(cand: np.ndarray, voxel_mm3: float, hu: np.ndarray) -> None:
     The labels cover the candidates' bounding box only, in 16 bits when the components fit
     (the numbering is the whole frame's: the same raster order), and are counted and mapped
     back a few slices at a time: memory stays near one bool volume plus the box's labels."""
-    box = _box_3d(cand)
+    box = box_3d(cand)
     if box is None:
         return
     sub = cand[box]
@@ -700,35 +661,15 @@ def _keep_lungs_3d(cand: np.ndarray, voxel_mm3: float, hu: np.ndarray) -> None:
     except RuntimeError:  # more than 65535 components
         labels, n = ndi.label(sub)
     sizes = np.zeros(n + 1, dtype=np.int64)
-    for z in _chunks(labels.shape[0]):
+    for z in chunks(labels.shape[0]):
         sizes += np.bincount(labels[z].ravel(), minlength=n + 1)
     sizes[0] = 0
     keep_ids = _largest_two(sizes, MIN_LUNG_ML * 1000.0 / voxel_mm3,
                             _gas_test(labels, hu[box], sizes))
     lut = np.zeros(n + 1, dtype=bool)
     lut[keep_ids] = True
-    for z in _chunks(labels.shape[0]):
+    for z in chunks(labels.shape[0]):
         sub[z] = lut[labels[z]]
-
-
-def _box_3d(mask: np.ndarray) -> tuple[slice, slice, slice] | None:
-    """Bounding box of a (z, y, x) bool mask; None when it is empty."""
-    zs = np.flatnonzero(mask.reshape(mask.shape[0], -1).any(axis=1))
-    if zs.size == 0:
-        return None
-    plane = np.zeros(mask.shape[1:], dtype=bool)
-    for z in _chunks(zs[-1] + 1 - zs[0], start=int(zs[0])):
-        plane |= mask[z].any(axis=0)
-    ys = np.flatnonzero(plane.any(axis=1))
-    xs = np.flatnonzero(plane.any(axis=0))
-    return (slice(int(zs[0]), int(zs[-1]) + 1), slice(int(ys[0]), int(ys[-1]) + 1),
-            slice(int(xs[0]), int(xs[-1]) + 1))
-
-
-def _chunks(n: int, start: int = 0, size: int = 16):
-    """Slices of ``size`` along an axis of length ``n`` from ``start``."""
-    for z0 in range(start, start + n, size):
-        yield slice(z0, min(z0 + size, start + n))
 
 
 def _keep_lungs_2d(cand: np.ndarray, pixel_mm2: float, hu: np.ndarray | None) -> np.ndarray:
@@ -778,7 +719,7 @@ def _gas_test(labels: np.ndarray, hu: np.ndarray, sizes: np.ndarray):
         size = int(sizes[label])
         step = size // 100_000 if size > 200_000 else 1  # a subsample is plenty for a fraction
         gas = taken = seen = 0
-        for z in _chunks(sl[0].stop - sl[0].start, start=sl[0].start):
+        for z in chunks(sl[0].stop - sl[0].start, start=sl[0].start):
             part = (z,) + tuple(sl[1:])
             vals = hu[part][labels[part] == label]
             vals = vals[(-seen) % step:: step]
@@ -881,7 +822,7 @@ def _fill_and_close(mask: np.ndarray, radius_px: int, min_px: float,
         for part in parts:
             part = np.pad(part, pad)
             closed = _close_disk(part, radius_px) if radius_px > 0 else part
-            closed = _fill_holes(closed)
+            closed = fill_holes(closed)
             if max_depth_px > 0:
                 box_wall = None
                 if wall is not None:
@@ -914,8 +855,8 @@ def _wall_depth(lungs: np.ndarray, body: np.ndarray,
     surface, to a few mm).
     """
     f = max(1, int(round(WALL_ZONE_GRID_MM / pix_mm)))
-    body_s = _pool_any(body | lungs, f)
-    lungs_s = _pool_any(lungs, f)
+    body_s = pool_any(body | lungs, f)
+    lungs_s = pool_any(lungs, f)
     depth = ndi.distance_transform_edt(np.pad(body_s, 1))[1:-1, 1:-1].astype(np.float32) * f
     edge = lungs_s & ~ndi.binary_erosion(lungs_s)
     wall = float(np.percentile(depth[edge], WALL_PERCENTILE)) if edge.any() else 0.0
@@ -1063,38 +1004,6 @@ def _mirror_hull(own: np.ndarray, other: np.ndarray, body: np.ndarray) -> np.nda
     return _convex_hull_mask(own | mirrored)
 
 
-def _pool_any(mask: np.ndarray, f: int) -> np.ndarray:
-    """``f`` x ``f`` block maximum of a (y, x) bool mask (padded with False)."""
-    if f == 1:
-        return mask
-    rows = np.zeros((-(-mask.shape[0] // f), mask.shape[1]), dtype=bool)
-    for i in range(f):  # strided ORs: much faster than a reduction over a reshaped block axis
-        part = mask[i::f]
-        rows[: part.shape[0]] |= part
-    out = np.zeros((rows.shape[0], -(-mask.shape[1] // f)), dtype=bool)
-    for j in range(f):
-        part = rows[:, j::f]
-        out[:, : part.shape[1]] |= part
-    return out
-
-
-def _shift(mask: np.ndarray, dy: int, dx: int) -> np.ndarray:
-    """``out[y, x] = mask[y + dy, x + dx]`` (False beyond the edge). (y, x) bool."""
-    out = np.zeros_like(mask)
-    h, w = mask.shape
-    out[max(0, -dy): h - max(0, dy), max(0, -dx): w - max(0, dx)] = \
-        mask[max(0, dy): h - max(0, -dy), max(0, dx): w - max(0, -dx)]
-    return out
-
-
-def _or_shifted(mask: np.ndarray, dy: int, dx: int, where: np.ndarray) -> None:
-    """``mask |= _shift(mask, dy, dx) & where`` in place, on the overlapping part only."""
-    h, w = mask.shape
-    dst = (slice(max(0, -dy), h - max(0, dy)), slice(max(0, -dx), w - max(0, dx)))
-    src = mask[max(0, dy): h - max(0, -dy), max(0, dx): w - max(0, -dx)]
-    mask[dst] |= src & where[dst]  # src is read before the write (numpy copies on overlap)
-
-
 def _between_lung_and_wall(lungs: np.ndarray, wall: np.ndarray, back: int,
                            reach_px: float) -> tuple[np.ndarray, np.ndarray]:
     """Pixels (y, x bool) that lie on a straight line from the lung to the chest wall, the wall
@@ -1116,8 +1025,8 @@ def _between_lung_and_wall(lungs: np.ndarray, wall: np.ndarray, back: int,
         n = max(1, int(math.ceil(reach_px / math.hypot(dy, dx))))
         to_wall, to_lung = wall.copy(), lungs.copy()
         for _ in range(n):
-            _or_shifted(to_wall, dy, dx, free)  # the wall lies at +step
-            _or_shifted(to_lung, -dy, -dx, free)  # the lung lies at -step
+            or_shifted(to_wall, dy, dx, free)  # the wall lies at +step
+            or_shifted(to_lung, -dy, -dx, free)  # the lung lies at -step
         hit = to_wall & to_lung & free
         out |= hit
         if step in _BACK_STEPS:
@@ -1152,7 +1061,7 @@ def _fill_against_wall(lungs: np.ndarray, hu: np.ndarray, body: np.ndarray, pix_
         return lungs
     f = max(1, int(round(WALL_GRID_MM / pix_mm)))
     grid_mm = pix_mm * f
-    lungs_s, body_s = _pool_any(lungs, f), _pool_any(body, f)
+    lungs_s, body_s = pool_any(lungs, f), pool_any(body, f)
     labels, n = ndi.label(lungs_s)
     xs = np.flatnonzero(body_s.any(axis=0))
     mid = (xs[0] + xs[-1]) / 2.0
@@ -1160,14 +1069,14 @@ def _fill_against_wall(lungs: np.ndarray, hu: np.ndarray, body: np.ndarray, pix_
     side_of = np.array([False] + [c[1] >= mid for c in centres])
     sides = [(lungs_s & (side_of[labels] == right), right) for right in (False, True)]
     sides = [(m, right) for m, right in sides if m.any()]
-    cavity = _thoracic_cavity(body_s, _pool_any(bone, f), lungs_s, grid_mm)
+    cavity = _thoracic_cavity(body_s, pool_any(bone, f), lungs_s, grid_mm)
     wall = ~(ndi.binary_erosion(cavity) | lungs_s)
     if len(sides) == 2:  # each lung's side: nearer to it than to the other lung
         gap = ndi.distance_transform_edt(~sides[1][0]) - ndi.distance_transform_edt(~sides[0][0])
         near = (gap > 1.0, gap < -1.0)  # a seam keeps the two lungs apart
     r = radius_mm / grid_mm
     # ribs: bone outside the hull of the lungs (not contrast-filled heart and vessels, not spine)
-    ribs_s = _pool_any(bone if ribs is None else ribs & body, f) & ~_convex_hull_mask(lungs_s)
+    ribs_s = pool_any(bone if ribs is None else ribs & body, f) & ~_convex_hull_mask(lungs_s)
     gap_px = int(round(RIB_GAP_MM / 2.0 / grid_mm))  # close the gaps between ribs
     ribs_s = _close_disk(np.pad(ribs_s, gap_px + 1), gap_px)[gap_px + 1: -gap_px - 1,
                                                               gap_px + 1: -gap_px - 1]
@@ -1179,7 +1088,7 @@ def _fill_against_wall(lungs: np.ndarray, hu: np.ndarray, body: np.ndarray, pix_
     # not pure air either: air outside the lung mask is an airway (trachea) or the oesophagus
     dense_ok = (hu < WALL_FILL_MAX_HU) & (hu >= AIRWAY_AIR_HU) & body
     ggo = (hu < WALL_GGO_HU) & (hu >= AIRWAY_AIR_HU) & body
-    ggo_s = _pool_any(ggo, f)
+    ggo_s = pool_any(ggo, f)
     side_full = np.repeat(np.repeat(side_of[labels], f, axis=0), f, axis=1)[
         : lungs.shape[0], : lungs.shape[1]]
     out = lungs.copy()
@@ -1216,7 +1125,7 @@ def _fill_against_wall(lungs: np.ndarray, hu: np.ndarray, body: np.ndarray, pix_
         joined = np.isin(lab, ids[ids > 0])
         # holes only within the added region (bone specks, calcification): a ring of lung and
         # added pixels around the liver dome or the heart must not fill them in
-        holes = _fill_holes(joined) & ~joined
+        holes = fill_holes(joined) & ~joined
         hl, nh = ndi.label(holes)
         if nh:
             size = np.bincount(hl.ravel(), minlength=nh + 1)
