@@ -71,9 +71,9 @@ candidates' bounding box only, in 16 bits when the components fit, counting and 
 back a few slices at a time; one bool volume holds the candidates, then the lungs kept, then
 the result, and the body volume is kept 8 voxels a byte (``Bits``); steps 5-6 run per slice on
 the body's bounding box grown by a margin and aligned to the pooled grids (``grid_box``), with
-the slab's ribs gathered for that box. On LIDC-IDRI-0001 (133 x 512^2) about 3.5 s CPU instead
-of 5.5-6 s; on 1,000 slices about 0.6 GiB of peak memory added instead of 2 GiB
-(``bench/bench_lung_mask.py``).
+the slab's ribs gathered for that box. On LIDC-IDRI-0001 (133 x 512^2) about 1.4 x less CPU
+than before (3.4-3.7 s against 4.6-5.3 s on a loaded machine); on 1,000 slices about 0.6 GiB of
+peak memory added instead of 2 GiB (``bench/bench_lung_mask.py --baseline-repo``).
 
 Geometry: ``spacing`` is ``(z, y, x)`` in mm (``(y, x)`` also accepted for a slice). Without it,
 the in-plane pixel size is assumed from a typical field of view: ``ASSUMED_FOV_MM`` across the
