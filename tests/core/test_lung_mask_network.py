@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from tests.core.lung_phantom import BODY_HU, _ellipse, axial_slice, to_picture
-from viewer.core import lung_mask
-from viewer.core.lung_mask import network_id, resolve_network, segment_lungs
+
+from viewer.core.lung_field_stage import network_id, resolve_network
+from viewer.core.lung_mask import segment_lungs
 
 
 class FieldOf:

@@ -61,7 +61,8 @@ def run(args) -> int:
     from gan.weights import read_weights, save_weights
     from gan.networks import Generator
     from viewer.core.calibration import choose_threshold, share_curve
-    from viewer.core.lung_mask import network_id, segment_lungs
+    from viewer.core.lung_field_stage import network_id
+    from viewer.core.lung_mask import segment_lungs
     from viewer.io import load_series, scan_path
 
     for flag, value in (("--val-images", args.val_images), ("--val-masks", args.val_masks)):

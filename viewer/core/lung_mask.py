@@ -58,9 +58,9 @@ drops a separate trachea), and step 5 follows (step 6 needs HU). Then, with ``ne
 lung-field network, ``gan.lung_net``, trained on normal pictures with painted lesions; "auto" =
 the shipped ``resources/weights/lung_field.safetensors``), its lung field joins the mask where it
 touches the lungs found (dense consolidation and effusion against the pleura that no threshold
-tells from soft tissue), or where it is at least ``FIELD_ALONE_SHARE`` of them (a lung
-consolidated whole); it never starts a lung in a slice without one (``_extend_with_field``).
-HU input keeps the threshold-based mask (``FIELD_ON_PICTURES_ONLY``).
+tells from soft tissue), or where it is at least ``lung_field_stage.FIELD_ALONE_SHARE`` of them (a lung
+consolidated whole); it never starts a lung in a slice without one (``viewer.core.lung_field_stage``).
+HU input keeps the threshold-based mask (``lung_field_stage.FIELD_ON_PICTURES_ONLY``).
 
 A single HU slice goes through the same steps in 2-D. Segment a whole series at once where
 possible: 3-D connectivity tells lungs from bowel gas better than one slice can.
@@ -81,12 +81,13 @@ larger image side for HU input, ``ASSUMED_PICTURE_WIDTH_MM`` for cropped 8-bit p
 """
 from __future__ import annotations
 
-import functools
 import math
 import os
 
 import numpy as np
 from scipy import ndimage as ndi
+
+from viewer.core.lung_field_stage import with_field
 
 from viewer.core.mask_ops import Bits, box_3d, chunks, fill_holes, grid_box, or_shifted, pool_any
 
@@ -179,15 +180,6 @@ MIN_LUNG_AREA_MM2 = 150.0
 #: In-plane pieces of the lung mask smaller than this (mm^2) are dropped (threshold specks).
 MIN_PIECE_MM2 = 10.0
 
-#: A piece of the lung field (``gan.lung_net``) not touching the threshold-based lungs of its slice
-#: joins them when at least this share of their area (a lung consolidated whole).
-FIELD_ALONE_SHARE = 0.25
-#: The lung-field network joins the mask of 8-bit pictures only. On HU slices (COVID-19-NY-SBU,
-#: LIDC-IDRI-0001) it took the heart and chest wall into the lung (the training pictures show soft
-#: tissue saturated white; the HU lung window does not), while the HU path's own chest-wall fill
-#: (step 6) keeps dense dependent lung; so HU series keep the threshold-based mask.
-FIELD_ON_PICTURES_ONLY = True
-
 #: Threads for the per-slice steps of a series (closing, filling, chest-wall fill).
 SLICE_THREADS = min(4, os.cpu_count() or 1)
 
@@ -270,19 +262,7 @@ def segment_lungs(
             out[k] &= inside[k]
 
     _for_each_slice(finish, vol3.shape[0])
-    return _with_field(out, inside, vol3, False, network, pix_y * pix_x, two_d)
-
-
-def _with_field(out: np.ndarray, inside: np.ndarray, vol3: np.ndarray, is_hu: bool, network,
-                pixel_mm2: float, two_d: bool) -> np.ndarray:
-    """``out`` (z, y, x) joined by the lung field's pieces (``_extend_with_field``) where the
-    network applies; the slice itself for 2-D input."""
-    net = None if (is_hu and FIELD_ON_PICTURES_ONLY) else resolve_network(network)
-    if net is not None:
-        field = net.mask(vol3, is_hu)
-        for k in range(vol3.shape[0]):
-            out[k] = _extend_with_field(out[k], field[k] & inside[k], pixel_mm2)
-    return out[0] if two_d else out
+    return with_field(out, inside, vol3, False, network, pix_y * pix_x, two_d, MIN_PIECE_MM2)
 
 
 def _finish_hu(keep: np.ndarray, inside: np.ndarray, hu: np.ndarray, spacing,
@@ -330,93 +310,7 @@ def _finish_hu(keep: np.ndarray, inside: np.ndarray, hu: np.ndarray, spacing,
         keep[k][box] = res  # the result lies inside the body, hence inside the box
 
     _for_each_slice(finish, n)
-    return _with_field(keep, inside, hu, True, network, pix_y * pix_x, two_d)
-
-
-def resolve_network(network):
-    """The lung-field network that ``network`` names: None for False / None, the shipped one
-    (``gan.resources.LUNG_FIELD_WEIGHTS``, None when absent) for True / "auto", else a weights
-    path or a ready ``gan.lung_net.LungFieldNet``. Raises ValueError for an unusable file."""
-    if network is None or network is False:
-        return None
-    if hasattr(network, "mask"):
-        return network
-    from gan.resources import LUNG_FIELD_WEIGHTS
-
-    if network is True or network == "auto":
-        if not LUNG_FIELD_WEIGHTS.is_file():
-            return None
-        network = LUNG_FIELD_WEIGHTS
-    return _load_network(str(os.path.abspath(network)), os.stat(network).st_mtime_ns
-                         if os.path.exists(network) else 0)
-
-
-@functools.lru_cache(maxsize=2)
-def _load_network(path: str, _mtime: int):
-    from gan.lung_net import LungFieldNet
-
-    return LungFieldNet(path, device="cpu")
-
-
-def network_id(network="auto") -> str:
-    """What lung mask ``segment_lungs(..., network=network)`` makes, for cache keys:
-    "threshold", or "field-" and the lung-field weights' sha256 prefix (the file is hashed, not
-    loaded: no torch import)."""
-    if network is None or network is False:
-        return "threshold"
-    if hasattr(network, "weights_hash"):
-        return f"field-{network.weights_hash[:12]}"
-    from gan.resources import LUNG_FIELD_WEIGHTS
-
-    path = LUNG_FIELD_WEIGHTS if network is True or network == "auto" else network
-    if not os.path.isfile(path):
-        return "threshold"
-    return f"field-{_file_hash(str(os.path.abspath(path)), os.stat(path).st_mtime_ns)[:12]}"
-
-
-@functools.lru_cache(maxsize=4)
-def _file_hash(path: str, _mtime: int) -> str:
-    import hashlib
-
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def _extend_with_field(lungs: np.ndarray, field: np.ndarray, pixel_mm2: float) -> np.ndarray:
-    """The threshold-based ``lungs`` of a slice joined by the lung field's pieces that touch them
-    (dense lung the threshold missed) or are as large as ``FIELD_ALONE_SHARE`` of them (a lung
-    consolidated whole). The field never starts a lung in a slice without one."""
-    if not lungs.any() or not field.any():
-        return lungs
-    union = lungs | field
-    lab, n = ndi.label(union, structure=_SQUARE)
-    if n == 0:
-        return lungs
-    keep = np.zeros(n + 1, dtype=bool)
-    keep[np.unique(lab[lungs])] = True
-    sizes = ndi.sum_labels(field & ~lungs, lab, index=np.arange(1, n + 1))
-    keep[1:] |= sizes >= FIELD_ALONE_SHARE * float(np.count_nonzero(lungs))
-    keep[0] = False
-    added = keep[lab] & field & ~lungs
-    if not added.any():
-        return lungs
-    # pieces of the field too small to matter are specks
-    return _drop_small(lungs | added, lungs, MIN_PIECE_MM2 / pixel_mm2)
-
-
-def _drop_small(mask: np.ndarray, keep: np.ndarray, min_px: float) -> np.ndarray:
-    lab, n = ndi.label(mask, structure=_SQUARE)
-    if n == 0:
-        return mask
-    sizes = ndi.sum_labels(mask, lab, index=np.arange(1, n + 1))
-    ok = np.zeros(n + 1, dtype=bool)
-    ok[1:] = sizes >= min_px
-    ok[np.unique(lab[keep])] = True
-    ok[0] = False
-    return ok[lab]
+    return with_field(keep, inside, hu, True, network, pix_y * pix_x, two_d, MIN_PIECE_MM2)
 
 
 def _for_each_slice(work, n: int) -> None:

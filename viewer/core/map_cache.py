@@ -31,14 +31,14 @@ from pathlib import Path
 
 import numpy as np
 
-from viewer.core.lung_mask import network_id
+from viewer.core.lung_field_stage import network_id
 
 APP_NAME = "covid-ct-reading-room"
 MAP_DTYPE = np.float16
 _FILES = ("maps.npy", "lungs.npy", "done.npy", "lungs_done.npy")
 #: Recorded in meta.json: how the lung mask was made (a change invalidates old stores).
 #: "series-wallbites": #17 changed ``segment_lungs`` (concavity fill against the chest wall only).
-#: The lung-field network's weights are part of it too (``lung_mask.network_id``).
+#: The lung-field network's weights are part of it too (``lung_field_stage.network_id``).
 LUNGS_KIND = "series-wallbites"
 
 
