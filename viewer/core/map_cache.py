@@ -4,8 +4,10 @@ A series' maps are keyed by its series key (the Series Instance UID for DICOM, a
 otherwise) and the localizer's weights hash, so a reopened series is shown at once and a new set
 of weights never reuses stale maps.
 
-On disk (``<root>/<key digest>/``) a store holds four ``.npy`` files opened as memory maps, so a
-1000-slice series never sits in process memory as a whole:
+On disk (``<root>/<key digest>/``) a store holds four ``.npy`` files, so a 1000-slice series
+never sits in process memory as a whole: the maps are read and written slice by slice with
+positional I/O (``viewer.core.slice_file``; they stay in the OS page cache, out of the process's
+resident memory), the others are memory maps:
 
 - ``maps.npy``: ``float16 (z, y, x)``, the localizer's lesion map in [0, 1] (not yet restricted
   to the lungs);
@@ -32,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from viewer.core.lung_field_stage import network_id
+from viewer.core.slice_file import SliceFile
 
 APP_NAME = "covid-ct-reading-room"
 MAP_DTYPE = np.float16
@@ -122,7 +125,7 @@ class SeriesMapStore:
 
         if reuse:
             try:
-                self._maps = open_memmap(folder / "maps.npy", mode="r+")
+                self._maps = SliceFile(folder / "maps.npy", (z, y, x), MAP_DTYPE, create=False)
                 self._lungs = open_memmap(folder / "lungs.npy", mode="r+")
                 self._done = open_memmap(folder / "done.npy", mode="r+")
                 self._lungs_done = open_memmap(folder / "lungs_done.npy", mode="r+")
@@ -132,7 +135,7 @@ class SeriesMapStore:
                 return
             except (OSError, ValueError):
                 self._maps = self._lungs = self._done = self._lungs_done = None
-        self._maps = open_memmap(folder / "maps.npy", mode="w+", dtype=MAP_DTYPE, shape=(z, y, x))
+        self._maps = SliceFile(folder / "maps.npy", (z, y, x), MAP_DTYPE, create=True)
         self._lungs = open_memmap(folder / "lungs.npy", mode="w+", dtype=np.uint8, shape=(z, y, x))
         self._done = open_memmap(folder / "done.npy", mode="w+", dtype=np.uint8, shape=(z,))
         self._lungs_done = open_memmap(folder / "lungs_done.npy", mode="w+", dtype=np.uint8,
@@ -224,7 +227,7 @@ class SeriesMapStore:
 
     @staticmethod
     def _flush(arr) -> None:
-        if isinstance(arr, np.memmap):
+        if isinstance(arr, (np.memmap, SliceFile)):
             arr.flush()
 
     def clear(self) -> None:
