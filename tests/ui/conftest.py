@@ -9,6 +9,17 @@ from PyQt6 import QtCore  # noqa: E402
 from ui_phantom import FakeLocalizer, write_phantom  # noqa: E402
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _gui_thread_gc(qapp):
+    """As in the product (``viewer.ui.app.make_app``): cyclic garbage is collected on the GUI
+    thread only, never by a worker thread in the middle of a paint."""
+    from viewer.ui import gc_guard
+
+    gc_guard.install(qapp)
+    yield
+    gc_guard.uninstall()
+
+
 @pytest.fixture()
 def phantom(tmp_path):
     return write_phantom(tmp_path / "phantom", n=8)

@@ -23,6 +23,9 @@ def make_app(argv: list[str] | None = None) -> QtWidgets.QApplication:
         QtCore.QCoreApplication.setOrganizationName(ORG)
         QtCore.QCoreApplication.setApplicationName(APP)
         app = QtWidgets.QApplication(argv if argv is not None else sys.argv[:1])
+    from viewer.ui import gc_guard
+
+    gc_guard.install(app)  # cyclic garbage (Qt objects among it) is freed on the GUI thread only
     return app
 
 
