@@ -76,12 +76,13 @@ def bare_forward(gen, x) -> tuple[float, float]:
     return time.perf_counter() - t, time.process_time() - c
 
 
-def whole_process(series: Path, device: str, repo: Path = REPO) -> tuple[float, float, float]:
-    """(wall s, CPU s, peak RSS MiB) of one `main.py localize` subprocess of the checkout
-    ``repo`` (CPU and RSS from the child's own rusage, ``os.wait4``)."""
+def whole_process(series: Path, device: str, repo: Path = REPO,
+                  formats: str = "npy") -> tuple[float, float, float]:
+    """(wall s, CPU s, peak RSS MiB) of one `main.py localize --format FORMATS` subprocess of the
+    checkout ``repo`` (CPU and RSS from the child's own rusage, ``os.wait4``)."""
     with tempfile.TemporaryDirectory() as out:
         argv = [sys.executable, str(repo / "main.py"), "localize", str(series), "--lung-only",
-                "--format", "npy", "--out", out, "--no-progress", "--device", device]
+                "--format", formats, "--out", out, "--no-progress", "--device", device]
         env = dict(os.environ, PYTHONPATH=str(repo))
         with tempfile.TemporaryFile() as err:
             t = time.perf_counter()

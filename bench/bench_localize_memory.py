@@ -17,16 +17,16 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 LIDC = REPO.parent / "shared" / "data" / "lidc-idri-0001"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_localize import whole_process  # noqa: E402  (one subprocess + rusage helper)
 SPACING_MM = 2.5
 
 
@@ -94,23 +94,6 @@ def write_series(folder: Path, n: int, src: Path = LIDC) -> str:
     return src.name if src.exists() else "synthetic phantoms"
 
 
-def run_localize(series: Path, formats: str, repo: Path, device: str) -> tuple[float, float, float]:
-    """(wall s, CPU s, peak RSS MiB) of one `main.py localize` subprocess of checkout ``repo``."""
-    with tempfile.TemporaryDirectory() as out, tempfile.TemporaryFile() as err:
-        argv = [sys.executable, str(repo / "main.py"), "localize", str(series), "--lung-only",
-                "--format", formats, "--out", out, "--no-progress", "--device", device]
-        t = time.perf_counter()
-        proc = subprocess.Popen(argv, cwd=repo, stdout=subprocess.DEVNULL, stderr=err,
-                                env=dict(os.environ, PYTHONPATH=str(repo)))
-        _, status, ru = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - t
-        if os.waitstatus_to_exitcode(status) != 0:
-            err.seek(0)
-            raise SystemExit(f"localize ({repo}) failed: "
-                             f"{err.read().decode(errors='replace')[-2000:]}")
-    return wall, ru.ru_utime + ru.ru_stime, ru.ru_maxrss / 1024.0
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--slices", type=int, default=1000)
@@ -133,7 +116,7 @@ def main() -> int:
         if args.baseline_repo is not None:
             repos.insert(0, ("baseline", args.baseline_repo))
         for label, repo in repos:
-            wall, cpu, rss = run_localize(series, args.formats, repo, args.device)
+            wall, cpu, rss = whole_process(series, args.device, repo, args.formats)
             print(f"{label}: peak RSS {rss:.0f} MiB ({rss / 1024:.2f} GiB; target <= 2.5 GiB), "
                   f"wall {wall:.1f} s, CPU {cpu:.1f} s, load average {os.getloadavg()[0]:.1f}",
                   flush=True)

@@ -6,7 +6,6 @@ plus free-form provenance (preset, command, iterations, validation metrics as JS
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -15,15 +14,9 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from safetensors import safe_open
 
+from .file_hash import file_sha256  # noqa: F401  (re-exported: gan.weights.file_sha256)
+
 FORMAT = "covid-gan-localizer/1"
-
-
-def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def save_weights(module: torch.nn.Module, path: str | Path, metadata: dict, half: bool = True) -> Path:

@@ -62,6 +62,7 @@ def run(args) -> int:
     from gan.networks import Generator
     from viewer.core.calibration import choose_threshold, share_curve
     from viewer.core.lung_field_stage import network_id
+    from viewer.core.lesion_layers import series_lungs
     from viewer.core.lung_mask import segment_lungs
     from viewer.io import load_series, scan_path
 
@@ -125,10 +126,7 @@ def run(args) -> int:
             return error(f"--normal-series {folder}: no loadable series")
         for info in result.series:
             vol = load_series(info)
-            if vol.voxels.shape[0] > 1:
-                lungs = segment_lungs(vol.voxels, vol.is_hu, spacing=vol.spacing, network=lung_net)
-            else:
-                lungs = segment_lungs(vol.voxels[0], vol.is_hu, spacing=vol.spacing[1:], network=lung_net)[None]
+            lungs = series_lungs(vol.voxels, vol.is_hu, vol.spacing, network=lung_net)
             plan = loc.plan(vol.voxels, vol.is_hu, lungs)
             maps = loc.apply(vol.voxels, is_hu=vol.is_hu, plan=plan)
             name = f"{Path(folder).name}:{info.series_uid or info.key}"[:80]

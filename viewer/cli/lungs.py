@@ -52,7 +52,9 @@ def register(subparsers) -> None:
 
 
 def _series_slices(folders: list[str]):
-    from viewer.core.lung_mask import segment_lungs
+    """``(slice, True, lungs)`` of every HU series under ``folders`` (one threshold-based lung
+    mask per series)."""
+    from viewer.core.lesion_layers import series_lungs
     from viewer.io import load_series, scan_path
 
     for folder in folders:
@@ -60,9 +62,7 @@ def _series_slices(folders: list[str]):
             vol = load_series(info)
             if not vol.is_hu:
                 continue
-            lungs = segment_lungs(vol.voxels, True, spacing=vol.spacing, network=False) \
-                if vol.voxels.shape[0] > 1 else \
-                segment_lungs(vol.voxels[0], True, spacing=vol.spacing[1:], network=False)[None]
+            lungs = series_lungs(vol.voxels, True, vol.spacing, network=False)
             for k in range(vol.voxels.shape[0]):
                 yield vol.voxels[k], True, lungs[k]
 

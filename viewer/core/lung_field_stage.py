@@ -88,13 +88,9 @@ def network_id(network="auto") -> str:
 
 @functools.lru_cache(maxsize=4)
 def _file_hash(path: str, _mtime: int) -> str:
-    import hashlib
+    from gan.file_hash import file_sha256
 
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    return file_sha256(path)
 
 
 def _extend_with_field(lungs: np.ndarray, field: np.ndarray, pixel_mm2: float,

@@ -219,12 +219,9 @@ def series_totals(request: ExportRequest, src: ExportSource, source, masks: np.n
     if lungs is None:
         if voxels is None:
             raise ValueError("sr export needs the lung mask or the loaded volume")
-        from viewer.core.lung_mask import segment_lungs
+        from viewer.core.lesion_layers import series_lungs
 
-        if voxels.shape[0] == 1:
-            lungs = segment_lungs(voxels[0], src.is_hu, spacing=src.spacing[1:], network="auto")[None]
-        else:
-            lungs = segment_lungs(voxels, src.is_hu, spacing=src.spacing, network="auto")
+        lungs = series_lungs(voxels, src.is_hu, src.spacing)
     hu = voxels if (voxels is not None and src.is_hu) else None
     builder = SummaryBuilder(threshold=request.threshold or 0.0, lung_only=True)
     return builder.add_series(src.safe_name(), src, masks, lungs, hu).totals

@@ -7,7 +7,6 @@ builds its lesion pipeline once the lungs are in.
 """
 from __future__ import annotations
 
-import hashlib
 import threading
 from pathlib import Path
 from typing import Callable
@@ -42,11 +41,9 @@ def default_localizer_factory(weights: str | None, device: str) -> Callable:
         path = target()
         if not path.is_file():
             return None
-        h = hashlib.sha256()
-        with open(path, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
-        return h.hexdigest()
+        from gan.file_hash import file_sha256
+
+        return file_sha256(path)
 
     build.cache_hash = cache_hash
     return build
