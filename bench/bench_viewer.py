@@ -13,8 +13,9 @@
    ``--changes`` changes (target p95 <= 16 ms).
 3. Opening ``lidc-idri-0001`` (133 slices, from ../shared/data, or ``--series``) in a window
    whose localizer is built: seconds (and process CPU seconds) from ``open_path`` to the pixels
-   on screen, to the lung mask, to the first localized slice (target <= 0.5 s) and to the whole
-   series localized (target <= 4 s), with an empty map cache; then reopening (cache hit).
+   on screen, to the lungs' front (the model's input planned), to the first localized slice
+   (target <= 0.5 s), to every slice's lungs finished and to the whole series localized
+   (target <= 4 s), with an empty map cache; then reopening (cache hit).
 4. Peak resident memory of the process (ru_maxrss).
 5. With ``--big N`` (e.g. 1000), in a fresh process: a synthetic N x 512 x 512 HU series is
    opened (lung mask, then maps for ``--big-seconds``, with the MPR layout on) while a 20 ms
@@ -407,15 +408,19 @@ def main(argv=None) -> int:
         return 1
     c_shown = cpu_s()
     wait_until(app, lambda: win.pipeline is not None, 600)
-    t_lungs, c_lungs = time.perf_counter(), cpu_s()
+    t_front, c_front = time.perf_counter(), cpu_s()
     wait_until(app, lambda: win.store is not None and win.store.n_done() >= 1, 120)
     t_first, c_first = time.perf_counter(), cpu_s()
+    wait_until(app, lambda: win.store.has_lungs(), 600)
+    t_lungs, c_lungs = time.perf_counter(), cpu_s()
     n = win.voxels.shape[0]
     wait_until(app, lambda: win.store.is_complete(), 1800)
     t_all, c_all = time.perf_counter(), cpu_s()
     print(f"series: {series.name}, {n} slices {win.voxels.shape[1]}x{win.voxels.shape[2]}")
     print(f"open -> pixels on screen       {state['shown'] - t0:6.2f} s   (CPU {c_shown - c0:5.2f} s)")
-    print(f"open -> lung mask of the series {t_lungs - t0:5.2f} s   (CPU {c_lungs - c0:5.2f} s)")
+    print(f"open -> lungs' front (plan)    {t_front - t0:6.2f} s   (CPU {c_front - c0:5.2f} s)")
+    print(f"open -> lung mask of the series {t_lungs - t0:5.2f} s   (CPU {c_lungs - c0:5.2f} s; "
+          "every slice finished, after the first map)")
     print(f"open -> first localized slice  {t_first - t0:6.2f} s   (CPU {c_first - c0:5.2f} s; "
           f"target <= 0.5 s: {'met' if t_first - t0 <= 0.5 else 'NOT met'}; "
           f"ratio {(t_first - t0) / 0.5:.2f})")

@@ -73,3 +73,49 @@ def test_unwritable_cache_falls_back_to_memory(tmp_path):
     st.put_lungs(np.ones((1, 4, 4), bool))
     st.put(0, _slice(0.5, (4, 4)))
     assert st.has(0)
+
+
+def test_lungs_slice_by_slice_with_a_front(tmp_path):
+    """Issue #16: the front fills the slices not finished (readable for planning, never
+    'done'); each finished slice is stored on its own; a store reopened half way keeps only the
+    finished slices' lungs."""
+    st = MapCache(tmp_path).store("s", "w", (3, 4, 4))
+    assert not st.lungs_started() and st.lung_array() is None
+    front = np.zeros((3, 4, 4), bool)
+    front[:, 1:3, 1:3] = True
+    st.put_lungs_front(front)
+    assert st.lungs_started() and not st.has_lungs() and not st.has_lungs_at(0)
+    np.testing.assert_array_equal(st.lung_array() != 0, front)
+    assert st.get_lungs(0) is None and st.lungs() is None
+    finished = np.ones((4, 4), bool)
+    st.put_lungs_slice(2, finished)
+    st.put(2, _slice(0.5, (4, 4)))
+    st.put(1, _slice(0.5, (4, 4)))
+    assert st.has(2) and not st.has(1) and st.get_map(1) is None  # slice 1's lungs not in
+    np.testing.assert_array_equal(st.get_lungs(2), finished)
+    np.testing.assert_array_equal(st.done_mask(), [False, False, True])
+    # a new session: the front is not kept, the finished slice and its map are
+    again = MapCache(tmp_path).store("s", "w", (3, 4, 4))
+    assert not again.lungs_started() and again.has(2) and not again.has_lungs_at(0)
+    again.put_lungs_front(np.zeros((3, 4, 4), bool))  # never over a finished slice
+    np.testing.assert_array_equal(again.get_lungs(2), finished)
+    for i in (0, 1):
+        again.put_lungs_slice(i, front[i])
+    assert again.has_lungs() and again.lungs() is not None
+    again.clear_maps()
+    assert again.n_done() == 0 and again.has_lungs()
+    with pytest.raises(ValueError, match="slice 0 lung mask has shape"):
+        again.put_lungs_slice(0, np.ones((3, 3), bool))
+    with pytest.raises(ValueError, match="lung mask has shape"):
+        again.put_lungs_front(np.ones((2, 4, 4), bool))
+
+
+def test_a_store_with_one_lungs_flag_is_rebuilt(tmp_path):
+    """Stores written before the lungs were stored slice by slice (``lungs_done.npy`` of one
+    value) are made again, not misread."""
+    st = MapCache(tmp_path).store("s", "w", (2, 4, 4))
+    st.put_lungs(np.ones((2, 4, 4), bool))
+    st.put(0, _slice(0.5, (4, 4)))
+    np.save(st.folder / "lungs_done.npy", np.ones(1, np.uint8))
+    again = MapCache(tmp_path).store("s", "w", (2, 4, 4))
+    assert again.n_done() == 0 and not again.has_lungs()

@@ -14,6 +14,8 @@ import pytest
 from ui_phantom import FakeLocalizer
 
 REPO = Path(__file__).resolve().parents[2]
+if str(REPO / "tests" / "core") not in sys.path:  # the chest phantoms (lung_phantom.py)
+    sys.path.append(str(REPO / "tests" / "core"))
 
 
 def test_a_file_is_on_screen_before_the_scan_finishes(qtbot, make_window, phantom, monkeypatch):
@@ -118,13 +120,14 @@ def test_batches_of_maps_equal_one_call_per_slice(qtbot):
     spacing = (2.5, 3.0, 3.0)
     plan_box = {}
 
+    def plan(lungs):
+        plan_box["plan"] = localizer_plan(loc, vox, True, lungs)
+
     def localize(stack):
-        if "plan" not in plan_box:
-            plan_box["plan"] = localizer_plan(loc, vox, True, store.lungs())
         return localize_with_plan(loc, stack, True, plan_box["plan"])
 
     w = LocalizeWorker(vox, store, localize, lambda v: series_lungs(v, True, spacing), start=6,
-                       batch_size=4)
+                       batch_size=4, plan=plan)
     w.prioritize(0)
     w.run()  # in this thread: no Qt thread, no timers
     assert store.is_complete()
@@ -155,15 +158,17 @@ def test_the_lungs_are_segmented_while_the_localizer_is_built(qtbot, tmp_path, p
     """Deferred localizer: the lung mask starts once the series is painted, beside the build
     (once: the localization waits for it), and not at all when the map cache holds it."""
     import viewer.core.lesion_layers as ll
+    import viewer.core.staged_lungs as sl
 
     calls = []
-    real = ll.series_lungs
+    real = sl.SeriesLungs
 
-    def counted(*a, **k):
-        calls.append(threading.current_thread().name)
-        return real(*a, **k)
+    class Counted(real):
+        def __init__(self, *a, **k):
+            calls.append(threading.current_thread().name)
+            super().__init__(*a, **k)
 
-    monkeypatch.setattr(ll, "series_lungs", counted)
+    monkeypatch.setattr(sl, "SeriesLungs", Counted)
     box = {}
 
     def factory(_progress=None):  # the build ends only once the early lungs are in
@@ -179,7 +184,7 @@ def test_the_lungs_are_segmented_while_the_localizer_is_built(qtbot, tmp_path, p
         win.open_path(phantom)
     qtbot.waitUntil(lambda: win.store is not None and win.store.is_complete(), timeout=30000)
     assert box["early_seen"] and len(calls) == 1
-    expected = real(win.voxels, True, ll.physical_spacing(win.info))
+    expected = ll.series_lungs(win.voxels, True, ll.physical_spacing(win.info))
     assert np.array_equal(win.store.lungs(), expected)
     win.close()
     # reopened: the cache has the lungs, nothing is segmented
@@ -204,3 +209,68 @@ def test_the_preview_goes_when_nothing_can_be_opened(qtbot, make_window, phantom
     # the first file was decoded before the scan failed; after the failure nothing is shown
     assert win.view.image_item.image is None and win.view.voxels is None
     assert win.view.label_tl.text() == ""
+
+
+def _frame_worker(vox, spacing, start):
+    """A worker over ``vox`` with the two-stage lungs and a model whose maps say which frame
+    planned them (the frame's y1 / 1000 everywhere): what each map was made with is visible."""
+    from gan.inference import plan_input
+    from viewer.core.map_cache import SeriesMapStore
+    from viewer.core.staged_lungs import SeriesLungs, same_plan
+    from viewer.ui.workers import LocalizeWorker
+
+    store = SeriesMapStore(vox.shape, "staged", "w", None)
+    box = {"plans": [], "checked": []}
+
+    def plan(lungs):
+        box["plan"] = plan_input(vox, True, lungs)
+        box["plans"].append(box["plan"])
+
+    def verify(final):
+        new = plan_input(vox, True, final)
+        box["checked"].append(same_plan(box["plan"], new))
+        box["plan"] = new
+        return box["checked"][-1]
+
+    def localize(stack):
+        return np.full(stack.shape, box["plan"].frame.y1 / 1000.0, np.float32)
+
+    w = LocalizeWorker(vox, store, localize, lambda v: SeriesLungs(v, True, spacing),
+                       start=start, batch_size=4, plan=plan, verify=verify)
+    seen = []
+    w.sliceReady.connect(lambda i: seen.append((i, store.has(i), store.has_lungs())))
+    return w, store, box, seen
+
+
+def test_the_first_map_needs_only_its_own_slice_lungs(qtbot):
+    """Two-stage lungs: the shown slice is localized with its finished lungs before the other
+    slices' lungs are finished; the rest follow; lungs and plan equal the one-stage ones."""
+    from lung_phantom import axial_slice
+    from viewer.core.lesion_layers import series_lungs
+
+    vox = np.stack([axial_slice(seed=k, lesions=False).hu for k in range(8)])
+    sp = (2.0, 1.0, 1.0)
+    w, store, box, seen = _frame_worker(vox, sp, start=5)
+    w.run()
+    assert seen[0] == (5, True, False)  # its own lungs in, the series' not yet
+    assert w.batches[0] == [5] and box["checked"] == [True]
+    assert store.is_complete() and np.array_equal(store.lungs(), series_lungs(vox, True, sp))
+    assert sorted(sum(w.batches, [])) == list(range(8))
+
+
+def test_a_plan_changed_by_the_finished_lungs_makes_the_first_map_again(qtbot):
+    """Dense backs: the finished lungs frame the series further than the front; the first map
+    (made with the front's plan) is made again, so every map is the finished plan's."""
+    from test_staged_lungs import consolidated_backs
+    from viewer.core.lesion_layers import series_lungs
+
+    vox, sp = consolidated_backs(8)
+    w, store, box, seen = _frame_worker(vox, sp, start=3)
+    w.run()
+    assert box["checked"] == [False] and w.batches[0] == [3]
+    assert sorted(sum(w.batches[1:], [])) == list(range(8))  # slice 3 again, then the rest
+    final = box["plan"].frame.y1 / 1000.0
+    assert box["plans"][0].frame.y1 / 1000.0 != final
+    maps = np.stack([store.get_map(i) for i in range(8)])
+    assert np.allclose(maps, final, atol=1e-3)
+    assert np.array_equal(store.lungs(), series_lungs(vox, True, sp))

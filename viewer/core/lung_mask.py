@@ -83,6 +83,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 
 import numpy as np
 from scipy import ndimage as ndi
@@ -212,44 +213,23 @@ def segment_lungs(
     (HU input only; 0 turns it off). ``network``: the lung-field network for 8-bit pictures
     (False: none; "auto"/True: the shipped one when present; a weights path; a ``LungFieldNet``).
     Raises ValueError on an empty, non-numeric or wrongly shaped input or bad spacing.
+    HU input goes through :class:`HuLungStages` (steps 1-4 at once, then 5-6 for every slice).
     """
+    if is_hu:
+        return HuLungStages(volume, spacing, air_hu=air_hu, closing_mm=closing_mm,
+                            wall_mm=wall_mm, network=network).result()
     vol = _validate_volume(volume, is_hu)
     two_d = vol.ndim == 2
     vol3 = vol[None] if two_d else vol
     pix_y, pix_x = _pixel_mm(spacing, vol3.shape, is_hu)
-    try:
-        closing = float(closing_mm)
-        air_level = float(air_hu)
-        wall_mm = float(wall_mm)
-    except (TypeError, ValueError):
-        raise ValueError(f"lung mask: closing_mm, air_hu and wall_mm must be numbers, got "
-                         f"{closing_mm!r}, {air_hu!r}, {wall_mm!r}")
-    if not math.isfinite(wall_mm) or wall_mm < 0:
-        raise ValueError(f"lung mask: wall_mm must be a finite number >= 0, got {wall_mm!r}")
-    if not math.isfinite(closing) or closing < 0:
-        raise ValueError(f"lung mask: closing_mm must be a finite number >= 0, got {closing_mm!r}")
-    radius_px = int(round(closing / min(pix_y, pix_x)))
-    depth_px = CONCAVITY_MAX_DEPTH_MM / min(pix_y, pix_x) if radius_px > 0 else 0.0
-
-    if is_hu:
-        # one bool volume holds the air inside the body, then the lungs kept, then the result
-        keep, inside = _air_inside_body(vol3, np.float32(air_level))
-        if vol3.shape[0] == 1:  # a slice, or a one-slice series: areas, not volumes
-            keep = _keep_lungs_2d(keep[0], pix_y * pix_x, vol3[0])[None]
-        else:
-            dz = _slice_mm(spacing)
-            _keep_lungs_3d(keep, pix_y * pix_x * dz, vol3)
-        _drop_airways(keep, inside, vol3, pix_y * pix_x)
-        return _finish_hu(keep, inside, vol3, spacing, (pix_y, pix_x), radius_px, depth_px,
-                          wall_mm, two_d, network)
-    else:
-        keep = np.zeros(vol3.shape, dtype=bool)
-        inside = np.zeros(vol3.shape, dtype=bool)
-        for k in range(vol3.shape[0]):
-            dark = vol3[k] < _picture_air_threshold(vol3[k])
-            inside[k] = _picture_body_hull(~dark)
-            cand = _components_mostly_inside(dark, inside[k])
-            keep[k] = _keep_lungs_2d(cand, pix_y * pix_x, None)
+    _, _, radius_px, depth_px = _parameters(closing_mm, air_hu, wall_mm, (pix_y, pix_x))
+    keep = np.zeros(vol3.shape, dtype=bool)
+    inside = np.zeros(vol3.shape, dtype=bool)
+    for k in range(vol3.shape[0]):
+        dark = vol3[k] < _picture_air_threshold(vol3[k])
+        inside[k] = _picture_body_hull(~dark)
+        cand = _components_mostly_inside(dark, inside[k])
+        keep[k] = _keep_lungs_2d(cand, pix_y * pix_x, None)
 
     out = np.zeros(vol3.shape, dtype=bool)
 
@@ -265,52 +245,125 @@ def segment_lungs(
     return with_field(out, inside, vol3, False, network, pix_y * pix_x, two_d, MIN_PIECE_MM2)
 
 
-def _finish_hu(keep: np.ndarray, inside: np.ndarray, hu: np.ndarray, spacing,
-               pix: tuple[float, float], radius_px: int, depth_px: float, wall_mm: float,
-               two_d: bool, network) -> np.ndarray:
-    """Steps 5 and 6 of every HU slice, written into ``keep`` (z, y, x bool, the lungs kept),
-    which becomes the result.
+def _parameters(closing_mm, air_hu, wall_mm, pix: tuple[float, float]):
+    """``(air_level, wall_mm, radius_px, depth_px)`` from the user's parameters, checked."""
+    try:
+        closing = float(closing_mm)
+        air_level = float(air_hu)
+        wall_mm = float(wall_mm)
+    except (TypeError, ValueError):
+        raise ValueError(f"lung mask: closing_mm, air_hu and wall_mm must be numbers, got "
+                         f"{closing_mm!r}, {air_hu!r}, {wall_mm!r}")
+    if not math.isfinite(wall_mm) or wall_mm < 0:
+        raise ValueError(f"lung mask: wall_mm must be a finite number >= 0, got {wall_mm!r}")
+    if not math.isfinite(closing) or closing < 0:
+        raise ValueError(f"lung mask: closing_mm must be a finite number >= 0, got {closing_mm!r}")
+    radius_px = int(round(closing / min(pix)))
+    depth_px = CONCAVITY_MAX_DEPTH_MM / min(pix) if radius_px > 0 else 0.0
+    return air_level, wall_mm, radius_px, depth_px
 
-    Each slice is worked on its body's bounding box, grown by a margin that no step reaches
-    across (the closing's padding, the pooled grids' blocks) and aligned to those grids: the
-    distance transforms see the same nearest pixels (the margin is outside the body), the
-    pooled blocks are the same blocks, so the result equals the whole frame's. The ribs of
-    the slab around a slice (step 6) are gathered for that box only.
+
+class HuLungStages:
+    """The HU lung mask in two stages, so that a series' slices can be finished in any order.
+
+    Made from ``volume`` HU ``(y, x)`` or ``(z, y, x)`` (and ``spacing`` etc. as
+    :func:`segment_lungs`), it runs steps 1-4 at once (about a fifth of the cost): the air
+    inside the body, the lung components kept in 3-D, the airways dropped. ``front`` is then
+    that ``bool (z, y, x)`` mask, ``front_plane`` its in-plane union ``bool (y, x)`` (the
+    lungs' extent, which steps 5-6 seldom widen). ``finish(indices)`` runs steps 5-6 for those
+    slices (each on its own, from the front of that slice only; threads; already finished
+    slices are skipped; thread-safe); ``lungs`` holds the finished slices' masks and the front
+    elsewhere, ``finished`` says which. ``result()`` finishes every slice and returns the mask,
+    equal to :func:`segment_lungs` (the same code).
     """
-    pix_y, pix_x = pix
-    pix_mm = min(pix_y, pix_x)
-    n = hu.shape[0]
-    back, half = 1, 0
-    if wall_mm > 0:
-        back = _back_direction(hu, inside)
-        if n > 1:  # bone of the slab around a slice
-            half = min(int(round(RIB_SLAB_MM / _slice_mm(spacing))), n - 1)
-    f_wall = max(1, int(round(WALL_GRID_MM / pix_mm)))
-    f_zone = max(1, int(round(WALL_ZONE_GRID_MM / pix_mm)))
-    grid = f_wall * f_zone // math.gcd(f_wall, f_zone)
-    margin = radius_px + 2 + 3 * max(f_wall, f_zone)
-    min_px = MIN_PIECE_MM2 / (pix_y * pix_x)
 
-    def finish(k: int) -> None:  # slice k on its own: the slices are independent here
-        if not keep[k].any():
-            return
-        body = inside[k]
-        box = grid_box(body, margin, grid)
-        body, lungs = body[box], keep[k][box]
-        xs = np.flatnonzero(body.any(axis=0))
-        mid_x = (xs[0] + xs[-1]) / 2.0  # HU series are axial with x = left-right
-        wall = _wall_depth(lungs, body, pix_mm) if depth_px > 0 else None
-        res = _fill_and_close(lungs, radius_px, min_px, depth_px, mid_x, wall)
-        res &= body
-        if wall_mm > 0:
-            lo, hi = max(0, k - half), min(n, k + half + 1)
-            ribs = np.any((hu[lo:hi][:, box[0], box[1]] > BONE_HU)
-                          & inside[lo:hi][:, box[0], box[1]], axis=0)
-            res = _fill_against_wall(res, hu[k][box], body, pix_mm, wall_mm, back, ribs)
-        keep[k][box] = res  # the result lies inside the body, hence inside the box
+    def __init__(self, volume, spacing=None, *, air_hu: float = AIR_HU,
+                 closing_mm: float = CLOSING_MM, wall_mm: float = WALL_CLOSING_MM, network=False):
+        vol = _validate_volume(volume, True)
+        self.two_d = vol.ndim == 2
+        hu = vol[None] if self.two_d else vol
+        self.hu = hu
+        self.pix = _pixel_mm(spacing, hu.shape, True)
+        pix_y, pix_x = self.pix
+        air_level, self.wall_mm, self.radius_px, self.depth_px = _parameters(
+            closing_mm, air_hu, wall_mm, self.pix)
+        self.network = network
+        # steps 1-4: one bool volume holds the air inside the body, then the lungs kept, then
+        # (slice by slice, as they are finished) the result
+        keep, self.inside = _air_inside_body(hu, np.float32(air_level))
+        if hu.shape[0] == 1:  # a slice, or a one-slice series: areas, not volumes
+            keep = _keep_lungs_2d(keep[0], pix_y * pix_x, hu[0])[None]
+        else:
+            _keep_lungs_3d(keep, pix_y * pix_x * _slice_mm(spacing), hu)
+        _drop_airways(keep, self.inside, hu, pix_y * pix_x)
+        self.lungs = keep
+        self.front_plane = keep.any(axis=0)
+        n = hu.shape[0]
+        self.finished = np.zeros(n, dtype=bool)
+        self._lock = threading.Lock()
+        self.back, self.half = 1, 0
+        if self.wall_mm > 0:
+            self.back = _back_direction(hu, self.inside)
+            if n > 1:  # bone of the slab around a slice
+                self.half = min(int(round(RIB_SLAB_MM / _slice_mm(spacing))), n - 1)
+        pix_mm = min(pix_y, pix_x)
+        f_wall = max(1, int(round(WALL_GRID_MM / pix_mm)))
+        f_zone = max(1, int(round(WALL_ZONE_GRID_MM / pix_mm)))
+        self.grid = f_wall * f_zone // math.gcd(f_wall, f_zone)
+        self.margin = self.radius_px + 2 + 3 * max(f_wall, f_zone)
 
-    _for_each_slice(finish, n)
-    return with_field(keep, inside, hu, True, network, pix_y * pix_x, two_d, MIN_PIECE_MM2)
+    @property
+    def front(self) -> np.ndarray:
+        """Steps 1-4's mask (z, y, x); valid as a whole only before any slice is finished."""
+        return self.lungs
+
+    def finish(self, indices) -> None:
+        """Steps 5 and 6 for the slices ``indices`` not finished yet (on ``SLICE_THREADS``)."""
+        with self._lock:
+            todo = [int(k) for k in dict.fromkeys(int(i) for i in indices)
+                    if not self.finished[int(k)]]
+            if not todo:
+                return
+            _for_each_slice(lambda j: self._finish_slice(todo[j]), len(todo))
+            self.finished[todo] = True
+
+    def result(self) -> np.ndarray:
+        """The finished lung mask: ``bool (z, y, x)``, or ``(y, x)`` for a slice."""
+        self.finish(range(self.hu.shape[0]))
+        return self.lungs[0] if self.two_d else self.lungs
+
+    def _finish_slice(self, k: int) -> None:
+        """Steps 5 and 6 of slice ``k``, written into ``lungs[k]``.
+
+        The slice is worked on its body's bounding box, grown by a margin that no step reaches
+        across (the closing's padding, the pooled grids' blocks) and aligned to those grids: the
+        distance transforms see the same nearest pixels (the margin is outside the body), the
+        pooled blocks are the same blocks, so the result equals the whole frame's. The ribs of
+        the slab around the slice (step 6) are gathered for that box only."""
+        keep, hu, inside = self.lungs, self.hu, self.inside
+        if keep[k].any():
+            pix_y, pix_x = self.pix
+            pix_mm = min(pix_y, pix_x)
+            body = inside[k]
+            box = grid_box(body, self.margin, self.grid)
+            body, lungs = body[box], keep[k][box]
+            xs = np.flatnonzero(body.any(axis=0))
+            mid_x = (xs[0] + xs[-1]) / 2.0  # HU series are axial with x = left-right
+            wall = _wall_depth(lungs, body, pix_mm) if self.depth_px > 0 else None
+            res = _fill_and_close(lungs, self.radius_px, MIN_PIECE_MM2 / (pix_y * pix_x),
+                                  self.depth_px, mid_x, wall)
+            res &= body
+            if self.wall_mm > 0:
+                n = hu.shape[0]
+                lo, hi = max(0, k - self.half), min(n, k + self.half + 1)
+                ribs = np.any((hu[lo:hi][:, box[0], box[1]] > BONE_HU)
+                              & inside[lo:hi][:, box[0], box[1]], axis=0)
+                res = _fill_against_wall(res, hu[k][box], body, pix_mm, self.wall_mm,
+                                         self.back, ribs)
+            keep[k][box] = res  # the result lies inside the body, hence inside the box
+        # the lung-field network where it applies (not on HU: FIELD_ON_PICTURES_ONLY)
+        keep[k] = with_field(keep[k:k + 1], inside[k:k + 1], hu[k:k + 1], True, self.network,
+                             self.pix[0] * self.pix[1], True, MIN_PIECE_MM2)
 
 
 def _for_each_slice(work, n: int) -> None:
@@ -657,14 +710,15 @@ def _drop_airways(keep: np.ndarray, inside: np.ndarray, hu: np.ndarray,
     """
     max_px = AIRWAY_MAX_AREA_MM2 / pixel_mm2
     out = keep  # changed in place, slice by slice (each slice's labels come first)
-    for k in range(keep.shape[0]):
+
+    def work(k: int) -> None:  # slice k on its own (threads: each writes its own slice)
         if not keep[k].any():
-            continue
+            return
         labels, n = ndi.label(keep[k])
         body = inside[k]
         rows = np.flatnonzero(body.any(axis=1))
         if rows.size == 0:
-            continue
+            return
         cols = np.flatnonzero(body.any(axis=0))
         by, bx = slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
         mid_y, mid_x = (by.start + by.stop - 1) / 2.0, (bx.start + bx.stop - 1) / 2.0
@@ -681,6 +735,8 @@ def _drop_airways(keep: np.ndarray, inside: np.ndarray, hu: np.ndarray,
             part = labels[sl] == i
             if np.percentile(hu[k][sl][part], 10) < AIRWAY_AIR_HU:
                 out[k][sl][part] = False
+
+    _for_each_slice(work, keep.shape[0])
     return out
 
 

@@ -12,10 +12,11 @@ resident memory), the others are memory maps:
 - ``maps.npy``: ``float16 (z, y, x)``, the localizer's lesion map in [0, 1] (not yet restricted
   to the lungs);
 - ``lungs.npy``: ``uint8 (z, y, x)``, the series' lung mask (1 inside the lungs), segmented once
-  for the whole series (``viewer.core.lesion_layers.series_lungs``) and written at once;
+  for the whole series (``viewer.core.staged_lungs.SeriesLungs``: the front of every slice
+  first, which only plans the model's input, then each slice's finished mask);
 - ``done.npy``: ``uint8 (z,)``, 1 once the map of slice ``z`` is written (set after its pixels
   are flushed, so a run cut off half way never marks a half-written slice as done);
-- ``lungs_done.npy``: ``uint8 (1,)``, 1 once the lung mask is written;
+- ``lungs_done.npy``: ``uint8 (z,)``, 1 once the finished lung mask of slice ``z`` is written;
 - ``meta.json``: series key, weights hash, shape and the lung-mask kind, checked on reopening
   (stores of older versions, with lungs segmented slice by slice, are recomputed).
 
@@ -76,12 +77,12 @@ def _check_shape(shape) -> tuple[int, int, int]:
 
 
 class SeriesMapStore:
-    """Maps of one series, filled slice by slice, and its lung mask, written once (thread-safe
-    writes).
+    """Maps of one series and its lung mask, both filled slice by slice (thread-safe writes).
 
     ``shape`` is the volume's ``(z, y, x)``. Slices are read back as ``float32 (y, x)`` maps in
-    [0, 1] and ``bool (y, x)`` lung masks. A slice counts as done (``has``) once its map and the
-    series' lung mask are both written.
+    [0, 1] and ``bool (y, x)`` lung masks. A slice counts as done (``has``) once its map and its
+    finished lung mask are both written. ``put_lungs_front`` may fill the slices not finished
+    yet with a provisional mask first (``lung_array`` then reads it; ``get_lungs`` does not).
     """
 
     def __init__(self, shape, series_key: str, weights_hash: str, folder: Path | None):
@@ -92,6 +93,7 @@ class SeriesMapStore:
         self.warning = ""
         self._lock = threading.Lock()
         self._maps = self._lungs = self._done = self._lungs_done = None
+        self._front_in = False
         if folder is not None:
             try:
                 self._open_on_disk(folder)
@@ -103,7 +105,7 @@ class SeriesMapStore:
             self._maps = np.zeros((z, y, x), MAP_DTYPE)
             self._lungs = np.zeros((z, y, x), np.uint8)
             self._done = np.zeros(z, np.uint8)
-            self._lungs_done = np.zeros(1, np.uint8)
+            self._lungs_done = np.zeros(z, np.uint8)
 
     # -- disk ---------------------------------------------------------------------------------
     def _meta(self) -> dict:
@@ -130,7 +132,7 @@ class SeriesMapStore:
                 self._done = open_memmap(folder / "done.npy", mode="r+")
                 self._lungs_done = open_memmap(folder / "lungs_done.npy", mode="r+")
                 if (self._maps.shape != (z, y, x) or self._lungs.shape != (z, y, x)
-                        or self._done.shape != (z,) or self._lungs_done.shape != (1,)):
+                        or self._done.shape != (z,) or self._lungs_done.shape != (z,)):
                     raise ValueError("cached arrays have the wrong shape")
                 return
             except (OSError, ValueError):
@@ -139,7 +141,7 @@ class SeriesMapStore:
         self._lungs = open_memmap(folder / "lungs.npy", mode="w+", dtype=np.uint8, shape=(z, y, x))
         self._done = open_memmap(folder / "done.npy", mode="w+", dtype=np.uint8, shape=(z,))
         self._lungs_done = open_memmap(folder / "lungs_done.npy", mode="w+", dtype=np.uint8,
-                                       shape=(1,))
+                                       shape=(z,))
         meta_path.write_text(json.dumps(self._meta()))
 
     # -- access -------------------------------------------------------------------------------
@@ -154,20 +156,29 @@ class SeriesMapStore:
         return i
 
     def has_lungs(self) -> bool:
-        """True once the series' lung mask is written."""
-        return bool(self._lungs_done[0])
+        """True once every slice's finished lung mask is written."""
+        return bool(np.all(self._lungs_done))
+
+    def has_lungs_at(self, i: int) -> bool:
+        """True once slice ``i``'s finished lung mask is written."""
+        return bool(self._lungs_done[self._index(i)])
+
+    def lungs_started(self) -> bool:
+        """True once the lungs can be read for planning (``put_lungs_front`` or all written)."""
+        return self._front_in or self.has_lungs()
 
     def has_map(self, i: int) -> bool:
         """True once slice ``i`` holds a map."""
         return bool(self._done[self._index(i)])
 
     def has(self, i: int) -> bool:
-        """True once slice ``i`` holds a map and the series' lung mask is written."""
-        return self.has_map(i) and self.has_lungs()
+        """True once slice ``i`` holds a map and its finished lung mask."""
+        i = self._index(i)
+        return bool(self._done[i]) and bool(self._lungs_done[i])
 
     def done_mask(self) -> np.ndarray:
         """``bool (z,)`` copy: which slices are done (map and lungs)."""
-        return np.asarray(self._done, dtype=bool) & self.has_lungs()
+        return np.asarray(self._done, dtype=bool) & np.asarray(self._lungs_done, dtype=bool)
 
     def n_done(self) -> int:
         """Slices whose map is written."""
@@ -179,35 +190,67 @@ class SeriesMapStore:
     def get_map(self, i: int) -> np.ndarray | None:
         """Lesion map of slice ``i``: ``float32 (y, x)`` in [0, 1], or None when not done."""
         i = self._index(i)
-        if not self._done[i] or not self._lungs_done[0]:
+        if not self._done[i] or not self._lungs_done[i]:
             return None
         return np.asarray(self._maps[i], dtype=np.float32)
 
     def lungs(self) -> np.ndarray | None:
-        """The series' lung mask as stored, ``uint8 (z, y, x)`` 0/1 (a read-only view, a memory
-        map on disk), or None before it is written."""
-        if not self._lungs_done[0]:
+        """The series' finished lung mask as stored, ``uint8 (z, y, x)`` 0/1 (a read-only view,
+        a memory map on disk), or None before every slice's is written."""
+        if not self.has_lungs():
+            return None
+        return self.lung_array()
+
+    def lung_array(self) -> np.ndarray | None:
+        """The stored lung mask, ``uint8 (z, y, x)`` read-only, while it is being filled: the
+        finished slices' masks (``has_lungs_at``) and the provisional front elsewhere; None
+        before ``lungs_started``. Read a slice from it only once ``has_lungs_at`` says so."""
+        if not self.lungs_started():
             return None
         view = self._lungs.view()
         view.flags.writeable = False
         return view
 
     def get_lungs(self, i: int) -> np.ndarray | None:
-        """Lung mask of slice ``i``: ``bool (y, x)``, or None before the series' mask is in."""
+        """Finished lung mask of slice ``i``: ``bool (y, x)``, or None before it is written."""
         i = self._index(i)
-        if not self._lungs_done[0]:
+        if not self._lungs_done[i]:
             return None
         return np.asarray(self._lungs[i]) != 0
 
     def put_lungs(self, lungs: np.ndarray) -> None:
-        """Store the series' lung mask, ``bool (z, y, x)``."""
+        """Store the series' finished lung mask, ``bool (z, y, x)``."""
         lm = np.asarray(lungs)
         if lm.shape != self.shape:
             raise ValueError(f"map cache: lung mask has shape {lm.shape}, expected {self.shape}")
         with self._lock:
             self._lungs[:] = lm.astype(bool)
             self._flush(self._lungs)
-            self._lungs_done[0] = 1
+            self._lungs_done[:] = 1
+            self._flush(self._lungs_done)
+
+    def put_lungs_front(self, front: np.ndarray) -> None:
+        """The provisional mask ``bool (z, y, x)`` for the slices not finished yet (kept for this
+        session only: ``lungs_done`` is not set, a reopened store makes it again)."""
+        lm = np.asarray(front)
+        if lm.shape != self.shape:
+            raise ValueError(f"map cache: lung mask has shape {lm.shape}, expected {self.shape}")
+        with self._lock:
+            for k in np.flatnonzero(np.asarray(self._lungs_done) == 0):
+                self._lungs[k] = lm[k]
+            self._front_in = True
+
+    def put_lungs_slice(self, i: int, lungs: np.ndarray) -> None:
+        """Store slice ``i``'s finished lung mask, ``bool (y, x)``."""
+        i = self._index(i)
+        lm = np.asarray(lungs)
+        if lm.shape != self.shape[1:]:
+            raise ValueError(f"map cache: slice {i} lung mask has shape {lm.shape}, expected "
+                             f"{self.shape[1:]}")
+        with self._lock:
+            self._lungs[i] = lm.astype(bool)
+            self._flush(self._lungs)
+            self._lungs_done[i] = 1
             self._flush(self._lungs_done)
 
     def put(self, i: int, lesion_map: np.ndarray) -> None:
@@ -235,8 +278,15 @@ class SeriesMapStore:
         with self._lock:
             self._done[:] = 0
             self._lungs_done[:] = 0
+            self._front_in = False
             self._flush(self._done)
             self._flush(self._lungs_done)
+
+    def clear_maps(self) -> None:
+        """Forget every slice's map (kept: the lungs); they will be recomputed."""
+        with self._lock:
+            self._done[:] = 0
+            self._flush(self._done)
 
 
 class MapCache:

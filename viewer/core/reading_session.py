@@ -135,14 +135,17 @@ class ReadingSession:
         self.build_pipeline()
 
     def build_pipeline(self) -> LesionLayers | None:
-        """The series' ``LesionLayers`` over the store; None until the store holds the lungs.
+        """The series' ``LesionLayers`` over the store; None until the store holds the lungs
+        (their front at least: ``SeriesMapStore.lungs_started``).
         Emits ``notes`` and ``pipeline()`` when built."""
         st, info = self.store, self.info
         self.pipeline = None
-        if st is None or info is None or not st.has_lungs():
+        if st is None or info is None or not st.lungs_started():
             return None
+        # the store's lungs while they are being finished: a slice is read only once its map
+        # is in, and the worker stores a slice's finished lungs before its map
         self.pipeline = LesionLayers(
-            self.voxels.shape, physical_spacing(info), info.is_hu, st.lungs(), st,
+            self.voxels.shape, physical_spacing(info), info.is_hu, st.lung_array(), st,
             threshold=self.threshold, lungs_only=self.lungs_only, edits=self.edits,
             hu=self.voxels if info.is_hu else None, notes=self.input_notes())
         self.events.emit("notes", self.pipeline.notes)
@@ -252,7 +255,7 @@ class ReadingSession:
         ``threshold`` (None: the session's), without the edits; None without lungs on the
         slice or before the pipeline is built."""
         p = self._sync_pipeline()
-        if p is None:
+        if p is None or (self.store is not None and not self.store.has_lungs_at(i)):
             return None
         t = self.threshold if threshold is None else float(threshold)
         lungs = p.lungs(i)

@@ -1,9 +1,12 @@
 """Localizing the open series in the background: the session's map store from the cache, then
 ``LocalizeWorker`` segments the series' lungs once (3-D with the real spacing,
-``viewer.core.lesion_layers.series_lungs``) and localizes the shown slice first (alone), the
-rest of the series outwards from it in batches (``LocalizeWorker.BATCH_SIZE`` slices per model
-call). Maps and lungs go to the store (memory and disk, ``viewer.core.map_cache``); the session
-builds its lesion pipeline once the lungs are in.
+``viewer.core.staged_lungs.SeriesLungs``: the front of the whole series, which plans the
+model's input, and the shown slice's lungs finished) and localizes the shown slice first
+(alone); then it finishes every slice's lungs, checks the plan against them (the first map is
+made again when it differs) and localizes the rest of the series outwards from the shown slice
+in batches (``LocalizeWorker.BATCH_SIZE`` slices per model call). Maps and lungs go to the
+store (memory and disk, ``viewer.core.map_cache``); the session builds its lesion pipeline
+once the front is in, and again once every slice's lungs are.
 """
 from __future__ import annotations
 
@@ -50,8 +53,9 @@ def default_localizer_factory(weights: str | None, device: str) -> Callable:
 
 
 class EarlyLungs:
-    """The lung mask of one series, segmented while the localizer is still being built
-    (``LocalizationController.prepare``); ``result()`` waits for it (worker threads only)."""
+    """The lungs of one series (``SeriesLungs``: the front, or a picture stack's whole mask),
+    made while the localizer is still being built (``LocalizationController.prepare``);
+    ``result()`` waits for them (worker threads only)."""
 
     def __init__(self, voxels):
         self.voxels = voxels
@@ -97,7 +101,8 @@ class LocalizationController:
         (they do not depend on the model), unless the map cache has them. ``factory``: the
         localizer factory; its ``cache_hash()`` (the weights' sha256) finds the cached store;
         without it nothing is started."""
-        from viewer.core.lesion_layers import physical_spacing, series_lungs
+        from viewer.core.lesion_layers import physical_spacing
+        from viewer.core.staged_lungs import SeriesLungs
 
         s = self.session
         cache_hash = getattr(factory, "cache_hash", None)
@@ -114,7 +119,7 @@ class LocalizationController:
         is_hu, spacing = s.info.is_hu, physical_spacing(s.info)
         early = self.early = EarlyLungs(s.voxels)
         w = CallWorker(lambda _progress: early.compute(
-            lambda v: series_lungs(v, is_hu, spacing)), "lungs", self.pool.owner)
+            lambda v: SeriesLungs(v, is_hu, spacing)), "lungs", self.pool.owner)
         self.pool.keep(w, "lungs")
         self.pool.on(w.finished, lambda: self.pool.release("lungs")
                      if self.pool.get("lungs") is w else None)
@@ -144,7 +149,8 @@ class LocalizationController:
 
     def _start_worker(self, info, loc, vox, store) -> None:
         from viewer.core.lesion_layers import (localize_with_plan, localizer_plan,
-                                               physical_spacing, plan_notes, series_lungs)
+                                               physical_spacing, plan_notes)
+        from viewer.core.staged_lungs import SeriesLungs, same_plan
 
         is_hu = info.is_hu
         # one lung mask per series, as `localize` makes it (pictures: no physical spacing)
@@ -152,10 +158,18 @@ class LocalizationController:
         plan_box: dict = {}
         notes = self.session.series_notes = []  # the model's notes about this series' input
 
-        def localize(stack):  # worker thread, (k, y, x); the plan is made once, from the lungs
-            if "plan" not in plan_box:
-                plan_box["plan"] = localizer_plan(loc, vox, is_hu, store.lungs())
-                notes.extend(plan_notes(plan_box["plan"]))
+        def plan(lungs):  # worker thread: the plan from the lungs' front (or the stored lungs)
+            plan_box["plan"] = localizer_plan(loc, vox, is_hu, lungs)
+            notes[:] = plan_notes(plan_box["plan"])
+
+        def verify(final) -> bool:  # worker thread: the plan of the finished lungs
+            final_plan = localizer_plan(loc, vox, is_hu, final)
+            same = same_plan(plan_box.get("plan"), final_plan)
+            plan_box["plan"] = final_plan
+            notes[:] = plan_notes(final_plan)
+            return same
+
+        def localize(stack):  # worker thread, (k, y, x)
             return localize_with_plan(loc, stack, is_hu, plan_box["plan"])
 
         early = self.early if self.early is not None and self.early.voxels is vox else None
@@ -167,14 +181,15 @@ class LocalizationController:
                     return early.result()
                 except Exception:  # noqa: BLE001 - segmented again below, reported if it fails
                     pass
-            return series_lungs(volume, is_hu, spacing)
+            return SeriesLungs(volume, is_hu, spacing)
 
         w = LocalizeWorker(vox, store, localize, segment, start=self.view.index,
-                           parent=self.pool.owner)
+                           parent=self.pool.owner, plan=plan, verify=verify)
         # a worker cancelled by a series switch must not touch the new series' store
         current = lambda: store is self.session.store  # noqa: E731
         on = self.pool.on
         on(w.lungsReady, lambda: self._lungs_ready() if current() else None)
+        on(w.lungsComplete, lambda: self._lungs_complete() if current() else None)
         on(w.sliceReady, lambda i: self.slice_ready(i) if current() else None)
         on(w.progressed, lambda d, t: self.show_progress(f"Localizing on {loc.device}", d, t)
            if current() else None)
@@ -192,6 +207,13 @@ class LocalizationController:
             self.session.build_pipeline()
             self.severity.recount_all()
             self.redraw()
+
+    def _lungs_complete(self) -> None:
+        """Every slice's finished lungs are in: the pipeline again (lung found or not, the
+        notes of the finished plan) and the counts (maps made again are counted as they come)."""
+        self.session.build_pipeline()
+        self.severity.recount_all()
+        self.redraw()
 
     def slice_ready(self, i: int) -> None:
         """Slice ``i``'s map is in the store: count it, draw it when it is on screen."""

@@ -169,18 +169,28 @@ def outward_order(n: int, start: int) -> list[int]:
 
 
 class LocalizeWorker(QtCore.QThread):
-    """Fills ``store`` with the series' lung mask ``segment(voxels) -> bool (z, y, x)`` (first,
-    once; ``viewer.core.lesion_layers.series_lungs``) and the lesion maps of ``voxels``
-    ``(z, y, x)``: ``localize(stack (k, y, x)) -> maps (k, y, x) in [0, 1]``, called with the
-    shown slice alone first, then with batches of up to ``batch_size`` slices.
+    """Fills ``store`` with the series' lung mask and the lesion maps of ``voxels`` ``(z, y, x)``.
+
+    ``segment(voxels)`` gives the lungs: a ``viewer.core.staged_lungs.SeriesLungs`` (its front
+    first; each slice finished just before its map) or a finished ``bool (z, y, x)`` mask.
+    ``plan(lungs)`` (optional) is called once with the mask to plan the model's input with (the
+    front, or the stored finished mask), before the first map; ``localize(stack (k, y, x)) ->
+    maps (k, y, x) in [0, 1]`` is called with the shown slice alone first (its lungs finished
+    just before), then with batches of up to ``batch_size`` slices. Between the two, every
+    slice's lungs are finished and stored, and ``verify(lungs)`` (optional) is called with the
+    finished mask: False means the plan made from the front was not the finished one's (dense
+    lung against the wall widened the lungs' frame), so the maps made so far (the first) are
+    made again with the plan ``verify`` has put in its place.
 
     What the store already holds is skipped (a reopened series costs nothing). Emits
-    ``lungsReady()`` once the lung mask is in, ``sliceReady(i)`` after each slice,
-    ``progressed(done, total)``, and at the end ``completed()``, ``cancelled()`` or
-    ``failed(msg)``.
+    ``lungsReady()`` once the lungs can be read (the front in the store), ``sliceReady(i)``
+    after each slice (its map and finished lungs), ``progressed(done, total)``,
+    ``lungsComplete()`` once every slice's finished lungs are stored (only when this worker made
+    them), and at the end ``completed()``, ``cancelled()`` or ``failed(msg)``.
     """
 
     lungsReady = QtCore.pyqtSignal()
+    lungsComplete = QtCore.pyqtSignal()
     sliceReady = QtCore.pyqtSignal(int)
     progressed = QtCore.pyqtSignal(int, int)
     completed = QtCore.pyqtSignal()
@@ -191,7 +201,8 @@ class LocalizeWorker(QtCore.QThread):
     BATCH_SIZE = 8
 
     def __init__(self, voxels: np.ndarray, store: SeriesMapStore, localize: Callable,
-                 segment: Callable, start: int = 0, parent=None, batch_size: int | None = None):
+                 segment: Callable, start: int = 0, parent=None, batch_size: int | None = None,
+                 plan: Callable | None = None, verify: Callable | None = None):
         super().__init__(parent)
         if voxels.shape != store.shape:
             raise ValueError(f"localize: volume shape {voxels.shape} differs from the map "
@@ -200,14 +211,20 @@ class LocalizeWorker(QtCore.QThread):
         self.store = store
         self._localize = localize
         self._segment = segment
+        self._plan = plan
+        self._verify = verify
         self.batch_size = max(1, int(batch_size or self.BATCH_SIZE))
         self._cancel = threading.Event()
         self._lock = threading.Lock()
-        self._queue = [i for i in outward_order(voxels.shape[0], start) if not store.has_map(i)]
+        self._queue = self._all_missing(start)
         self._priority: list[int] = []
         self._first = True
+        self._start = start
         #: the slice indices of each ``localize`` call, in order (read by tests)
         self.batches: list[list[int]] = []
+
+    def _all_missing(self, start: int) -> list[int]:
+        return [i for i in outward_order(self.voxels.shape[0], start) if not self.store.has_map(i)]
 
     def cancel(self) -> None:
         self._cancel.set()
@@ -238,27 +255,46 @@ class LocalizeWorker(QtCore.QThread):
     def run(self) -> None:
         total = self.voxels.shape[0]
         try:
-            if not self.store.has_lungs():
-                lungs = np.asarray(self._segment(self.voxels), dtype=bool)
+            lungs = None  # the SeriesLungs being finished, while the store lacks some slices'
+            if self.store.has_lungs():
+                plan_lungs = self.store.lungs()
+            else:
+                made = self._segment(self.voxels)
                 if self._cancel.is_set():
                     self.cancelled.emit()
                     return
-                self.store.put_lungs(lungs)
-                del lungs  # the store has them (a 1000-slice series: 250 MB not held twice)
+                lungs = made if hasattr(made, "front") else _Finished(made)
+                plan_lungs = lungs.front()
+                self.store.put_lungs_front(plan_lungs)
+                del made
+            if self._plan is not None:
+                self._plan(plan_lungs)
+            del plan_lungs
             self.lungsReady.emit()
             while not self._cancel.is_set():
                 batch = self._next_batch()
-                if not batch:
+                if not batch and lungs is None:
                     break
-                self.batches.append(batch)
-                stack = self.voxels[batch]  # (k, y, x), a copy in the batch's order
-                maps = np.asarray(self._localize(stack), dtype=np.float32).reshape(stack.shape)
-                if self._cancel.is_set():
-                    break
-                for i, lesion_map in zip(batch, maps):
-                    self.store.put(i, lesion_map)
-                    self.sliceReady.emit(i)
-                self.progressed.emit(self.store.n_done(), total)
+                if batch:
+                    self.batches.append(batch)
+                    if lungs is not None:  # the shown slice's lungs, finished just before its map
+                        lungs.finish(batch)
+                        for i in batch:
+                            if not self.store.has_lungs_at(i):
+                                self.store.put_lungs_slice(i, lungs.get(i))
+                    stack = self.voxels[batch]  # (k, y, x), a copy in the batch's order
+                    maps = np.asarray(self._localize(stack), dtype=np.float32).reshape(stack.shape)
+                    if self._cancel.is_set():
+                        break
+                    for i, lesion_map in zip(batch, maps):
+                        self.store.put(i, lesion_map)
+                        self.sliceReady.emit(i)
+                    self.progressed.emit(self.store.n_done(), total)
+                if lungs is not None and not self._cancel.is_set():
+                    # after the first map: every slice's lungs, then the plan checked against
+                    # them before the rest (when it changed, only that first map is made again)
+                    self._complete_lungs(lungs)
+                    lungs = None
         except Exception as exc:
             traceback.print_exc()
             self.failed.emit(f"localization: {_one_line(exc)}")
@@ -267,3 +303,38 @@ class LocalizeWorker(QtCore.QThread):
             self.cancelled.emit()
         else:
             self.completed.emit()
+
+    def _complete_lungs(self, lungs) -> bool:
+        """Every slice's finished lungs into the store; False when ``verify`` found the plan
+        changed (the maps are then cleared and queued again)."""
+        final = lungs.result()
+        for i in range(self.voxels.shape[0]):
+            if not self.store.has_lungs_at(i):
+                self.store.put_lungs_slice(i, final[i])
+        same = True if self._verify is None else bool(self._verify(final))
+        del final
+        if not same:
+            self.store.clear_maps()
+            with self._lock:
+                self._queue = self._all_missing(self._start)
+        self.lungsComplete.emit()
+        return same
+
+
+class _Finished:
+    """A finished lung mask ``bool (z, y, x)`` with the ``SeriesLungs`` calls the worker uses."""
+
+    def __init__(self, mask):
+        self.mask = np.asarray(mask, dtype=bool)
+
+    def front(self):
+        return self.mask
+
+    def finish(self, _indices) -> None:
+        return None
+
+    def get(self, i: int):
+        return self.mask[i]
+
+    def result(self):
+        return self.mask
