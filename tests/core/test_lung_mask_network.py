@@ -106,3 +106,31 @@ def test_the_map_cache_key_names_the_lung_field_weights(monkeypatch):
     store = map_cache.SeriesMapStore.__new__(map_cache.SeriesMapStore)
     store.series_key, store.weights_hash, store.shape = "s", "w", (1, 2, 2)
     assert map_cache.SeriesMapStore._meta(store)["lungs"].endswith("+field-0123456789ab")
+
+
+def _organ_case(textured: bool):
+    """A phantom picture whose lung field also covers a large region against the left lung
+    (over a fifth of the lungs' area): even soft tissue (an organ such as the liver dome) or the
+    same region with air bronchograms (consolidated lung)."""
+    ph = axial_slice(lesions=False)
+    hu = _with_ribs(ph.hu)
+    region = _ellipse(132, 74, 70, 44) & ~_ellipse(132, 74, 66, 38) | (_ellipse(132, 74, 66, 38)
+                                                                         & (np.arange(256)[:, None] > 120))
+    hu[region] = BODY_HU
+    if textured:
+        yy, xx = np.mgrid[0:256, 0:256]
+        bronchi = region & ((xx + yy) % 9 < 2)  # thin dark branches through the dense lung
+        hu[bronchi] = -900.0
+    return ph, to_picture(hu), region
+
+
+def test_a_large_even_piece_against_the_lung_is_an_organ_not_lung():
+    ph, pic, region = _organ_case(textured=False)
+    plain = segment_lungs(pic, False)
+    out = segment_lungs(pic, False, network=FieldOf(ph.lungs | region))
+    assert np.count_nonzero(region & ~plain) > 0.2 * plain.sum()  # large against the lungs
+    assert np.array_equal(out, plain)  # left out: even grey, like the liver or the heart
+    _, pic_t, region_t = _organ_case(textured=True)
+    plain_t = segment_lungs(pic_t, False)
+    out_t = segment_lungs(pic_t, False, network=FieldOf(ph.lungs | region_t))
+    assert np.count_nonzero(out_t & region_t & ~plain_t) > 0.9 * np.count_nonzero(region_t & ~plain_t)

@@ -41,9 +41,10 @@ APP_NAME = "covid-ct-reading-room"
 MAP_DTYPE = np.float16
 _FILES = ("maps.npy", "lungs.npy", "done.npy", "lungs_done.npy")
 #: Recorded in meta.json: how the lung mask was made (a change invalidates old stores).
-#: "series-wallbites": #17 changed ``segment_lungs`` (concavity fill against the chest wall only).
+#: "series-wallbites": #17 changed ``segment_lungs`` (concavity fill against the chest wall only);
+#: "+organs": the lung field's large even pieces (liver, heart) are left out (pictures).
 #: The lung-field network's weights are part of it too (``lung_field_stage.network_id``).
-LUNGS_KIND = "series-wallbites"
+LUNGS_KIND = "series-wallbites+organs"
 
 
 def default_cache_root() -> Path:
