@@ -418,10 +418,21 @@ def run_classification(s: ClassificationSetup, log: Log = print) -> dict:
     data = load_class_folders(s.data, limit=s.limit_per_class)
     for msg in data.skipped:
         s.warnings.append(f"skipped {msg}")
-    _, te = seeded_split(len(data), frac, seed)
+    if frac == 0.0:  # an external set: every slice is a test slice
+        te = np.arange(len(data))
+        s.warnings = [w for w in s.warnings if "split seed" not in w]
+        for name, mdl in models.items():
+            trained_on = json.loads(mdl.metadata.get("config", "{}") or "{}").get("data")
+            if trained_on and Path(trained_on).resolve() == Path(s.data).resolve():
+                s.warnings.append(f"{name}: --data is the folder it was trained on; with train "
+                                  "fraction 0 its training slices are among the test slices")
+        log(f"classification: all {len(data)} slices of {s.data} (external set, train fraction 0)")
+    else:
+        _, te = seeded_split(len(data), frac, seed)
+        log(f"classification: {len(te)} held-out slices of {len(data)} (split seed {seed}, "
+            f"train fraction {frac})")
     images = [data.images[i] for i in te]
     labels = data.labels[te]
-    log(f"classification: {len(te)} held-out slices of {len(data)} (split seed {seed}, train fraction {frac})")
     results: dict[str, dict] = {}
     for name, mdl in models.items():
         t0 = time.time()

@@ -41,6 +41,7 @@ class ClassifierConfig:
     device: str = "auto"
     resume: bool = False
     on_maps: str | None = None  # generator weights: train LM-ResNet-18 on its maps
+    intensity_aug: bool = False  # window (gamma/contrast) jitter of the training slices
     limit_per_class: int | None = None
 
 
@@ -108,7 +109,7 @@ def train_classifier(cfg: ClassifierConfig, log: Callable[[str], None] = print) 
     if dd.enabled:
         net = torch.nn.parallel.DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
     # maps are already per-image min-max; no flips of the class evidence are lost by augmenting
-    batcher = AugmentedBatcher(cfg.image_size, rot90=True)
+    batcher = AugmentedBatcher(cfg.image_size, rot90=True, intensity=bool(cfg.intensity_aug))
     scaler = grad_scaler_for(device, precision)
     t0 = time.time()
     for epoch in range(start_epoch, cfg.epochs):

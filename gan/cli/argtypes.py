@@ -41,6 +41,14 @@ def fraction(text: str) -> float:
     return v
 
 
+def test_fraction(text: str) -> float:
+    """A training share in [0, 1): 0 means no training part (every slice is a test slice)."""
+    v = _number(text, float)
+    if not 0.0 <= v < 1.0:
+        raise argparse.ArgumentTypeError(f"must be at least 0 and below 1, got {v}")
+    return v
+
+
 def boolean(text: str) -> bool:
     t = text.strip().lower()
     if t in ("1", "true", "yes", "on"):

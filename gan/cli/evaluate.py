@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 
 from ..map_methods import ALL_METHODS_TEXT, METHODS
-from .argtypes import fraction, positive_int
+from .argtypes import positive_int, test_fraction
 from .common import add_device_argument, error
 
 
@@ -54,8 +54,9 @@ def register(sub) -> None:
     cls.add_argument("--lm-weights", type=_path, help="LM-ResNet-18 .safetensors (kind lm_classifier)")
     cls.add_argument("--split-seed", type=int, default=None,
                      help="seed of the 70/30 split (default: the one recorded in the classifier weights, else 0)")
-    cls.add_argument("--train-fraction", type=fraction, default=None,
-                     help="training share of the split (default: recorded in the weights, else 0.7)")
+    cls.add_argument("--train-fraction", type=test_fraction, default=None,
+                     help="training share of the split (default: recorded in the weights, else 0.7); "
+                          "0 = every slice of --data is a test slice (an external set)")
     cls.add_argument("--limit-per-class", type=positive_int, default=None,
                      help="use only the first N images per class (smoke tests)")
     loc.add_argument("--tta", type=int, choices=(1, 2, 4), default=None,

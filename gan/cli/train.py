@@ -36,6 +36,9 @@ def register(sub) -> None:
     c.add_argument("--epochs", type=positive_int, default=None)
     c.add_argument("--lr", type=positive_float, default=None)
     c.add_argument("--split-seed", type=int, default=0, help="seed of the 70/30 split")
+    c.add_argument("--intensity-aug", type=boolean, default=None,
+                   help="random gamma/contrast (display window) jitter of the training slices, so the "
+                        "classifier travels to pictures windowed otherwise (not in the paper)")
     c.set_defaults(func=_run_classifier, on_maps=None)
 
     lm = s.add_parser("lm-classifier", help="LM-ResNet-18: a ResNet-18 on the GAN's localization maps")
@@ -117,7 +120,8 @@ def _run_classifier(args) -> int:
     from ..train_classifier import ClassifierConfig, train_classifier
 
     cfg = dict(CLASSIFIER_PRESETS[args.preset])
-    cfg.update(_overrides(args, ("image_size", "batch_size", "epochs", "lr", "precision")))
+    cfg.update(_overrides(args, ("image_size", "batch_size", "epochs", "lr", "precision",
+                                 "intensity_aug")))
     try:
         res = train_classifier(ClassifierConfig(data=args.data, out=args.out, preset=args.preset, seed=args.seed,
                                                 device=args.device, resume=args.resume, split_seed=args.split_seed,

@@ -117,6 +117,25 @@ def test_classification_end_to_end_keeps_localization(files, tmp_path, capsys):
     assert "0.982" in captured.out  # the paper's LM-ResNet-18 accuracy beside ours
 
 
+def test_classification_of_an_external_set_uses_every_slice(files, tmp_path, capsys):
+    """#12: ``--train-fraction 0`` scores every slice of ``--data`` (a set from another source);
+    a fraction of 1 or below 0 is refused with one line."""
+    out = tmp_path / "ext"
+    rc = main.main(["evaluate", "classification", "--data", str(files["train"]),
+                    "--classifier-weights", str(files["cls"]), "--train-fraction", "0",
+                    "--out", str(out), "--device", "cpu"])
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    c = json.loads((out / "metrics.json").read_text())["classification"]
+    assert c["n_test"] == c["n_total"] == 8 and c["train_fraction"] == 0.0
+    assert "external set" in captured.out + captured.err
+    for bad in ("1", "-0.1"):
+        with pytest.raises(SystemExit):
+            main.main(["evaluate", "classification", "--data", str(files["train"]),
+                       "--classifier-weights", str(files["cls"]), "--train-fraction", bad])
+        assert "--train-fraction" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("change, message", [
     (("--methods", "gan,lime"), "unknown method 'lime'"),
     (("--methods", ","), "no method"),

@@ -42,3 +42,39 @@ def test_classifier_stage_bad_folder(capsys, tmp_path):
     code = main.main(["train", "classifier", "--data", str(tmp_path), "--out", str(tmp_path / "o"), "--device", "cpu"])
     err = capsys.readouterr().err
     assert code == 2 and "non-COVID" in err
+
+
+@pytest.fixture()
+def class_folders(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    root = tmp_path / "set"
+    for name in ("COVID", "non-COVID"):
+        (root / name).mkdir(parents=True)
+        for i in range(6):
+            img = np.clip(rng.normal(120, 40, (72, 72)), 0, 255).astype(np.uint8)
+            Image.fromarray(img).save(root / name / f"{i}.png")
+    return root
+
+
+def test_classifier_intensity_jitter_flag_reaches_the_run(tmp_path, class_folders, capsys):
+    """#12: ``--intensity-aug true`` trains with window jitter and is recorded in the weights'
+    config (a classifier that should travel to pictures windowed otherwise); a bad value is
+    refused by name."""
+    import json
+
+    from gan.weights import read_weights
+
+    out = tmp_path / "o"
+    code = main.main(["train", "classifier", "--data", str(class_folders), "--out", str(out),
+                      "--device", "cpu", "--image-size", "64", "--batch-size", "4", "--epochs", "1",
+                      "--precision", "fp32", "--intensity-aug", "true"])
+    assert code == 0, capsys.readouterr().err
+    _, meta = read_weights(out / "classifier.safetensors")
+    assert json.loads(meta["config"])["intensity_aug"] is True
+    with pytest.raises(SystemExit):
+        main.main(["train", "classifier", "--data", str(class_folders), "--out", str(out),
+                   "--intensity-aug", "sometimes"])
+    assert "--intensity-aug" in capsys.readouterr().err
