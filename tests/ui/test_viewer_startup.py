@@ -274,3 +274,68 @@ def test_a_plan_changed_by_the_finished_lungs_makes_the_first_map_again(qtbot):
     maps = np.stack([store.get_map(i) for i in range(8)])
     assert np.allclose(maps, final, atol=1e-3)
     assert np.array_equal(store.lungs(), series_lungs(vox, True, sp))
+
+
+def _hooked_lungs(spacing, on_chunk):
+    """``segment`` for the worker: the two-stage lungs, calling ``on_chunk(indices)`` each time
+    the worker finishes a chunk of slices (not the first, single slice)."""
+    from viewer.core.staged_lungs import SeriesLungs
+
+    class Hooked(SeriesLungs):
+        def finish(self, indices):
+            idx = list(indices)
+            super().finish(idx)
+            if len(idx) > 1:
+                on_chunk(idx)
+
+    return lambda v: Hooked(v, True, spacing)
+
+
+def test_a_slice_scrolled_to_while_the_lungs_finish_is_localized_then(qtbot):
+    """The reader scrolls while the series' lungs are being finished: that slice is localized
+    between two chunks, before the lungs are complete, not after them."""
+    from lung_phantom import axial_slice
+    from viewer.core.map_cache import SeriesMapStore
+    from viewer.ui.workers import LocalizeWorker
+
+    vox = np.stack([axial_slice(seed=k % 3, lesions=False).hu for k in range(40)])
+    store = SeriesMapStore(vox.shape, "prio", "w", None)
+    box = {}
+
+    def on_chunk(idx):
+        if "asked" not in box:
+            box["asked"] = True
+            w.prioritize(39)
+
+    w = LocalizeWorker(vox, store, lambda s: np.zeros(s.shape, np.float32),
+                       _hooked_lungs((2.0, 1.0, 1.0), on_chunk), start=0, batch_size=8)
+    w.LUNG_CHUNK = 4
+    seen = []
+    w.sliceReady.connect(lambda i: seen.append((i, store.has_lungs())))
+    w.run()
+    assert seen[0] == (0, False) and seen[1] == (39, False)  # before the lungs were complete
+    assert store.is_complete() and sorted(sum(w.batches, [])) == list(range(40))
+
+
+def test_cancelling_while_the_lungs_finish_stops_between_chunks(qtbot):
+    from lung_phantom import axial_slice
+    from viewer.core.map_cache import SeriesMapStore
+    from viewer.ui.workers import LocalizeWorker
+
+    vox = np.stack([axial_slice(seed=k % 3, lesions=False).hu for k in range(40)])
+    store = SeriesMapStore(vox.shape, "cancel", "w", None)
+    chunks = []
+
+    def on_chunk(idx):
+        chunks.append(idx)
+        w.cancel()
+
+    w = LocalizeWorker(vox, store, lambda s: np.zeros(s.shape, np.float32),
+                       _hooked_lungs((2.0, 1.0, 1.0), on_chunk), start=20, batch_size=8)
+    w.LUNG_CHUNK = 4
+    got = []
+    w.cancelled.connect(lambda: got.append("cancelled"))
+    w.completed.connect(lambda: got.append("completed"))
+    w.run()
+    assert got == ["cancelled"] and len(chunks) == 1  # stopped after one chunk of 4
+    assert not store.has_lungs() and store.n_done() == 1

@@ -225,7 +225,7 @@ class SeriesMapStore:
         if lm.shape != self.shape:
             raise ValueError(f"map cache: lung mask has shape {lm.shape}, expected {self.shape}")
         with self._lock:
-            self._lungs[:] = lm.astype(bool)
+            self._lungs[:] = lm.astype(bool, copy=False)
             self._flush(self._lungs)
             self._lungs_done[:] = 1
             self._flush(self._lungs_done)

@@ -177,9 +177,11 @@ class LocalizeWorker(QtCore.QThread):
     front, or the stored finished mask), before the first map; ``localize(stack (k, y, x)) ->
     maps (k, y, x) in [0, 1]`` is called with the shown slice alone first (its lungs finished
     just before), then with batches of up to ``batch_size`` slices. Between the two, every
-    slice's lungs are finished and stored, and ``verify(lungs)`` (optional) is called with the
-    finished mask: False means the plan made from the front was not the finished one's (dense
-    lung against the wall widened the lungs' frame), so the maps made so far (the first) are
+    slice's lungs are finished and stored (``LUNG_CHUNK`` slices at a time; a slice the reader
+    asks for meanwhile, ``prioritize``, is localized between two chunks, and a cancel is seen
+    there), and ``verify(lungs)`` (optional) is called with the finished mask: False means the
+    plan made from the front was not the finished one's (dense lung against the wall widened
+    the lungs' frame), so the maps made so far (the first, and those asked for meanwhile) are
     made again with the plan ``verify`` has put in its place.
 
     What the store already holds is skipped (a reopened series costs nothing). Emits
@@ -199,6 +201,8 @@ class LocalizeWorker(QtCore.QThread):
 
     #: slices per model call after the first (the Localizer's own batch size)
     BATCH_SIZE = 8
+    #: slices whose lungs are finished between two looks at the reader's requests (and a cancel)
+    LUNG_CHUNK = 16
 
     def __init__(self, voxels: np.ndarray, store: SeriesMapStore, localize: Callable,
                  segment: Callable, start: int = 0, parent=None, batch_size: int | None = None,
@@ -292,8 +296,10 @@ class LocalizeWorker(QtCore.QThread):
                     self.progressed.emit(self.store.n_done(), total)
                 if lungs is not None and not self._cancel.is_set():
                     # after the first map: every slice's lungs, then the plan checked against
-                    # them before the rest (when it changed, only that first map is made again)
-                    self._complete_lungs(lungs)
+                    # them before the rest (when it changed, the maps made so far, the first
+                    # and any the reader scrolled to meanwhile, are made again)
+                    if self._complete_lungs(lungs) is None:
+                        break  # cancelled
                     lungs = None
         except Exception as exc:
             traceback.print_exc()
@@ -304,13 +310,22 @@ class LocalizeWorker(QtCore.QThread):
         else:
             self.completed.emit()
 
-    def _complete_lungs(self, lungs) -> bool:
-        """Every slice's finished lungs into the store; False when ``verify`` found the plan
-        changed (the maps are then cleared and queued again)."""
+    def _complete_lungs(self, lungs) -> bool | None:
+        """Every slice's finished lungs into the store, a few slices at a time outwards from the
+        shown one (a slice the reader scrolls to is localized in between, with the plan so
+        far; cancelling stops between chunks: None). False when ``verify`` found the plan
+        changed: the maps made so far are then cleared and queued again."""
+        n = self.voxels.shape[0]
+        order = [i for i in outward_order(n, self._start) if not lungs.is_finished(i)]
+        for k in range(0, len(order), self.LUNG_CHUNK):
+            if self._cancel.is_set():
+                return None
+            lungs.finish(order[k:k + self.LUNG_CHUNK])
+            self._serve_priority(lungs)
+        if self._cancel.is_set():
+            return None
         final = lungs.result()
-        for i in range(self.voxels.shape[0]):
-            if not self.store.has_lungs_at(i):
-                self.store.put_lungs_slice(i, final[i])
+        self.store.put_lungs(final)  # one write and flush (the finished slices are the same)
         same = True if self._verify is None else bool(self._verify(final))
         del final
         if not same:
@@ -319,6 +334,27 @@ class LocalizeWorker(QtCore.QThread):
                 self._queue = self._all_missing(self._start)
         self.lungsComplete.emit()
         return same
+
+    def _serve_priority(self, lungs) -> None:
+        """The slice the reader asked for (``prioritize``) while the lungs are being finished:
+        its lungs, then its map, now."""
+        with self._lock:
+            wanted = [i for i in self._priority if not self.store.has_map(i)]
+            self._priority = []
+        for i in wanted:
+            if self._cancel.is_set():
+                return
+            lungs.finish([i])
+            if not self.store.has_lungs_at(i):
+                self.store.put_lungs_slice(i, lungs.get(i))
+            self.batches.append([i])
+            stack = self.voxels[[i]]
+            lesion_map = np.asarray(self._localize(stack), dtype=np.float32).reshape(stack.shape)[0]
+            if self._cancel.is_set():
+                return
+            self.store.put(i, lesion_map)
+            self.sliceReady.emit(i)
+            self.progressed.emit(self.store.n_done(), self.voxels.shape[0])
 
 
 class _Finished:
@@ -332,6 +368,9 @@ class _Finished:
 
     def finish(self, _indices) -> None:
         return None
+
+    def is_finished(self, _i: int) -> bool:
+        return True
 
     def get(self, i: int):
         return self.mask[i]
