@@ -33,7 +33,12 @@ class _MainThreadCollector(QtCore.QObject):
         self.collections = 0
 
     def check(self) -> None:
-        """Collect the oldest generation whose count passed its threshold (GUI thread)."""
+        """Collect the oldest generation whose count passed its threshold (GUI thread); the
+        workers whose threads have ended are let go first, and running ones stay held
+        (``viewer.ui.workers.release_ended``), so no collection destroys a running QThread."""
+        from viewer.ui.workers import release_ended
+
+        release_ended()
         counts = gc.get_count()
         for gen in (2, 1, 0):
             if self.thresholds[gen] and counts[gen] > self.thresholds[gen]:

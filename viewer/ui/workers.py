@@ -28,6 +28,43 @@ from viewer.core.map_cache import SeriesMapStore
 # their thread ends, so a window's deletion never destroys a running QThread.
 _RETIRED: set = set()
 
+# Every started worker, held until the GUI thread sees that its thread has ended
+# (``release_ended``). The last reference to a QThread must never go while its thread still
+# runs: neither in that thread (a ``finished`` handler dropping it, so Qt aborts: "destroyed
+# while still running") nor in a garbage collection that races the thread's last steps (a
+# stress run aborted so, in ``gc_guard``'s collection).
+_LIVE: set = set()
+_LIVE_LOCK = threading.Lock()
+
+
+def release_ended() -> int:
+    """Let go of the started workers whose threads have ended (GUI thread only); returns how
+    many are still held."""
+    with _LIVE_LOCK:
+        live = list(_LIVE)
+    for w in live:
+        try:
+            ended = w.isFinished()
+            if ended:
+                w.wait()  # returns at once: the thread has left its last Qt step
+        except RuntimeError:  # the C++ object is gone already
+            ended = True
+        if ended:
+            with _LIVE_LOCK:
+                _LIVE.discard(w)
+    with _LIVE_LOCK:
+        return len(_LIVE)
+
+
+class HeldThread(QtCore.QThread):
+    """A ``QThread`` held in ``_LIVE`` from ``start()`` until its thread has ended."""
+
+    def start(self, *args) -> None:
+        release_ended()
+        with _LIVE_LOCK:
+            _LIVE.add(self)
+        super().start(*args)
+
 
 def retire(worker: QtCore.QThread) -> None:
     """Cancel ``worker`` and detach it from its window; it is kept alive until it finishes."""
@@ -42,7 +79,7 @@ def retire(worker: QtCore.QThread) -> None:
 
 
 _RESULT_SIGNALS = ("progressed", "partial", "succeeded", "failed", "cancelled", "loaded", "sliceReady", "lungsReady",
-                   "completed")
+                   "lungsComplete", "completed")
 
 
 def disconnect_results(worker: QtCore.QObject) -> None:
@@ -66,7 +103,7 @@ def wait_retired(ms: int = 10000) -> bool:
     return not _RETIRED
 
 
-class CallWorker(QtCore.QThread):
+class CallWorker(HeldThread):
     """Runs ``fn(progress)`` off the GUI thread. ``progress(done, total)`` returns False once
     cancelled. Emits ``progressed(done, total)``, then ``succeeded(result)`` or ``failed(msg)``
     (a one-line message) or ``cancelled()``. ``fn`` may hand out a result early with
@@ -118,7 +155,7 @@ def _one_line(exc: BaseException) -> str:
     return msg
 
 
-class LoadWorker(QtCore.QThread):
+class LoadWorker(HeldThread):
     """Reads the pixels of ``info`` (a ``SeriesInfo``) into ``voxels`` ``(z, y, x)``.
 
     Emits ``progressed(done, total)``, ``loaded(voxels)`` (HU float32 or uint8), ``failed(msg)``
@@ -168,7 +205,7 @@ def outward_order(n: int, start: int) -> list[int]:
     return order
 
 
-class LocalizeWorker(QtCore.QThread):
+class LocalizeWorker(HeldThread):
     """Fills ``store`` with the series' lung mask and the lesion maps of ``voxels`` ``(z, y, x)``.
 
     ``segment(voxels)`` gives the lungs: a ``viewer.core.staged_lungs.SeriesLungs`` (its front
