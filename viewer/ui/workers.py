@@ -20,7 +20,7 @@ import traceback
 from typing import Callable
 
 import numpy as np
-from PyQt6 import QtCore
+from PyQt6 import QtCore, sip
 
 from viewer.core.map_cache import SeriesMapStore
 
@@ -39,7 +39,13 @@ _LIVE_LOCK = threading.Lock()
 
 def release_ended() -> int:
     """Let go of the started workers whose threads have ended (GUI thread only); returns how
-    many are still held."""
+    many are still held.
+
+    A worker without a Qt parent (a retired one) would be deleted by Python the moment it is
+    let go, possibly while one of its queued signals is being delivered further up the stack
+    (this is called from ``start()`` and timers, which can run inside such a slot): its C++
+    object is handed to Qt and deleted with ``deleteLater`` instead, which Qt runs only once
+    control is back in the event loop that asked for it."""
     with _LIVE_LOCK:
         live = list(_LIVE)
     for w in live:
@@ -47,6 +53,9 @@ def release_ended() -> int:
             ended = w.isFinished()
             if ended:
                 w.wait()  # returns at once: the thread has left its last Qt step
+                if w.parent() is None:
+                    sip.transferto(w, None)
+                    w.deleteLater()
         except RuntimeError:  # the C++ object is gone already
             ended = True
         if ended:
