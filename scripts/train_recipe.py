@@ -1,5 +1,6 @@
-"""The whole training recipe in one command (``make train``): stage 1 classifier, stage 2 GAN,
-finalize, stage 3 label-free student, the lung-field network, calibration. Re-running continues where it stopped (each
+"""The whole training recipe in one command (``make train``): stage 1 classifier (F of the GAN),
+the baselines' 256-px classifier, stage 2 GAN, finalize, stage 3 label-free student, the
+lung-field network, calibration. Re-running continues where it stopped (each
 stage resumes from its checkpoint or is skipped when its output exists).
 
     python scripts/train_recipe.py --data SOARES --val MEDSEG_VAL --out runs/recipe \\
@@ -9,7 +10,9 @@ Every stage runs ``main.py`` in a subprocess (each prints its own tqdm progress 
 between stages this script prints the stage, the elapsed time and the estimated time left,
 from the stage durations measured on the 2-core CPU (resources/weights/MODEL_CARD.md), scaled
 by how fast the finished stages ran against those figures. Outputs:
-``OUT/classifier/classifier.safetensors``, ``OUT/gan/final.safetensors`` (the generator, the
+``OUT/classifier/classifier.safetensors`` (F), ``OUT/classifier256/classifier.safetensors`` (ships as
+resources/weights/classifier.safetensors: the plain ResNet-18 and the CAM baselines),
+``OUT/gan/final.safetensors`` (the generator, the
 teacher), ``OUT/student/best_student.safetensors``, ``OUT/lungs/lung_field.safetensors`` (ships as
 resources/weights/lung_field.safetensors) and ``OUT/localizer.safetensors`` (the
 calibrated student: what ships as resources/weights/localizer.safetensors).
@@ -42,10 +45,14 @@ def stages(a: argparse.Namespace) -> list[Stage]:
     gen = out / "gan" / "final.safetensors"
     student = out / "student" / "best_student.safetensors"
     dev = ["--device", a.device]
+    baseline = out / "classifier256" / "classifier.safetensors"
     return [
         Stage("stage 1: classifier", cls,
               ["train", "classifier", "--data", data, "--out", str(cls.parent), "--preset", "cpu",
                "--resume", *dev], 15),
+        Stage("the baselines' classifier (256 px)", baseline,
+              ["train", "classifier", "--data", data, "--out", str(baseline.parent), "--preset", "cpu",
+               "--image-size", "256", "--epochs", "30", "--lr", "1e-3", "--resume", *dev], 35),
         Stage("stage 2: GAN", gan_best.parent / "history.json",  # written when the run ends
               ["train", "gan", "--data", data, "--out", str(gan_best.parent), "--preset", "cpu",
                "--classifier-weights", str(cls), "--val-images", vi, "--val-masks", vm,
