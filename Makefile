@@ -24,7 +24,8 @@ test: $(STAMP)
 stress-ui: $(STAMP)
 	$(VPY) scripts/stress_ui.py --runs 10 --burners 2
 
-# the whole training recipe (stage 1, GAN, finalize, student, calibrate); re-run to continue.
+# the whole training recipe (stage 1, the baselines' classifier, GAN, finalize, student, lung field,
+# calibrate); re-run to continue.
 # DATA / VAL / NORMAL default to ../shared/data; about 4 h on a 2-core CPU (MODEL_CARD.md)
 DATA ?= ../shared/data/soares-sarscov2-ct
 VAL ?= ../shared/data/medseg-covid19-val
