@@ -95,6 +95,15 @@ def physical_spacing(source) -> tuple[float, float, float] | None:
     return _check_spacing(getattr(source, "spacing"))
 
 
+def check_voxels(voxels) -> np.ndarray:
+    """``voxels`` as an array, checked to be a non-empty ``(z, y, x)`` volume (ValueError)."""
+    vol = np.asarray(voxels)
+    if vol.ndim != 3 or min(vol.shape) <= 0:
+        raise ValueError(f"lesion layers: voxels must be a non-empty (z, y, x) array, got shape "
+                         f"{vol.shape}")
+    return vol
+
+
 def series_lungs(voxels: np.ndarray, is_hu: bool,
                  spacing: tuple[float, float, float] | None,
                  progress: Callable[[int, int], object] | None = None,
@@ -112,10 +121,7 @@ def series_lungs(voxels: np.ndarray, is_hu: bool,
     """
     from viewer.core.lung_mask import segment_lungs
 
-    vol = np.asarray(voxels)
-    if vol.ndim != 3 or min(vol.shape) <= 0:
-        raise ValueError(f"lesion layers: voxels must be a non-empty (z, y, x) array, got shape "
-                         f"{vol.shape}")
+    vol = check_voxels(voxels)
     sp = None if spacing is None else _check_spacing(spacing)
     n = vol.shape[0]
     if is_hu and n > 1:

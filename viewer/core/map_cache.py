@@ -156,6 +156,21 @@ class SeriesMapStore:
             raise ValueError(f"map cache: slice index {i} outside 0..{self.shape[0] - 1}")
         return i
 
+    def _slice_array(self, i: int, value, what: str) -> tuple[int, np.ndarray]:
+        """``(index, array)`` of one slice's ``what``, checked against the series' shape."""
+        i = self._index(i)
+        a = np.asarray(value)
+        if a.shape != self.shape[1:]:
+            raise ValueError(f"map cache: slice {i} {what} has shape {a.shape}, expected "
+                             f"{self.shape[1:]}")
+        return i, a
+
+    def _volume_lungs(self, lungs) -> np.ndarray:
+        lm = np.asarray(lungs)
+        if lm.shape != self.shape:
+            raise ValueError(f"map cache: lung mask has shape {lm.shape}, expected {self.shape}")
+        return lm
+
     def has_lungs(self) -> bool:
         """True once every slice's finished lung mask is written."""
         return bool(np.all(self._lungs_done))
@@ -221,9 +236,7 @@ class SeriesMapStore:
 
     def put_lungs(self, lungs: np.ndarray) -> None:
         """Store the series' finished lung mask, ``bool (z, y, x)``."""
-        lm = np.asarray(lungs)
-        if lm.shape != self.shape:
-            raise ValueError(f"map cache: lung mask has shape {lm.shape}, expected {self.shape}")
+        lm = self._volume_lungs(lungs)
         with self._lock:
             self._lungs[:] = lm.astype(bool, copy=False)
             self._flush(self._lungs)
@@ -233,9 +246,7 @@ class SeriesMapStore:
     def put_lungs_front(self, front: np.ndarray) -> None:
         """The provisional mask ``bool (z, y, x)`` for the slices not finished yet (kept for this
         session only: ``lungs_done`` is not set, a reopened store makes it again)."""
-        lm = np.asarray(front)
-        if lm.shape != self.shape:
-            raise ValueError(f"map cache: lung mask has shape {lm.shape}, expected {self.shape}")
+        lm = self._volume_lungs(front)
         with self._lock:
             for k in np.flatnonzero(np.asarray(self._lungs_done) == 0):
                 self._lungs[k] = lm[k]
@@ -243,11 +254,7 @@ class SeriesMapStore:
 
     def put_lungs_slice(self, i: int, lungs: np.ndarray) -> None:
         """Store slice ``i``'s finished lung mask, ``bool (y, x)``."""
-        i = self._index(i)
-        lm = np.asarray(lungs)
-        if lm.shape != self.shape[1:]:
-            raise ValueError(f"map cache: slice {i} lung mask has shape {lm.shape}, expected "
-                             f"{self.shape[1:]}")
+        i, lm = self._slice_array(i, lungs, "lung mask")
         with self._lock:
             self._lungs[i] = lm.astype(bool)
             self._flush(self._lungs)
@@ -256,11 +263,7 @@ class SeriesMapStore:
 
     def put(self, i: int, lesion_map: np.ndarray) -> None:
         """Store the map of slice ``i``: ``lesion_map`` ``float (y, x)`` in [0, 1]."""
-        i = self._index(i)
-        m = np.asarray(lesion_map)
-        if m.shape != self.shape[1:]:
-            raise ValueError(f"map cache: slice {i} map has shape {m.shape}, expected "
-                             f"{self.shape[1:]}")
+        i, m = self._slice_array(i, lesion_map, "map")
         if m.dtype.kind != "f":
             raise ValueError(f"map cache: lesion map must be floating point, got {m.dtype}")
         with self._lock:

@@ -41,13 +41,10 @@ class SeriesLungs:
 
     def __init__(self, voxels: np.ndarray, is_hu: bool, spacing,
                  progress: Callable[[int, int], object] | None = None, network="auto"):
-        from viewer.core.lesion_layers import _check_spacing, series_lungs
+        from viewer.core.lesion_layers import _check_spacing, check_voxels, series_lungs
         from viewer.core.lung_mask import HuLungStages
 
-        vol = np.asarray(voxels)
-        if vol.ndim != 3 or min(vol.shape) <= 0:
-            raise ValueError(f"lung mask: voxels must be a non-empty (z, y, x) array, got shape "
-                             f"{vol.shape}")
+        vol = check_voxels(voxels)
         self.shape = tuple(int(v) for v in vol.shape)
         self._stages = None
         self._whole = None
