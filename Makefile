@@ -24,7 +24,7 @@ test: $(STAMP)
 stress-ui: $(STAMP)
 	$(VPY) scripts/stress_ui.py --runs 10 --burners 2
 
-# the whole training recipe (stage 1, the baselines' classifier, GAN, finalize, student, lung field,
+# the whole training recipe (stage 1, the baselines' classifier, GAN, finalize, student and its 256-grid round, lung field,
 # calibrate); re-run to continue.
 # DATA / VAL / NORMAL default to ../shared/data; about 4 h on a 2-core CPU (MODEL_CARD.md)
 DATA ?= ../shared/data/soares-sarscov2-ct

@@ -75,6 +75,7 @@ class LocalizationSetup:
     device: str = "auto"
     smoothgrad_samples: int = 25
     tta: int | None = None  # GAN test-time augmentation; None = the weights' own setting
+    inference_size: int | None = None  # the GAN model's map grid; None = the weights' own
     warnings: list[str] = field(default_factory=list)
 
 
@@ -91,7 +92,8 @@ class MapMaker:
         if self._localizer is None:
             from .inference import Localizer
 
-            self._localizer = Localizer(self.setup.weights, device=self.setup.device, tta=self.setup.tta)
+            self._localizer = Localizer(self.setup.weights, device=self.setup.device, tta=self.setup.tta,
+                                        image_size=self.setup.inference_size)
         return self._localizer
 
     def explainer(self):
@@ -161,6 +163,10 @@ def check_localization_setup(s: LocalizationSetup) -> None:
         if s.weights is None:
             raise ValueError("--weights: needed for method gan (generator .safetensors)")
         _check_file(s.weights, "--weights")
+        if s.inference_size is not None:
+            from .inference import check_inference_size
+
+            check_inference_size(s.inference_size, "--inference-size")
     cams = [m for m in s.methods if m in CAM_METHODS]
     if cams:
         if s.classifier_weights is None:
@@ -241,6 +247,7 @@ def run_localization(s: LocalizationSetup, log: Log = print) -> tuple[dict, dict
             if method in ("gan", ABSOLUTE_GAN):
                 r["weights_threshold"] = maker.localizer().threshold  # from the weights metadata
                 r["tta"] = maker.localizer().tta
+                r["inference_size"] = maker.localizer().image_size
             thin = curve.thinned(200)
             r["roc"] = {"fpr": np.round(thin.fpr, 5).tolist(), "tpr": np.round(thin.tpr, 5).tolist()}
             results[name] = r

@@ -61,6 +61,21 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     return torch.device(name)
 
 
+def check_inference_size(size, what: str = "inference size") -> int:
+    """``size`` as an int when it is a usable model grid (a multiple of 32 from 64 to 1024, as
+    the U-Net's five halvings need); ValueError naming ``what`` otherwise."""
+    try:
+        n = int(size.strip()) if isinstance(size, str) else int(size)
+        whole = isinstance(size, str) or n == size
+    except (TypeError, ValueError, OverflowError):
+        whole = False
+    if isinstance(size, bool) or not whole:
+        raise ValueError(f"{what} must be a whole number of pixels, got {size!r}")
+    if n % 32 or not 64 <= n <= 1024:
+        raise ValueError(f"{what} {n}: must be a multiple of 32 from 64 to 1024")
+    return n
+
+
 def _gaussian_kernel(sigma: float) -> torch.Tensor:
     r = int(np.ceil(3 * sigma))
     x = torch.arange(-r, r + 1, dtype=torch.float32)
@@ -287,14 +302,18 @@ class Localizer:
         device: "auto" (CUDA when present), "cpu" or "cuda[:N]".
         tta: maps averaged over 1, 2 or 4 flips/turns of each slice (see :func:`raw_map`);
             None = the value the weights were validated with (metadata ``tta``, else 1).
+        image_size: the side (px, a multiple of 32) of the square grid the model draws its maps
+            on; None = the weights' ``inference_size``, else the grid it was trained on. The
+            student draws sharper maps on a finer grid than it was trained on (model card).
     Attributes: ``threshold`` (operating threshold on the absolute [0, 1] map, calibrated so that
     normal lungs read about 0 %), ``map_scale`` (raw residual that maps to 1.0 for pictures),
     ``map_scale_hu`` (the same for HU input; the weights' ``map_scale`` when not calibrated),
-    ``weights_hash`` (sha256 hex of the file), ``model_name``, ``device``, ``image_size``.
+    ``weights_hash`` (sha256 hex of the file), ``model_name``, ``device``, ``image_size`` (the
+    inference grid), ``train_size`` (the training grid).
     """
 
     def __init__(self, weights: str | Path | None = None, device: str = "auto", batch_size: int = 8,
-                 tta: int | None = None):
+                 tta: int | None = None, image_size: int | None = None):
         path = Path(weights) if weights is not None else DEFAULT_WEIGHTS
         state, meta = read_weights(path)
         self.kind = meta.get("kind", "generator")
@@ -309,7 +328,17 @@ class Localizer:
         if not (math.isfinite(self.sigma) and self.sigma >= 0):
             raise ValueError(f"{path}: map_sigma in the metadata must be a number >= 0, "
                              f"got {meta.get('map_sigma')!r}")
-        self.image_size = int(meta_float(meta, "image_size", 256))
+        #: the grid the network was trained on (metadata ``image_size``)
+        self.train_size = int(meta_float(meta, "image_size", 256))
+        #: the grid maps are drawn on: ``image_size`` (argument), else the metadata's
+        #: ``inference_size`` (set by ``main.py calibrate --inference-size``), else ``train_size``
+        if image_size is not None:
+            self.image_size = check_inference_size(image_size)
+        elif "inference_size" in meta:
+            self.image_size = check_inference_size(meta["inference_size"],
+                                                   f"{path}: inference_size in the metadata")
+        else:
+            self.image_size = self.train_size
         self.width = meta_float(meta, "width", 1.0)
         self.threshold = meta_float(meta, "threshold", 0.5)
         self.map_scale = meta_float(meta, "map_scale",

@@ -4,6 +4,8 @@
         --val-images DIR --val-masks DIR [--epochs 10] [--resume]
 
 ``--generator`` may also be a student's weights: a further round of self-training on its maps.
+The shipped student is such a round: the first student's maps drawn on the 256 grid
+(``--teacher-size 256``), learned on that grid starting from the first student (``--init``).
 
 Targets, made once and cached in the run folder (``teacher.npz``):
 
@@ -36,13 +38,13 @@ import torch.nn.functional as Fnn
 from tqdm import tqdm
 
 from .data import jitter_intensity, load_class_folders, load_mask_folders, seeded_split
-from .inference import (Localizer, _model_input, _runs, absolute_scale, canonical_inputs, raw_map,
-                        smooth)
+from .inference import (Localizer, _model_input, _runs, absolute_scale, canonical_inputs,
+                        check_inference_size, raw_map, smooth)
 from .networks import Generator
 from .train_common import (autocast_for, device_for, load_checkpoint, resolve_precision,
                            save_checkpoint, seed_everything)
 from .validation import validate_generator
-from .weights import save_weights
+from .weights import read_weights, save_weights
 
 Log = Callable[[str], object]
 
@@ -68,6 +70,11 @@ class StudentConfig:
     limit_per_class: int | None = None
     #: end this run after this many epochs (``resume`` continues it): a CPU run across sessions
     stop_after: int | None = None
+    #: start from these weights (a student or generator of the same width) instead of at random
+    init: str | None = None
+    #: the grid (px) the teacher draws its targets on, which is also the student's training grid;
+    #: None = the teacher's own (``Localizer.image_size``)
+    teacher_size: int | None = None
 
     def check(self) -> None:
         for name in ("epochs", "batch_size"):
@@ -79,6 +86,10 @@ class StudentConfig:
             raise ValueError("--val-images and --val-masks go together")
         if not Path(self.generator).is_file():
             raise ValueError(f"--generator {self.generator}: not a file")
+        if self.init is not None and not Path(self.init).is_file():
+            raise ValueError(f"--init {self.init}: not a file")
+        if self.teacher_size is not None:
+            check_inference_size(self.teacher_size, "--teacher-size")
 
 
 @torch.no_grad()
@@ -122,7 +133,7 @@ def _load_or_make_targets(cfg: StudentConfig, out: Path, log: Log) -> tuple[np.n
     data = load_class_folders(cfg.data, limit=cfg.limit_per_class)
     for reason in data.skipped:
         log(f"skipped: {reason}")
-    teacher = Localizer(cfg.generator, device=cfg.device)
+    teacher = Localizer(cfg.generator, device=cfg.device, image_size=cfg.teacher_size)
     cache = out / "teacher.npz"
     key = f"{teacher.weights_hash}:{len(data)}:{teacher.image_size}"
     if cache.exists():
@@ -155,7 +166,16 @@ def train_student(cfg: StudentConfig, log: Log = print) -> dict:
     val = load_mask_folders(cfg.val_images, cfg.val_masks) if cfg.val_images else None
     size = xs.shape[-1]
 
-    net = Generator(cfg.width).to(device)
+    net = Generator(cfg.width)
+    if cfg.init is not None:
+        state, _meta = read_weights(cfg.init)
+        try:
+            net.load_state_dict(state)
+        except RuntimeError as exc:
+            raise ValueError(f"--init {cfg.init}: weights do not fit a student of width {cfg.width} "
+                             f"({str(exc).splitlines()[0]})") from exc
+        log(f"starting from {cfg.init}")
+    net = net.to(device)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
     per_epoch = max(len(train_idx) // cfg.batch_size, 1)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=cfg.epochs * per_epoch)

@@ -1,5 +1,5 @@
 """The whole training recipe in one command (``make train``): stage 1 classifier (F of the GAN),
-the baselines' 256-px classifier, stage 2 GAN, finalize, stage 3 label-free student, the
+the baselines' 256-px classifier, stage 2 GAN, finalize, stage 3 label-free student and its round on the 256 grid, the
 lung-field network, calibration. Re-running continues where it stopped (each
 stage resumes from its checkpoint or is skipped when its output exists).
 
@@ -13,7 +13,8 @@ by how fast the finished stages ran against those figures. Outputs:
 ``OUT/classifier/classifier.safetensors`` (F), ``OUT/classifier256/classifier.safetensors`` (ships as
 resources/weights/classifier.safetensors: the plain ResNet-18 and the CAM baselines),
 ``OUT/gan/final.safetensors`` (the generator, the
-teacher), ``OUT/student/best_student.safetensors``, ``OUT/lungs/lung_field.safetensors`` (ships as
+teacher), ``OUT/student/last_student.safetensors`` (the first student, on the 128 grid),
+``OUT/student256/last_student.safetensors`` (its round on the 256 grid), ``OUT/lungs/lung_field.safetensors`` (ships as
 resources/weights/lung_field.safetensors) and ``OUT/localizer.safetensors`` (the
 calibrated student: what ships as resources/weights/localizer.safetensors).
 """
@@ -43,7 +44,10 @@ def stages(a: argparse.Namespace) -> list[Stage]:
     cls = out / "classifier" / "classifier.safetensors"
     gan_best = out / "gan" / "best_generator.safetensors"
     gen = out / "gan" / "final.safetensors"
-    student = out / "student" / "best_student.safetensors"
+    # the last epochs are shipped (model card); last_student is written only when a run ends, so
+    # a stage stopped half way is resumed, not skipped
+    student = out / "student" / "last_student.safetensors"
+    student256 = out / "student256" / "last_student.safetensors"
     dev = ["--device", a.device]
     baseline = out / "classifier256" / "classifier.safetensors"
     return [
@@ -63,11 +67,15 @@ def stages(a: argparse.Namespace) -> list[Stage]:
         Stage("stage 3: label-free student", student,
               ["train", "student", "--data", data, "--generator", str(gen), "--out", str(student.parent),
                "--val-images", vi, "--val-masks", vm, "--epochs", "10", "--resume", *dev], 40),
+        Stage("stage 3b: the student on the 256 grid", student256,
+              ["train", "student", "--data", data, "--generator", str(student), "--teacher-size", "256",
+               "--init", str(student), "--out", str(student256.parent), "--val-images", vi,
+               "--val-masks", vm, "--epochs", "4", "--lr", "3e-4", "--resume", *dev], 25),
         Stage("lung field network", out / "lungs" / "lung_field.safetensors",
               ["lungs", "train", "--data", data, "--out", str(out / "lungs"), "--series", *a.normal_series,
                "--epochs", "7", "--resume", "--device", "cpu" if a.device == "auto" else a.device], 12),
         Stage("calibrate the student", out / "localizer.safetensors",
-              ["calibrate", "--weights", str(student), "--out", str(out / "localizer.safetensors"),
+              ["calibrate", "--weights", str(student256), "--out", str(out / "localizer.safetensors"),
                "--lung-weights", str(out / "lungs" / "lung_field.safetensors"),
                "--val-images", vi, "--val-masks", vm, "--normal-pictures", data,
                "--normal-series", *a.normal_series, "--normal-target-hu", "1.5", *dev], 6),

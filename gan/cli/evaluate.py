@@ -61,6 +61,8 @@ def register(sub) -> None:
                      help="use only the first N images per class (smoke tests)")
     loc.add_argument("--tta", type=int, choices=(1, 2, 4), default=None,
                      help="GAN maps averaged over this many flips/turns (default: the weights' own setting; 1 = the paper)")
+    loc.add_argument("--inference-size", type=int, default=None, metavar="PX",
+                     help="grid (px, a multiple of 32) the GAN model draws its maps on (default: the weights' own)")
     both = p.add_argument_group("both")
     both.add_argument("--weights", type=_path, help="generator .safetensors (the GAN localizer)")
     both.add_argument("--classifier-weights", type=_path, help="stage-1 ResNet-18 classifier .safetensors")
@@ -102,7 +104,8 @@ def _localization(args: argparse.Namespace) -> int:
         images=args.images, masks=args.masks, val_images=args.val_images, val_masks=args.val_masks,
         methods=E.parse_methods(args.methods), weights=args.weights,
         classifier_weights=args.classifier_weights, lung_only=args.lung_only, device=args.device,
-        smoothgrad_samples=args.smoothgrad_samples, tta=args.tta)
+        smoothgrad_samples=args.smoothgrad_samples, tta=args.tta,
+        inference_size=args.inference_size)
     log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
     results, curves = E.run_localization(setup, log=log)
     path = E.write_metrics(args.out, "localization", results)

@@ -95,6 +95,12 @@ def register(sub) -> None:
     st.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint")
     st.add_argument("--stop-after", type=positive_int, default=None, metavar="N",
                     help="end this run after N epochs; --resume continues it (CPU runs across sessions)")
+    st.add_argument("--init", default=None, metavar="W",
+                    help="start from these weights (e.g. the shipped student, to fine-tune it on a "
+                    "finer grid) instead of at random")
+    st.add_argument("--teacher-size", type=int, default=None, metavar="PX",
+                    help="grid (px, a multiple of 32) the teacher draws its targets on; the student "
+                    "is trained on it too (default: the teacher's own)")
     st.add_argument("--limit-per-class", type=positive_int, default=None,
                     help="use only the first N images per class (smoke tests)")
     st.set_defaults(func=_run_student)
@@ -175,7 +181,8 @@ def _run_student(args) -> int:
             val_masks=args.val_masks, width=args.width, epochs=args.epochs, batch_size=args.batch_size,
             lr=args.lr, map_sigma=args.map_sigma, seed=args.seed, device=args.device,
             precision=args.precision, resume=args.resume, limit_per_class=args.limit_per_class,
-            stop_after=args.stop_after))
+            stop_after=args.stop_after, init=args.init,
+            teacher_size=args.teacher_size))
     except ValueError as exc:
         return error(str(exc))
     print(json.dumps(res, indent=1))

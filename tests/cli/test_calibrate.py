@@ -70,6 +70,21 @@ def test_calibrate_writes_threshold_and_both_scales(data, tmp_path, capsys):
     assert "normal target met" in err
 
 
+def test_inference_size_is_measured_with_and_stored(data, tmp_path, capsys):
+    out = tmp_path / "fine.safetensors"
+    rc = main.main(_args(data, out, "--inference-size", "128", "--normal-target", "100"))
+    assert rc == 0, capsys.readouterr().err
+    _, meta = read_weights(out)
+    assert meta["inference_size"] == "128" and json.loads(meta["calibration"])["inference_size"] == 128
+    loc = Localizer(out, device="cpu")
+    assert loc.image_size == 128 and loc.train_size == 64
+    # recalibrating the calibrated file keeps its grid
+    again = tmp_path / "again.safetensors"
+    assert main.main(["calibrate", "--weights", str(out), "--out", str(again), "--val-images", str(data["vi"]),
+                      "--val-masks", str(data["vm"]), "--device", "cpu", "--normal-target", "100"]) == 0
+    assert read_weights(again)[1]["inference_size"] == "128"
+
+
 def test_unmet_targets_exit_1_but_still_write(data, tmp_path, capsys):
     out = tmp_path / "cal.safetensors"
     rc = main.main(_args(data, out, "--normal-pictures", str(data["train"]), "--normal-target", "0"))
@@ -82,6 +97,7 @@ def test_unmet_targets_exit_1_but_still_write(data, tmp_path, capsys):
     (["--map-scale", "0"], "--map-scale 0.0: must be a positive number"),
     (["--normal-target", "150"], "--normal-target 150.0: must lie in 0..100"),
     (["--normal-target-hu", "-1"], "--normal-target-hu -1.0: must lie in 0..100"),
+    (["--inference-size", "100"], "--inference-size 100: must be a multiple of 32 from 64 to 1024"),
 ])
 def test_bad_flags(data, tmp_path, capsys, extra, message):
     rc = main.main(_args(data, tmp_path / "o.safetensors", *extra))

@@ -146,6 +146,13 @@ def test_bad_methods(files, tmp_path, capsys, change, message):
     assert err.startswith("error: --methods") and message in err and err.count("\n") == 1
 
 
+def test_inference_size_flag_reaches_the_gan_maps(files, tmp_path, capsys):
+    rc = main.main(_loc_args(files, tmp_path / "s", "--methods", "gan", "--inference-size", "128"))
+    assert rc == 0, capsys.readouterr().err
+    r = json.loads((tmp_path / "s" / "metrics.json").read_text())["localization"]["methods"]
+    assert r["gan"]["inference_size"] == 128 and r["gan-abs"]["inference_size"] == 128
+
+
 def test_bad_localization_inputs(files, tmp_path, capsys):
     f = dict(files)
     cases = []
@@ -169,6 +176,8 @@ def test_bad_localization_inputs(files, tmp_path, capsys):
     afile.write_text("x")
     cases.append((_loc_args(f, afile), "exists and is not a folder"))
     cases.append((_loc_args(f, tmp_path / "o", "--device", "tpu"), "device 'tpu'"))
+    cases.append((_loc_args(f, tmp_path / "o", "--methods", "gan", "--inference-size", "100"),
+                  "--inference-size 100: must be a multiple of 32"))
     for argv, message in cases:
         assert main.main(argv) == 2, argv
         err = capsys.readouterr().err

@@ -19,9 +19,11 @@ def test_dry_run_lists_every_stage_in_order(tmp_path):
     assert r.returncode == 0, r.stderr
     names = [line.split("] ", 1)[1].split(": elapsed")[0] for line in r.stdout.splitlines() if line.startswith("[")]
     assert names == ["stage 1: classifier", "the baselines' classifier (256 px)", "stage 2: GAN",
-                     "finalize the generator", "stage 3: label-free student", "lung field network",
+                     "finalize the generator", "stage 3: label-free student",
+                     "stage 3b: the student on the 256 grid", "lung field network",
                      "calibrate the student"]
     assert "--image-size 256 --epochs 30" in r.stdout
+    assert "--teacher-size 256 --init" in r.stdout and "student256/last_student.safetensors" in r.stdout
     assert "train student" in r.stdout and "--normal-series" not in r.stdout and "left for the recipe" in r.stdout
     assert "nothing was run" in r.stdout
 
@@ -31,7 +33,7 @@ def test_finished_stages_are_skipped(tmp_path):
     cls = tmp_path / "o" / "classifier" / "classifier.safetensors"
     cls.parent.mkdir(parents=True); cls.write_bytes(b"x")
     r = _run("--data", str(tmp_path / "d"), "--val", str(tmp_path / "v"), "--out", str(tmp_path / "o"), "--dry-run")
-    assert "[1/7] stage 1: classifier: done" in r.stdout
+    assert "[1/8] stage 1: classifier: done" in r.stdout
 
 
 def test_bad_folder_is_one_line(tmp_path):

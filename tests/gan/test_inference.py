@@ -148,3 +148,43 @@ def test_test_time_augmentation_averages_flipped_maps(weights, tmp_path):
     assert np.array_equal(a, b) and 0.0 <= a.min() and a.max() <= 1.0
     with pytest.raises(ValueError, match="test-time augmentation"):
         Localizer(weights, device="cpu", tta=3)
+
+
+def test_inference_size_from_metadata_or_argument(weights, tmp_path):
+    """The map grid: the training grid by default, the metadata's ``inference_size`` when the
+    weights carry one, the argument over both; maps keep the input's shape on every grid."""
+    loc = Localizer(weights, device="cpu")
+    assert loc.image_size == loc.train_size == 64
+    state, meta = read_weights(weights)
+    g = Generator(0.125)
+    g.load_state_dict(state)
+    w = save_weights(g, tmp_path / "fine.safetensors", {**meta, "inference_size": "128"})
+    fine = Localizer(w, device="cpu")
+    assert fine.image_size == 128 and fine.train_size == 64
+    assert Localizer(w, device="cpu", image_size=96).image_size == 96
+    m = fine.apply(hu_slice(), is_hu=True)
+    assert m.shape == (96, 112) and 0.0 <= m.min() and m.max() <= 1.0
+    # a finer grid draws a different map of the same slice (the point of the setting)
+    assert not np.allclose(m, loc.apply(hu_slice(), is_hu=True))
+    # the batched HU path draws on the same grid as apply()
+    stack = np.stack([hu_slice()] * 3)
+    plan = fine.plan(stack, True)
+    if plan.frame is not None:
+        f = plan.frame
+        parts = np.concatenate([mm for _, _, mm in fine.frame_maps(stack, True, plan)])
+        ref = fine.apply(stack, is_hu=True, plan=plan)[:, f.y0:f.y1, f.x0:f.x1]
+        assert np.allclose(parts, ref, atol=2e-3)
+
+
+@pytest.mark.parametrize("value, reason", [("100", "multiple of 32"), ("abc", "whole number"),
+                                           ("2048", "multiple of 32"), ("32", "multiple of 32")])
+def test_bad_inference_size_is_refused(weights, tmp_path, value, reason):
+    state, meta = read_weights(weights)
+    g = Generator(0.125)
+    g.load_state_dict(state)
+    w = save_weights(g, tmp_path / "bad.safetensors", {**meta, "inference_size": value})
+    with pytest.raises(ValueError, match=f"inference_size in the metadata.*{reason}|{reason}") as e:
+        Localizer(w, device="cpu")
+    assert "bad.safetensors" in str(e.value)
+    with pytest.raises(ValueError, match="inference size"):
+        Localizer(weights, device="cpu", image_size=int(value) if value.isdigit() else value)

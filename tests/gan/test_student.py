@@ -133,3 +133,34 @@ def test_lm_inputs_of_a_student_are_its_probabilities(tmp_path, class_folders):
     with torch.no_grad():
         want = net(resize_unit(img, 64)[None])[0]
     assert torch.allclose(got, want, atol=1e-5)
+
+
+def test_init_starts_from_given_weights_and_refuses_bad_ones(tmp_path, class_folders, teacher):
+    """``--init``: the run starts from those weights (fine-tuning), not at random."""
+    train_student(_cfg(tmp_path / "r1", class_folders, teacher, epochs=1))
+    first = tmp_path / "r1" / "last_student.safetensors"
+    res = train_student(_cfg(tmp_path / "ft", class_folders, teacher, epochs=1, init=str(first), lr=1e-9))
+    s0, _ = read_weights(first)
+    s1, _ = read_weights(tmp_path / "ft" / "last_student.safetensors")
+    assert res["epochs"] == 1
+    # a learning rate of 1e-9 barely moves the weights: they are the init's, not a random start
+    assert max(float((s0[k].float() - s1[k].float()).abs().max()) for k in s0 if s0[k].is_floating_point()) < 1e-3
+    with pytest.raises(ValueError, match="--init .*not a file"):
+        train_student(_cfg(tmp_path / "x", class_folders, teacher, init=str(tmp_path / "missing.safetensors")))
+    wide = tmp_path / "wide.safetensors"
+    save_weights(Generator(0.25), wide, {"kind": "segmenter", "width": 0.25})
+    with pytest.raises(ValueError, match="--init .*do not fit a student of width 0.125"):
+        train_student(_cfg(tmp_path / "y", class_folders, teacher, init=str(wide)))
+
+
+def test_teacher_size_sets_the_target_and_training_grid(tmp_path, class_folders, teacher):
+    """``--teacher-size``: the teacher draws its targets on that grid and the student learns on
+    it (its weights say so: ``image_size``), with the teacher itself unchanged."""
+    res = train_student(_cfg(tmp_path, class_folders, teacher, epochs=1, teacher_size=96))
+    with np.load(tmp_path / "teacher.npz") as z:
+        assert z["x"].shape[-2:] == (96, 96) and z["t"].shape[-2:] == (96, 96)
+    _, meta = read_weights(tmp_path / "last_student.safetensors")
+    assert res["epochs"] == 1 and meta["image_size"] == "96"
+    assert Localizer(tmp_path / "last_student.safetensors", device="cpu").image_size == 96
+    with pytest.raises(ValueError, match="--teacher-size 100: must be a multiple of 32"):
+        train_student(_cfg(tmp_path / "bad", class_folders, teacher, teacher_size=100))

@@ -3,7 +3,7 @@
     python main.py calibrate --weights W --out W2 --val-images DIR --val-masks DIR
                              [--normal-pictures SOARES_ROOT] [--normal-series DIR ...]
                              [--map-scale S] [--normal-target 2.0] [--normal-target-hu PCT]
-                             [--lung-weights auto|off|W]
+                             [--lung-weights auto|off|W] [--inference-size PX]
                              [--device auto|cpu|cuda]
 
 Maps come from the product pipeline (``Localizer.apply`` with each series' input plan, lungs
@@ -49,6 +49,9 @@ def register(subparsers) -> None:
     p.add_argument("--normal-target-hu", type=float, default=None, metavar="PCT",
                    help="the same for the normal HU series (default: --normal-target); lower "
                    "leaves a margin for other scanners")
+    p.add_argument("--inference-size", type=int, default=None, metavar="PX",
+                   help="the grid (px, a multiple of 32) the model draws its maps on, stored in the "
+                   "written weights (default: the weights' own)")
     p.add_argument("--lung-weights", default="auto", metavar="W",
                    help="lung-field network of the lung mask (default: the shipped one; 'off': none)")
     add_device_argument(p, None)
@@ -79,7 +82,14 @@ def run(args) -> int:
     if lung_net != "auto" and lung_net is not False and not Path(lung_net).is_file():
         return error(f"--lung-weights {lung_net}: not a file")
     try:
-        loc = Localizer(args.weights, device=args.device)
+        from gan.inference import check_inference_size
+
+        if args.inference_size is not None:
+            check_inference_size(args.inference_size, "--inference-size")
+    except ValueError as exc:
+        return error(str(exc))
+    try:
+        loc = Localizer(args.weights, device=args.device, image_size=args.inference_size)
     except (ValueError, OSError) as exc:
         return error(f"--weights {args.weights}: {exc}")
     if args.map_scale is not None:
@@ -148,6 +158,9 @@ def run(args) -> int:
                  val_images=str(args.val_images), normal_pictures=str(args.normal_pictures),
                  normal_series=[str(s) for s in args.normal_series],
                  lung_mask=network_id(lung_net))
+    if loc.image_size != loc.train_size or "inference_size" in meta:
+        new_meta["inference_size"] = str(loc.image_size)
+    calib["inference_size"] = loc.image_size
     new_meta.update(threshold=f"{res.threshold:.4f}", map_scale=f"{loc.map_scale:.6g}",
                     map_scale_hu=f"{scale_hu:.6g}",
                     map_normalisation="absolute", calibration=json.dumps(calib))
