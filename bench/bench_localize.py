@@ -5,7 +5,7 @@
 Measured in one run, interleaved (forward, process, forward, process, ...), medians printed:
 
 (a) bare forward: the shipped generator (``Localizer(...).generator``, warm, no grad) over the
-    series' slices at the model size (``image_size``), in batches of 8; the inputs are the
+    series' slices at the model size (``image_size``), in the localizer's batches; the inputs are the
     series' own canonical slices in the model's frame, made before the clock starts;
 (b) the whole process: ``python main.py localize SERIES --lung-only --format npy --out TMP
     --no-progress --device DEVICE`` as a subprocess (start-up, imports, scan, load, lung mask,
@@ -38,7 +38,6 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 LIDC = REPO.parent / "shared" / "data" / "lidc-idri-0001"
-BATCH = 8
 
 
 def model_inputs(series: Path, loc) -> "torch.Tensor":
@@ -63,14 +62,15 @@ def model_inputs(series: Path, loc) -> "torch.Tensor":
                          antialias=True)
 
 
-def bare_forward(gen, x) -> tuple[float, float]:
-    """(wall s, CPU s) of the generator over every slice of ``x`` in batches of ``BATCH``."""
+def bare_forward(gen, x, batch: int) -> tuple[float, float]:
+    """(wall s, CPU s) of the generator over every slice of ``x`` in batches of ``batch`` (the
+    localizer's own, ``Localizer.batch_size_for``)."""
     import torch
 
     t, c = time.perf_counter(), time.process_time()
     with torch.no_grad():
-        for start in range(0, x.shape[0], BATCH):
-            gen(x[start:start + BATCH].to(next(gen.parameters()).device))
+        for start in range(0, x.shape[0], batch):
+            gen(x[start:start + batch].to(next(gen.parameters()).device))
     if x.is_cuda or next(gen.parameters()).is_cuda:
         torch.cuda.synchronize()
     return time.perf_counter() - t, time.process_time() - c
@@ -118,10 +118,11 @@ def main() -> int:
 
     loc = Localizer(device=args.device)
     x = model_inputs(args.series, loc)
-    bare_forward(loc.generator, x[:BATCH])  # warm-up
+    batch = loc.batch_size_for()
+    bare_forward(loc.generator, x[:batch], batch)  # warm-up
     fwd, proc, base = [], [], []  # (wall, cpu) pairs
     for r in range(args.repeats):
-        fwd.append(bare_forward(loc.generator, x))
+        fwd.append(bare_forward(loc.generator, x, batch))
         proc.append(whole_process(args.series, args.device))
         extra = ""
         if args.baseline_repo is not None:
@@ -131,7 +132,7 @@ def main() -> int:
               f"localize {proc[-1][0]:.2f} s (CPU {proc[-1][1]:.1f} s), wall ratio "
               f"{proc[-1][0] / fwd[-1][0]:.2f}{extra}", flush=True)
     med = lambda runs, k: float(np.median([run[k] for run in runs]))  # noqa: E731
-    print(f"series {args.series.name}: {x.shape[0]} slices at {loc.image_size} px, batch {BATCH}, "
+    print(f"series {args.series.name}: {x.shape[0]} slices at {loc.image_size} px, batch {batch}, "
           f"device {loc.device}, torch threads {torch.get_num_threads()}, "
           f"load average {os.getloadavg()[0]:.1f}")
     for k, kind in ((0, "wall"), (1, "CPU")):

@@ -188,3 +188,16 @@ def test_bad_inference_size_is_refused(weights, tmp_path, value, reason):
     assert "bad.safetensors" in str(e.value)
     with pytest.raises(ValueError, match="inference size"):
         Localizer(weights, device="cpu", image_size=int(value) if value.isdigit() else value)
+
+
+def test_cpu_batch_size_follows_the_grid(weights):
+    """Fewer slices per CPU forward call on a finer grid (the activations stay in cache); an
+    explicit batch size wins; a batch size below 1 is refused."""
+    from gan.inference import cpu_batch_size
+
+    assert cpu_batch_size(128) == 4 and cpu_batch_size(256) == 1 and cpu_batch_size(64) == 16
+    assert Localizer(weights, device="cpu").batch_size == 16  # its 64-px grid
+    assert Localizer(weights, device="cpu", image_size=256).batch_size == 1
+    assert Localizer(weights, device="cpu", batch_size=3).batch_size == 3
+    with pytest.raises(ValueError, match="batch size must be at least 1"):
+        Localizer(weights, device="cpu", batch_size=0)
