@@ -26,7 +26,7 @@ stress-ui: $(STAMP)
 
 # the whole training recipe (stage 1, the baselines' classifier, GAN, finalize, student and its 256-grid round, lung field,
 # calibrate); re-run to continue.
-# DATA / VAL / NORMAL default to ../shared/data; about 4 h on a 2-core CPU (MODEL_CARD.md)
+# DATA / VAL / NORMAL default to ../shared/data; about 5 h on a 2-core CPU (MODEL_CARD.md)
 DATA ?= ../shared/data/soares-sarscov2-ct
 VAL ?= ../shared/data/medseg-covid19-val
 NORMAL ?= ../shared/data/lidc-idri-0001

@@ -70,7 +70,7 @@ def stages(a: argparse.Namespace) -> list[Stage]:
         Stage("stage 3b: the student on the 256 grid", student256,
               ["train", "student", "--data", data, "--generator", str(student), "--teacher-size", "256",
                "--init", str(student), "--out", str(student256.parent), "--val-images", vi,
-               "--val-masks", vm, "--epochs", "4", "--lr", "3e-4", "--resume", *dev], 25),
+               "--val-masks", vm, "--epochs", "4", "--lr", "3e-4", "--resume", *dev], 28),
         Stage("lung field network", out / "lungs" / "lung_field.safetensors",
               ["lungs", "train", "--data", data, "--out", str(out / "lungs"), "--series", *a.normal_series,
                "--epochs", "7", "--resume", "--device", "cpu" if a.device == "auto" else a.device], 12),
