@@ -80,6 +80,9 @@ def check_inference_size(size, what: str = "inference size") -> int:
 #: the 2-core machine, per slice: 128 grid 25 ms at batch 4 vs 32 ms at 8; 256 grid 85 ms at
 #: batch 1 vs 176 ms at 8)
 CPU_BATCH_PIXELS = 4 * 128 * 128
+#: slices per forward call on a GPU at least (``Localizer.batch_size_for`` takes more when the
+#: device's free memory allows)
+GPU_MIN_BATCH = 8
 
 
 def cpu_batch_size(image_size: int) -> int:
@@ -314,8 +317,9 @@ class Localizer:
         device: "auto" (CUDA when present), "cpu" or "cuda[:N]".
         tta: maps averaged over 1, 2 or 4 flips/turns of each slice (see :func:`raw_map`);
             None = the value the weights were validated with (metadata ``tta``, else 1).
-        batch_size: slices per forward call on the CPU; None = :func:`cpu_batch_size` of the
-            grid (on a GPU, :meth:`batch_size_for` takes more when memory allows).
+        batch_size: slices per forward call; None = :func:`cpu_batch_size` of the grid on a CPU,
+            :data:`GPU_MIN_BATCH` on a GPU (where :meth:`batch_size_for` takes more when memory
+            allows).
         image_size: the side (px, a multiple of 32) of the square grid the model draws its maps
             on; None = the weights' ``inference_size``, else the grid it was trained on. The
             student draws sharper maps on a finer grid than it was trained on (model card).
@@ -371,7 +375,9 @@ class Localizer:
                                    else "covid-gan-student")
         self.weights_hash = file_sha256(path)
         self.device = resolve_device(device)
-        self.batch_size = cpu_batch_size(self.image_size) if batch_size is None else int(batch_size)
+        if batch_size is None:  # a GPU has no cache to spill: the old default, grown by batch_size_for
+            batch_size = cpu_batch_size(self.image_size) if self.device.type == "cpu" else GPU_MIN_BATCH
+        self.batch_size = int(batch_size)
         if self.batch_size < 1:
             raise ValueError(f"batch size must be at least 1, got {batch_size!r}")
         gen = Generator(self.width)

@@ -107,12 +107,17 @@ def test_frame_maps_equal_apply(loc):
     assert ref[:, f.y0:f.y1, f.x0:f.x1].max() > 0  # not a trivially empty comparison
 
 
-def test_batches_sized_to_the_device(loc):
+def test_batches_sized_to_the_device(loc, tiny_weights):
     import torch
 
+    from gan.inference import GPU_MIN_BATCH, Localizer, cpu_batch_size
+
     assert loc.batch_size_for(torch.device("cpu")) == loc.batch_size
+    assert Localizer(tiny_weights, device="cpu").batch_size == cpu_batch_size(loc.image_size)
     if torch.cuda.is_available():
         assert loc.batch_size <= loc.batch_size_for(torch.device("cuda")) <= 256
+        # no cache to spill on a GPU: the default is not the CPU's small batch
+        assert Localizer(tiny_weights, device="cuda").batch_size == GPU_MIN_BATCH
 
 
 def test_frame_maps_on_cuda_equal_cpu(tiny_weights, loc):

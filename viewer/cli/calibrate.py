@@ -60,7 +60,7 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     from gan.data import load_class_folders, load_mask_folders, seeded_split
-    from gan.inference import Localizer
+    from gan.inference import Localizer, check_inference_size
     from gan.weights import read_weights, save_weights
     from gan.networks import Generator
     from viewer.core.calibration import choose_threshold, share_curve
@@ -81,13 +81,11 @@ def run(args) -> int:
     lung_net = False if args.lung_weights == "off" else args.lung_weights
     if lung_net != "auto" and lung_net is not False and not Path(lung_net).is_file():
         return error(f"--lung-weights {lung_net}: not a file")
-    try:
-        from gan.inference import check_inference_size
-
-        if args.inference_size is not None:
+    if args.inference_size is not None:
+        try:
             check_inference_size(args.inference_size, "--inference-size")
-    except ValueError as exc:
-        return error(str(exc))
+        except ValueError as exc:
+            return error(str(exc))
     try:
         loc = Localizer(args.weights, device=args.device, image_size=args.inference_size)
     except (ValueError, OSError) as exc:
