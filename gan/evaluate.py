@@ -373,11 +373,12 @@ def predict_labels(net: torch.nn.Module, inputs: list[torch.Tensor], device: tor
 
 
 def lm_inputs(images: list[np.ndarray], generator_weights: Path, size: int, mode: str,
-              device: str) -> list[torch.Tensor]:
+              device: str, normalise: str = "minmax") -> list[torch.Tensor]:
     """Inputs of the LM-ResNet-18, (1, size, size) each.
 
-    ``mode`` "localizer" (``train classifier --on-maps``): ``Localizer.apply`` maps (smoothed,
-    min-max, at the picture's size) stored as uint8, then resized like raw pictures.
+    ``mode`` "localizer" (``train lm-classifier``): ``Localizer.apply`` maps (smoothed, scaled
+    by ``normalise``: "minmax" or "absolute", at the picture's size) stored as uint8, then
+    resized like raw pictures.
     ``mode`` "raw" (C trained inside ``train gan``): ReLU(x - G(x)) (a segmenter: its output) on
     the picture resized to the model's size, then resized to ``size``.
     """
@@ -385,7 +386,8 @@ def lm_inputs(images: list[np.ndarray], generator_weights: Path, size: int, mode
 
     loc = Localizer(generator_weights, device=device)
     if mode == "localizer":
-        return [resize_unit(np.round(loc.apply(im, is_hu=False, normalise="minmax") * 255).astype(np.uint8), size) for im in images]
+        return [resize_unit(np.round(loc.apply(im, is_hu=False, normalise=normalise) * 255).astype(np.uint8), size)
+                for im in images]
     out = []
     with torch.no_grad():
         for im in images:
@@ -451,7 +453,8 @@ def run_classification(s: ClassificationSetup, log: Log = print) -> dict:
             want = mdl.metadata.get("generator_sha256")
             if want and want != file_sha256(s.weights):
                 s.warnings.append(f"lm_resnet18: trained on maps of another generator than {s.weights}")
-            inputs = lm_inputs(images, s.weights, mdl.image_size, mode, s.device)
+            inputs = lm_inputs(images, s.weights, mdl.image_size, mode, s.device,
+                               normalise=mdl.metadata.get("map_normalisation", "minmax"))
         pred = predict_labels(mdl.net, inputs, device)
         r = M.classification_metrics(labels, pred)
         r["seconds"] = time.time() - t0

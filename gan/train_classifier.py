@@ -41,8 +41,31 @@ class ClassifierConfig:
     device: str = "auto"
     resume: bool = False
     on_maps: str | None = None  # generator weights: train LM-ResNet-18 on its maps
+    #: the maps' scale for the LM-ResNet-18: "minmax" (per map, as before) or "absolute" (the
+    #: product's fixed scale: a normal slice stays cold, as the paper's unnormalised ReLU(x - G(x)))
+    map_normalisation: str = "minmax"
     intensity_aug: bool = False  # window (gamma/contrast) jitter of the training slices
     limit_per_class: int | None = None
+    # not in the paper (defaults = the paper's recipe): decoupled weight decay (AdamW when > 0),
+    # label smoothing of the cross-entropy, the smallest area of the random resized crop, and an
+    # exponential moving average of the weights (and BN statistics) that is what gets written
+    weight_decay: float = 0.0
+    label_smoothing: float = 0.0
+    crop_min: float = 0.9
+    ema: float = 0.0
+
+    def check(self) -> None:
+        """ValueError naming the setting when a value is out of range."""
+        if self.map_normalisation not in ("minmax", "absolute"):
+            raise ValueError(f"map normalisation must be 'minmax' or 'absolute', got {self.map_normalisation!r}")
+        if self.weight_decay < 0:
+            raise ValueError(f"weight decay must be >= 0, got {self.weight_decay}")
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise ValueError(f"label smoothing must be in [0, 1), got {self.label_smoothing}")
+        if not 0.05 <= self.crop_min <= 1.0:
+            raise ValueError(f"smallest crop area must be in [0.05, 1], got {self.crop_min}")
+        if not 0.0 <= self.ema < 1.0:
+            raise ValueError(f"EMA decay must be in [0, 1), got {self.ema}")
 
 
 def binary_metrics(pred: np.ndarray, truth: np.ndarray) -> dict:
@@ -59,12 +82,14 @@ def binary_metrics(pred: np.ndarray, truth: np.ndarray) -> dict:
             "tp": tp, "tn": tn, "fp": fp, "fn": fn}
 
 
-def _inputs(images: list[np.ndarray], localizer: Localizer | None) -> list[np.ndarray]:
-    """Raw pictures, or their GAN maps as uint8 pictures for the LM classifier."""
+def _inputs(images: list[np.ndarray], localizer: Localizer | None,
+            normalise: str = "minmax") -> list[np.ndarray]:
+    """Raw pictures, or their GAN maps (``normalise``: see ``Localizer.apply``) as uint8
+    pictures for the LM classifier."""
     if localizer is None:
         return images
-    maps = localizer.apply_list(images) if hasattr(localizer, "apply_list") else [
-        localizer.apply(im, is_hu=False, normalise="minmax") for im in tqdm(images, desc="maps", leave=False)]
+    maps = [localizer.apply(im, is_hu=False, normalise=normalise)
+            for im in tqdm(images, desc="maps", leave=False)]
     return [np.round(m * 255).astype(np.uint8) for m in maps]
 
 
@@ -79,6 +104,7 @@ def predict(net: torch.nn.Module, images: list[np.ndarray], size: int, device: t
 
 
 def train_classifier(cfg: ClassifierConfig, log: Callable[[str], None] = print) -> dict:
+    cfg.check()
     device = device_for(cfg.device)
     dd = setup_distributed(device)
     precision = resolve_precision(cfg.precision, device)
@@ -91,25 +117,38 @@ def train_classifier(cfg: ClassifierConfig, log: Callable[[str], None] = print) 
     data = load_class_folders(cfg.data, limit=cfg.limit_per_class)
     tr_idx, te_idx = seeded_split(len(data), cfg.train_fraction, cfg.split_seed)
     localizer = Localizer(cfg.on_maps, device=str(device)) if cfg.on_maps else None
-    images = _inputs(data.images, localizer)
+    images = _inputs(data.images, localizer, cfg.map_normalisation)
     labels = data.labels
 
     net = build_resnet18(2).to(device)
-    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
+    opt = (torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+           if cfg.weight_decay > 0 else torch.optim.Adam(net.parameters(), lr=cfg.lr))
+    ema = (torch.optim.swa_utils.AveragedModel(
+        net, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(cfg.ema), use_buffers=True)
+        if cfg.ema > 0 else None)
     steps_per_epoch = max(1, len(tr_idx) // (cfg.batch_size * dd.world_size))
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps_per_epoch)
     start_epoch = 0
     if cfg.resume and ckpt_path.exists():
         ck = load_checkpoint(ckpt_path)
+        planned = ck["sched"].get("total_steps")
+        if planned is not None and planned != cfg.epochs * steps_per_epoch:
+            raise ValueError(f"{ckpt_path}: the run was started for {planned // steps_per_epoch} epochs; "
+                             f"resume it with the same number of epochs (not {cfg.epochs})")
         net.load_state_dict(ck["net"]); opt.load_state_dict(ck["opt"]); sched.load_state_dict(ck["sched"])
         start_epoch = ck["epoch"]
+        if ema is not None:
+            if "ema" not in ck:
+                raise ValueError(f"{ckpt_path}: the checkpoint has no weight average (trained without --ema)")
+            ema.load_state_dict(ck["ema"])
         rng.bit_generator.state = json.loads(ck["rng"])
         torch.set_rng_state(ck["torch_rng"])
         log(f"resumed {kind} from {ckpt_path} at epoch {start_epoch}")
     if dd.enabled:
         net = torch.nn.parallel.DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
     # maps are already per-image min-max; no flips of the class evidence are lost by augmenting
-    batcher = AugmentedBatcher(cfg.image_size, rot90=True, intensity=bool(cfg.intensity_aug))
+    batcher = AugmentedBatcher(cfg.image_size, scale=(cfg.crop_min, 1.0), rot90=True,
+                               intensity=bool(cfg.intensity_aug))
     scaler = grad_scaler_for(device, precision)
     t0 = time.time()
     for epoch in range(start_epoch, cfg.epochs):
@@ -125,18 +164,24 @@ def train_classifier(cfg: ClassifierConfig, log: Callable[[str], None] = print) 
             x = batcher.batch(images, idx, rng).to(device)
             yb = torch.from_numpy(labels[idx]).to(device)
             with autocast_for(device, precision):
-                loss = Fnn.cross_entropy(net(x).float(), yb)
+                loss = Fnn.cross_entropy(net(x).float(), yb, label_smoothing=cfg.label_smoothing)
             scaled_step(scaler, loss, opt)
             sched.step()
+            if ema is not None:
+                ema.update_parameters(unwrap(net))
             bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
         if dd.is_main:
-            save_checkpoint(ckpt_path, {"net": unwrap(net).state_dict(), "opt": opt.state_dict(),
-                                        "sched": sched.state_dict(), "epoch": epoch + 1,
-                                        "rng": json.dumps(rng.bit_generator.state),
-                                        "torch_rng": torch.get_rng_state()})
+            payload = {"net": unwrap(net).state_dict(), "opt": opt.state_dict(),
+                       "sched": sched.state_dict(), "epoch": epoch + 1,
+                       "rng": json.dumps(rng.bit_generator.state),
+                       "torch_rng": torch.get_rng_state()}
+            if ema is not None:
+                payload["ema"] = ema.state_dict()
+            save_checkpoint(ckpt_path, payload)
+    final = unwrap(net) if ema is None else ema.module
     result: dict = {"kind": kind, "train": len(tr_idx), "test": len(te_idx), "seconds": time.time() - t0}
     if dd.is_main:
-        prob = predict(unwrap(net), [images[i] for i in te_idx], cfg.image_size, device)
+        prob = predict(final, [images[i] for i in te_idx], cfg.image_size, device)
         result["test_metrics"] = binary_metrics(prob >= 0.5, labels[te_idx] == 1)
         meta = {"kind": kind, "image_size": cfg.image_size, "preset": cfg.preset,
                 "split_seed": str(cfg.split_seed), "train_fraction": str(cfg.train_fraction),
@@ -144,7 +189,8 @@ def train_classifier(cfg: ClassifierConfig, log: Callable[[str], None] = print) 
                 "config": json.dumps(asdict(cfg))}
         if cfg.on_maps:
             meta["generator_sha256"] = localizer.weights_hash
-        path = save_weights(unwrap(net), out / f"{kind}.safetensors", meta)
+            meta["map_normalisation"] = cfg.map_normalisation
+        path = save_weights(final, out / f"{kind}.safetensors", meta)
         result["weights"] = str(path)
         log(f"{kind}: test {json.dumps({k: round(v, 4) for k, v in result['test_metrics'].items()})}")
     teardown_distributed(dd)

@@ -41,6 +41,14 @@ def fraction(text: str) -> float:
     return v
 
 
+def area_fraction(text: str) -> float:
+    """A share of an area in (0, 1]."""
+    v = _number(text, float)
+    if not 0.0 < v <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be above 0 and at most 1, got {v}")
+    return v
+
+
 def test_fraction(text: str) -> float:
     """A training share in [0, 1): 0 means no training part (every slice is a test slice)."""
     v = _number(text, float)

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from ..presets import CLASSIFIER_PRESETS, GAN_PRESETS
-from .argtypes import boolean, nonnegative_float, positive_float, positive_int
+from .argtypes import area_fraction, boolean, nonnegative_float, positive_float, positive_int, test_fraction
 from .common import add_device_argument, error
 
 
@@ -26,6 +26,19 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--limit-per-class", type=positive_int, default=None, help="use only the first N images per class (smoke tests)")
 
 
+def _recipe_flags(p: argparse.ArgumentParser) -> None:
+    """Classifier recipe settings that are not in the paper (the defaults are its recipe)."""
+    p.add_argument("--weight-decay", type=nonnegative_float, default=None,
+                   help="decoupled weight decay (AdamW when > 0; default 0: Adam)")
+    p.add_argument("--label-smoothing", type=test_fraction, default=None,
+                   help="label smoothing of the cross-entropy (default 0)")
+    p.add_argument("--crop-min", type=area_fraction, default=None,
+                   help="smallest area of the random resized crop, as a fraction (default 0.9)")
+    p.add_argument("--ema", type=test_fraction, default=None,
+                   help="decay of a moving average of the weights that is written instead of the "
+                        "last weights (e.g. 0.998; default 0: none)")
+
+
 def register(sub) -> None:
     p = sub.add_parser("train", help="train the classifier (stage 1), the GAN (stage 2) or the LM classifier",
                        description=__doc__)
@@ -39,6 +52,7 @@ def register(sub) -> None:
     c.add_argument("--intensity-aug", type=boolean, default=None,
                    help="random gamma/contrast (display window) jitter of the training slices, so the "
                         "classifier travels to pictures windowed otherwise (not in the paper)")
+    _recipe_flags(c)
     c.set_defaults(func=_run_classifier, on_maps=None)
 
     lm = s.add_parser("lm-classifier", help="LM-ResNet-18: a ResNet-18 on the GAN's localization maps")
@@ -47,6 +61,10 @@ def register(sub) -> None:
     lm.add_argument("--epochs", type=positive_int, default=None)
     lm.add_argument("--lr", type=positive_float, default=None)
     lm.add_argument("--split-seed", type=int, default=0)
+    lm.add_argument("--maps", choices=("minmax", "absolute"), default="minmax", dest="map_normalisation",
+                    help="the maps' scale: per-map min-max (default) or the product's absolute scale, "
+                         "on which a normal slice stays cold (the paper's C sees ReLU(x - G(x)) unscaled)")
+    _recipe_flags(lm)
     lm.set_defaults(func=_run_classifier)
 
     g = s.add_parser("gan", help="stage 2: generator and discriminator with F frozen; selection by validation pixel AUC")
@@ -127,11 +145,14 @@ def _run_classifier(args) -> int:
 
     cfg = dict(CLASSIFIER_PRESETS[args.preset])
     cfg.update(_overrides(args, ("image_size", "batch_size", "epochs", "lr", "precision",
-                                 "intensity_aug")))
+                                 "intensity_aug", "weight_decay", "label_smoothing", "crop_min",
+                                 "ema")))
     try:
         res = train_classifier(ClassifierConfig(data=args.data, out=args.out, preset=args.preset, seed=args.seed,
                                                 device=args.device, resume=args.resume, split_seed=args.split_seed,
-                                                on_maps=args.on_maps, limit_per_class=args.limit_per_class, **cfg))
+                                                on_maps=args.on_maps, limit_per_class=args.limit_per_class,
+                                                map_normalisation=getattr(args, "map_normalisation", "minmax"),
+                                                **cfg))
     except ValueError as exc:
         error(str(exc))
         return 2

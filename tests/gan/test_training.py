@@ -80,6 +80,45 @@ def test_lm_classifier_on_maps(tmp_path, class_folders, classifier):
                                             on_maps=str(tmp_path / "last_generator.safetensors")))
     _, meta = read_weights(res["weights"])
     assert meta["kind"] == "lm_classifier" and len(meta["generator_sha256"]) == 64
+    assert meta["map_normalisation"] == "minmax"
+
+
+def test_lm_classifier_on_absolute_maps_sees_them_as_evaluate_does(tmp_path, class_folders, classifier):
+    """``--maps absolute``: the LM-ResNet-18 trains on the product's absolute maps, says so in
+    its weights, and ``evaluate classification`` then feeds it the same maps."""
+    import numpy as np
+
+    from gan.data import load_class_folders
+    from gan.evaluate import ClassificationSetup, lm_inputs, run_classification
+    from gan.inference import Localizer
+    from gan.train_classifier import _inputs
+
+    train_gan(GanConfig(data=str(class_folders), classifier_weights=str(classifier), out=str(tmp_path),
+                        iterations=1, **TINY))
+    gen = tmp_path / "last_generator.safetensors"
+    res = train_classifier(ClassifierConfig(data=str(class_folders), out=str(tmp_path / "lm"), image_size=64,
+                                            batch_size=4, epochs=1, precision="fp32", device="cpu",
+                                            on_maps=str(gen), map_normalisation="absolute"))
+    _, meta = read_weights(res["weights"])
+    assert meta["map_normalisation"] == "absolute"
+    im = load_class_folders(str(class_folders)).images[0]
+    loc = Localizer(gen, device="cpu")
+    absolute = _inputs([im], loc, "absolute")[0]
+    minmax = _inputs([im], loc, "minmax")[0]
+    assert absolute.dtype == np.uint8 and not np.array_equal(absolute, minmax)
+    seen = lm_inputs([im], gen, 64, "localizer", "cpu", normalise="absolute")[0]
+    from gan.data import resize_unit
+    assert torch.equal(seen, resize_unit(absolute, 64))
+    out = run_classification(ClassificationSetup(data=Path(class_folders), lm_weights=Path(res["weights"]),
+                                                 weights=gen, device="cpu"), log=lambda *_: None)
+    assert set(out["models"]) == {"lm_resnet18"}
+
+
+def test_lm_classifier_refuses_an_unknown_map_normalisation(tmp_path, class_folders):
+    cfg = ClassifierConfig(data=str(class_folders), out=str(tmp_path), epochs=1, on_maps="x",
+                           map_normalisation="percent", **CLS_TINY)
+    with pytest.raises(ValueError, match="map normalisation"):
+        train_classifier(cfg)
 
 
 def test_binary_metrics_by_hand():
@@ -213,3 +252,63 @@ def test_class_folders_read_webp(tmp_path):
     data = load_class_folders(tmp_path)
     assert len(data) == 4 and sorted(data.labels.tolist()) == [0, 0, 1, 1]
     assert all(im.shape == (40, 50) and im.dtype == np.uint8 for im in data.images)
+
+
+CLS_TINY = dict(image_size=64, batch_size=4, lr=1e-3, precision="fp32", device="cpu")
+
+
+def test_classifier_recipe_options_write_the_average_and_resume_exactly(tmp_path, class_folders, monkeypatch):
+    """Weight decay (AdamW), label smoothing, a wider crop range and a weight average: the
+    written weights are the average (not the last step's), and a resumed run equals one run."""
+    opts = dict(weight_decay=0.05, label_smoothing=0.1, crop_min=0.6, ema=0.5, **CLS_TINY)
+    import gan.train_classifier as tc
+
+    a = train_classifier(ClassifierConfig(data=str(class_folders), out=str(tmp_path / "a"), epochs=2, **opts))
+    real_save = tc.save_checkpoint
+
+    def save_then_stop(*args, **kwargs):  # the run is cut off after its first epoch's checkpoint
+        real_save(*args, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(tc, "save_checkpoint", save_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        train_classifier(ClassifierConfig(data=str(class_folders), out=str(tmp_path / "b"), epochs=2, **opts))
+    monkeypatch.setattr(tc, "save_checkpoint", real_save)
+    with pytest.raises(ValueError, match="same number of epochs"):
+        train_classifier(ClassifierConfig(data=str(class_folders), out=str(tmp_path / "b"), epochs=3,
+                                          resume=True, **opts))
+    b = train_classifier(ClassifierConfig(data=str(class_folders), out=str(tmp_path / "b"), epochs=2,
+                                          resume=True, **opts))
+    wa, meta = read_weights(a["weights"])
+    wb, _ = read_weights(b["weights"])
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    cfg = json.loads(meta["config"])
+    assert cfg["ema"] == 0.5 and cfg["weight_decay"] == 0.05 and cfg["crop_min"] == 0.6
+    last = torch.load(tmp_path / "a" / "classifier_checkpoint.pt", map_location="cpu", weights_only=False)["net"]
+    assert any(not torch.equal(wa[k], last[k].to(wa[k].dtype)) for k in wa if k in last
+               and wa[k].is_floating_point())
+
+
+@pytest.mark.parametrize("field,value,message", [
+    ("weight_decay", -1.0, "weight decay"), ("label_smoothing", 1.0, "label smoothing"),
+    ("crop_min", 0.0, "smallest crop area"), ("ema", 1.0, "EMA decay")])
+def test_classifier_recipe_options_out_of_range_are_refused(tmp_path, class_folders, field, value, message):
+    cfg = ClassifierConfig(data=str(class_folders), out=str(tmp_path), epochs=1, **CLS_TINY)
+    setattr(cfg, field, value)
+    with pytest.raises(ValueError, match=message):
+        train_classifier(cfg)
+
+
+def test_classifier_resume_with_ema_needs_an_averaged_checkpoint(tmp_path, class_folders):
+    train_classifier(ClassifierConfig(data=str(class_folders), out=str(tmp_path), epochs=1, **CLS_TINY))
+    with pytest.raises(ValueError, match="no weight average"):
+        train_classifier(ClassifierConfig(data=str(class_folders), out=str(tmp_path), epochs=1,
+                                          resume=True, ema=0.9, **CLS_TINY))
+
+
+@pytest.mark.parametrize("flag,value", [("--crop-min", "0"), ("--crop-min", "1.5"), ("--ema", "1"),
+                                        ("--label-smoothing", "-0.1"), ("--weight-decay", "-1")])
+def test_classifier_recipe_flags_refuse_bad_values(tmp_path, flag, value):
+    r = subprocess.run([sys.executable, str(REPO / "main.py"), "train", "classifier", "--data", str(tmp_path),
+                        "--out", str(tmp_path / "o"), flag, value], capture_output=True, text=True, cwd=REPO)
+    assert r.returncode == 2 and flag in r.stderr

@@ -350,3 +350,86 @@ def test_tool_keys_are_new_and_in_the_help(qtbot, make_window):
         assert keys.count(k) == 1
     help_keys = " ".join(k for k, _ in SHORTCUTS)
     assert "R / O / D / C" in help_keys and "Space" in help_keys and "M" in help_keys
+
+
+def test_measurements_are_saved_and_come_back_with_the_series(qtbot, make_window, phantom, tmp_path):
+    """Drawn, edited and cleared measurements are on disk the moment the status bar says
+    saved; opening the series again (a new window) draws them on their slices with the same
+    numbers; a bad saved file is named and kept aside."""
+    from viewer.core import measurement_store as ms
+
+    win = make_window()
+    win.resize(1300, 900)
+    open_and_wait(qtbot, win, phantom, complete=False)
+    v, mc = win.view, win.tools.measure
+    assert mc.store_path is not None and mc.store_path.parent == ms.user_measurements_dir()
+    assert str(tmp_path) in str(mc.store_path)            # the test's own data folder
+    i = v.index
+    qtbot.keyClick(win, K.Key_R)
+    drag(qtbot, v, [(10, 10), (25, 30), (40, 50)])
+    assert "1 measurement(s) of this series saved" in win.statusBar().currentMessage()
+    assert len(ms.load_measurements(mc.store_path)[0]) == 1
+    qtbot.keyClick(win, K.Key_O)
+    ly, lx = LESION_CENTRE
+    drag(qtbot, v, [(lx - 3, ly - 2), (lx + 3, ly + 2)])
+    ell = mc.measurements[1]
+    ell.roi.setAngle(25.0)                                 # a turned ellipse (finish: saved)
+    qtbot.keyClick(win, K.Key_Right)
+    qtbot.keyClick(win, K.Key_D)
+    drag(qtbot, v, [(29, 24), (35, 24), (35, 40), (29, 40), (29, 25)])
+    # a click with the freehand tool is no outline: nothing kept
+    drag(qtbot, v, [(5, 5)])
+    assert [m.kind for m in mc.measurements] == ["ruler", "ellipse", "freehand"]
+    # an edited handle is saved when the drag ends
+    ruler = mc.measurements[0]
+    ruler.roi.movePoint(ruler.roi.getHandles()[0], QtCore.QPointF(12.0, 10.0), coords="parent")
+    saved, _ = ms.load_measurements(mc.store_path)
+    assert saved == [mc.record(m) for m in mc.measurements]
+    assert saved[0]["points"][0] == pytest.approx([12.0, 10.0], abs=1e-6)
+    assert saved[1]["ellipse"]["angle"] == pytest.approx(25.0)
+    assert [m["index"] for m in saved] == [i, i, i + 1]
+    texts = [m.text for m in mc.measurements]
+    path = mc.store_path
+    win.close()
+
+    win2 = make_window()
+    win2.resize(1300, 900)
+    open_and_wait(qtbot, win2, phantom, complete=False)
+    mc2 = win2.tools.measure
+    qtbot.waitUntil(lambda: len(mc2.measurements) == 3, timeout=10000)
+    assert [m.text for m in mc2.measurements] == texts
+    for a, b in zip(saved, (mc2.record(m) for m in mc2.measurements)):
+        assert a["kind"] == b["kind"] and a["index"] == b["index"]
+        if a["kind"] == "ellipse":
+            assert [b["ellipse"][k] for k in ("cx", "cy", "a", "b", "angle")] == pytest.approx(
+                [a["ellipse"][k] for k in ("cx", "cy", "a", "b", "angle")], abs=1e-6)
+        else:
+            assert np.allclose(a["points"], b["points"], atol=1e-6)
+    assert mc2.measurements[0].roi.isVisible() and not mc2.measurements[2].roi.isVisible()
+    assert ms.load_measurements(path)[0] == saved         # showing them wrote nothing new
+    # Clear removes them from the saved set too
+    win2.tools.actions["clear"].trigger()
+    assert mc2.measurements == [] and ms.load_measurements(path)[0] == []
+    assert "cleared" in win2.statusBar().currentMessage()
+    win2.close()
+
+    path.write_text("{torn")
+    win3 = make_window()
+    with qtbot.waitSignal(win3.seriesShown, timeout=20000):
+        win3.open_path(phantom)
+    assert win3.tools.measure.measurements == []
+    assert path.with_name(path.name + ".unreadable-1").read_text() == "{torn"
+
+
+def test_a_measurement_that_cannot_be_saved_stays_on_screen_and_says_so(qtbot, make_window, phantom):
+    win = make_window()
+    win.resize(1300, 900)
+    open_and_wait(qtbot, win, phantom, complete=False)
+    mc = win.tools.measure
+    mc.store_path.parent.mkdir(parents=True, exist_ok=True)
+    mc.store_path.with_name(mc.store_path.name + ".tmp").mkdir()   # the write fails
+    qtbot.keyClick(win, K.Key_R)
+    drag(qtbot, win.view, [(10, 10), (40, 50)])
+    assert len(mc.measurements) == 1 and mc.measurements[0].roi.isVisible()
+    msg = win.statusBar().currentMessage()
+    assert "not saved" in msg and mc.series_key in msg

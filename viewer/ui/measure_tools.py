@@ -6,6 +6,10 @@ The tools draw with pyqtgraph's ROI classes (``LineSegmentROI``, ``EllipseROI``,
 follows. A measurement belongs to the slice it was drawn on (shown only there). Lengths and areas
 are in mm with the series' pixel spacing, in px for pictures; ROI values are HU (grey for
 pictures).
+
+Measurements are kept per series (``viewer.core.measurement_store``, in the per-user data
+folder): saved whenever one is drawn, edited or cleared, and drawn again when the series is
+opened again.
 """
 from __future__ import annotations
 
@@ -17,7 +21,7 @@ import numpy as np
 import pyqtgraph as pg
 from PyQt6 import QtCore, QtGui
 
-from viewer.core import measure
+from viewer.core import measure, measurement_store
 from viewer.ui.slice_view import SliceView
 
 #: (tool, label, key, tip) in toolbar order; the keys are free in the window (help_dialog).
@@ -45,8 +49,15 @@ class MeasureController:
     ``tool`` is "none" or one of MEASURE_TOOLS; ``pixel_spacing`` (y, x) mm or None (pictures)
     comes from the series (``set_series``)."""
 
-    def __init__(self, view: SliceView, show_status: Callable[[str, int], None]):
+    def __init__(self, view: SliceView, show_status: Callable[[str, int], None],
+                 store_dir: Callable[[], object] | None = measurement_store.user_measurements_dir):
         self.view, self.show_status = view, show_status
+        #: where the series' measurements are kept (None: in memory only)
+        self.store_dir = store_dir
+        self.store_path = None
+        self.series_key: str | None = None
+        self._pending: list[dict] = []   # saved measurements waiting for the series' pixels
+        self._restoring = False
         self.tool = "none"
         self.pixel_spacing: tuple[float, float] | None = None
         self.measurements: list[Measurement] = []
@@ -68,10 +79,40 @@ class MeasureController:
 
     # -- series and tool --------------------------------------------------------------------
     def set_series(self, info) -> None:
-        """A new series: drop the measurements, take its pixel spacing (None for pictures)."""
-        self.clear()
+        """A new series: drop the last one's measurement items (they are saved), take its pixel
+        spacing (None for pictures) and draw the measurements saved for it."""
+        self._drop_items()
         pictures = info is None or info.source_kind == "pictures" or info.spacing is None
         self.pixel_spacing = None if pictures else (float(info.spacing[1]), float(info.spacing[2]))
+        self.store_path, self.series_key, self._pending = None, None, []
+        if info is None or self.store_dir is None:
+            return
+        self.series_key = str(info.key)
+        try:
+            self.store_path = measurement_store.measurements_path(self.store_dir(), self.series_key)
+        except (OSError, ValueError) as exc:
+            self.show_status(f"measurements of {self.series_key}: {exc}; kept in memory only", 15000)
+            return
+        n = getattr(info, "n_slices", None)
+        records, messages = measurement_store.load_measurements(self.store_path, n)
+        for msg in messages:
+            self.show_status(msg, 15000)
+        self._pending = records
+
+    def show_saved(self) -> None:
+        """Draw the series' saved measurements; call once its pixels are in the view."""
+        records, self._pending = self._pending, []
+        if self.view.voxels is None or not records:
+            return
+        self._restoring = True
+        try:
+            for rec in records:
+                if rec["index"] < self.view.voxels.shape[0]:
+                    self.update(self._restore(rec))
+        finally:
+            self._restoring = False
+        self._show_slice_items(self.view.index)
+        self.show_status(f"{len(records)} saved measurement(s) of this series shown on their slices", 5000)
 
     def set_tool(self, name: str) -> None:
         names = ("none",) + tuple(t[0] for t in MEASURE_TOOLS)
@@ -90,11 +131,73 @@ class MeasureController:
             fn(name)
 
     def clear(self) -> None:
+        """Remove every measurement of the series (also from its saved set)."""
+        had = bool(self.measurements)
+        self._drop_items()
+        if had:
+            self.save()
+
+    def _remove(self, m: Measurement) -> None:
+        self.view.viewbox.removeItem(m.roi)
+        self.view.viewbox.removeItem(m.label)
+        self.measurements.remove(m)
+
+    def _drop_items(self) -> None:
         for m in self.measurements:
             self.view.viewbox.removeItem(m.roi)
             self.view.viewbox.removeItem(m.label)
         self.measurements.clear()
         self._drawing = None
+
+    # -- keeping them -------------------------------------------------------------------------
+    def record(self, m: Measurement) -> dict:
+        """The measurement as ``viewer.core.measurement_store`` keeps it."""
+        rec = {"kind": m.kind, "index": int(m.index), "text": m.text}
+        if m.kind == "ellipse":
+            st = m.roi.getState()
+            w, h = float(st["size"][0]), float(st["size"][1])
+            c = m.roi.mapToParent(QtCore.QPointF(w / 2, h / 2))
+            rec["ellipse"] = {"cx": c.x(), "cy": c.y(), "a": w / 2, "b": h / 2,
+                              "angle": float(st["angle"])}
+        else:
+            rec["points"] = [[float(x), float(y)] for x, y in self.points(m)]
+        return rec
+
+    def save(self) -> bool:
+        """Write the series' measurements; True when they are on disk. A failure is shown and
+        the measurements stay on screen (in memory only)."""
+        if self.store_path is None or self._restoring:
+            return False
+        try:
+            measurement_store.save_measurements(self.store_path, self.series_key,
+                                                [self.record(m) for m in self.measurements
+                                                 if m is not self._drawing])
+        except (OSError, ValueError) as exc:
+            self.show_status(f"measurements of {self.series_key}: not saved ({exc})", 15000)
+            return False
+        n = len(self.measurements)
+        self.show_status(f"{n} measurement(s) of this series saved" if n else
+                         "measurements of this series cleared", 3000)
+        return True
+
+    def _restore(self, rec: dict) -> Measurement:
+        if rec["kind"] == "ellipse":
+            e = rec["ellipse"]
+            t = math.radians(e["angle"])
+            # the ROI's origin is its box's corner, turned with it about that corner
+            ox = e["cx"] - (e["a"] * math.cos(t) - e["b"] * math.sin(t))
+            oy = e["cy"] - (e["a"] * math.sin(t) + e["b"] * math.cos(t))
+            m = self._new("ellipse", ox, oy, index=rec["index"])
+            m.roi.setSize((2 * e["a"], 2 * e["b"]), finish=False)
+            m.roi.setAngle(e["angle"], finish=False)
+            return m
+        (x, y), pts = rec["points"][0], rec["points"]
+        m = self._new(rec["kind"], x, y, index=rec["index"])
+        if rec["kind"] == "ruler":
+            m.roi.movePoint(m.roi.getHandles()[1], QtCore.QPointF(*pts[1]), finish=False, coords="parent")
+        else:
+            m.roi.setPoints([tuple(p) for p in pts], closed=True)
+        return m
 
     # -- drawing ------------------------------------------------------------------------------
     def _drag(self, phase: str, x: float, y: float) -> None:
@@ -119,12 +222,17 @@ class MeasureController:
                 self._path.append((x, y))
                 m.roi.setPoints(self._path, closed=False)
         if phase == "finish":
+            self._drawing = None
+            if m.kind == "freehand" and len(self._path) < 3:  # a click, not an outline
+                self._remove(m)
+                return
             if m.kind == "freehand":
                 m.roi.setPoints(self._path, closed=True)
-            self._drawing = None
         self.update(m)
+        if phase == "finish":
+            self.save()
 
-    def _new(self, kind: str, x: float, y: float) -> Measurement:
+    def _new(self, kind: str, x: float, y: float, index: int | None = None) -> Measurement:
         pen = pg.mkPen(PEN, width=2)
         if kind == "ruler":
             roi = pg.LineSegmentROI([(x, y), (x, y)], pen=pen)
@@ -137,8 +245,10 @@ class MeasureController:
         label.setZValue(36)
         self.view.viewbox.addItem(roi, ignoreBounds=True)
         self.view.viewbox.addItem(label, ignoreBounds=True)
-        m = Measurement(kind, self.view.index, roi, label)
+        m = Measurement(kind, self.view.index if index is None else int(index), roi, label)
         roi.sigRegionChanged.connect(lambda _r, m=m: self._drawing is not m and self.update(m))
+        # a handle or the whole ROI moved by the reader: keep the new geometry
+        roi.sigRegionChangeFinished.connect(lambda _r, m=m: self._drawing is not m and self.save())
         self.measurements.append(m)
         return m
 

@@ -61,6 +61,7 @@ class ReadingTools:
         win.refine.toolChanged.connect(lambda n: n != "none" and self.measure.set_tool("none"))
         s = win.session
         s.events.connect("series", self._series)
+        win.seriesShown.connect(lambda _info: self.measure.show_saved())
         win.overlay_controls.styleChanged.connect(lambda _s: self.mpr.invalidate())
         s.events.connect("overlay_visible", lambda _on: self.mpr.invalidate())
         self._menus()
