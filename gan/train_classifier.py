@@ -47,12 +47,10 @@ class ClassifierConfig:
     intensity_aug: bool = False  # window (gamma/contrast) jitter of the training slices
     limit_per_class: int | None = None
     # not in the paper (defaults = the paper's recipe): decoupled weight decay (AdamW when > 0),
-    # label smoothing of the cross-entropy, the smallest area of the random resized crop, and an
-    # exponential moving average of the weights (and BN statistics) that is what gets written
+    # label smoothing of the cross-entropy and the smallest area of the random resized crop
     weight_decay: float = 0.0
     label_smoothing: float = 0.0
     crop_min: float = 0.9
-    ema: float = 0.0
 
     def check(self) -> None:
         """ValueError naming the setting when a value is out of range."""
@@ -64,8 +62,6 @@ class ClassifierConfig:
             raise ValueError(f"label smoothing must be in [0, 1), got {self.label_smoothing}")
         if not 0.05 <= self.crop_min <= 1.0:
             raise ValueError(f"smallest crop area must be in [0.05, 1], got {self.crop_min}")
-        if not 0.0 <= self.ema < 1.0:
-            raise ValueError(f"EMA decay must be in [0, 1), got {self.ema}")
 
 
 def binary_metrics(pred: np.ndarray, truth: np.ndarray) -> dict:
@@ -123,9 +119,6 @@ def train_classifier(cfg: ClassifierConfig, log: Callable[[str], None] = print) 
     net = build_resnet18(2).to(device)
     opt = (torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
            if cfg.weight_decay > 0 else torch.optim.Adam(net.parameters(), lr=cfg.lr))
-    ema = (torch.optim.swa_utils.AveragedModel(
-        net, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(cfg.ema), use_buffers=True)
-        if cfg.ema > 0 else None)
     steps_per_epoch = max(1, len(tr_idx) // (cfg.batch_size * dd.world_size))
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps_per_epoch)
     start_epoch = 0
@@ -137,10 +130,6 @@ def train_classifier(cfg: ClassifierConfig, log: Callable[[str], None] = print) 
                              f"resume it with the same number of epochs (not {cfg.epochs})")
         net.load_state_dict(ck["net"]); opt.load_state_dict(ck["opt"]); sched.load_state_dict(ck["sched"])
         start_epoch = ck["epoch"]
-        if ema is not None:
-            if "ema" not in ck:
-                raise ValueError(f"{ckpt_path}: the checkpoint has no weight average (trained without --ema)")
-            ema.load_state_dict(ck["ema"])
         rng.bit_generator.state = json.loads(ck["rng"])
         torch.set_rng_state(ck["torch_rng"])
         log(f"resumed {kind} from {ckpt_path} at epoch {start_epoch}")
@@ -167,30 +156,26 @@ def train_classifier(cfg: ClassifierConfig, log: Callable[[str], None] = print) 
                 loss = Fnn.cross_entropy(net(x).float(), yb, label_smoothing=cfg.label_smoothing)
             scaled_step(scaler, loss, opt)
             sched.step()
-            if ema is not None:
-                ema.update_parameters(unwrap(net))
             bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
         if dd.is_main:
             payload = {"net": unwrap(net).state_dict(), "opt": opt.state_dict(),
                        "sched": sched.state_dict(), "epoch": epoch + 1,
                        "rng": json.dumps(rng.bit_generator.state),
                        "torch_rng": torch.get_rng_state()}
-            if ema is not None:
-                payload["ema"] = ema.state_dict()
             save_checkpoint(ckpt_path, payload)
-    final = unwrap(net) if ema is None else ema.module
     result: dict = {"kind": kind, "train": len(tr_idx), "test": len(te_idx), "seconds": time.time() - t0}
     if dd.is_main:
-        prob = predict(final, [images[i] for i in te_idx], cfg.image_size, device)
-        result["test_metrics"] = binary_metrics(prob >= 0.5, labels[te_idx] == 1)
+        test_images, truth = [images[i] for i in te_idx], labels[te_idx] == 1
         meta = {"kind": kind, "image_size": cfg.image_size, "preset": cfg.preset,
                 "split_seed": str(cfg.split_seed), "train_fraction": str(cfg.train_fraction),
-                "test_metrics": json.dumps(result["test_metrics"]),
                 "config": json.dumps(asdict(cfg))}
         if cfg.on_maps:
             meta["generator_sha256"] = localizer.weights_hash
             meta["map_normalisation"] = cfg.map_normalisation
-        path = save_weights(final, out / f"{kind}.safetensors", meta)
+        prob = predict(unwrap(net), test_images, cfg.image_size, device)
+        result["test_metrics"] = binary_metrics(prob >= 0.5, truth)
+        path = save_weights(unwrap(net), out / f"{kind}.safetensors",
+                            {**meta, "test_metrics": json.dumps(result["test_metrics"])})
         result["weights"] = str(path)
         log(f"{kind}: test {json.dumps({k: round(v, 4) for k, v in result['test_metrics'].items()})}")
     teardown_distributed(dd)

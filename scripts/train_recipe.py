@@ -56,7 +56,8 @@ def stages(a: argparse.Namespace) -> list[Stage]:
                "--resume", *dev], 15),
         Stage("the baselines' classifier (256 px)", baseline,
               ["train", "classifier", "--data", data, "--out", str(baseline.parent), "--preset", "cpu",
-               "--image-size", "256", "--epochs", "30", "--lr", "1e-3", "--resume", *dev], 35),
+               "--image-size", "256", "--epochs", "40", "--lr", "1e-3", "--weight-decay", "0.05",
+               "--label-smoothing", "0.1", "--crop-min", "0.7", "--resume", *dev], 40),
         Stage("stage 2: GAN", gan_best.parent / "history.json",  # written when the run ends
               ["train", "gan", "--data", data, "--out", str(gan_best.parent), "--preset", "cpu",
                "--classifier-weights", str(cls), "--val-images", vi, "--val-masks", vm,

@@ -34,9 +34,6 @@ def _recipe_flags(p: argparse.ArgumentParser) -> None:
                    help="label smoothing of the cross-entropy (default 0)")
     p.add_argument("--crop-min", type=area_fraction, default=None,
                    help="smallest area of the random resized crop, as a fraction (default 0.9)")
-    p.add_argument("--ema", type=test_fraction, default=None,
-                   help="decay of a moving average of the weights that is written instead of the "
-                        "last weights (e.g. 0.998; default 0: none)")
 
 
 def register(sub) -> None:
@@ -145,8 +142,7 @@ def _run_classifier(args) -> int:
 
     cfg = dict(CLASSIFIER_PRESETS[args.preset])
     cfg.update(_overrides(args, ("image_size", "batch_size", "epochs", "lr", "precision",
-                                 "intensity_aug", "weight_decay", "label_smoothing", "crop_min",
-                                 "ema")))
+                                 "intensity_aug", "weight_decay", "label_smoothing", "crop_min")))
     try:
         res = train_classifier(ClassifierConfig(data=args.data, out=args.out, preset=args.preset, seed=args.seed,
                                                 device=args.device, resume=args.resume, split_seed=args.split_seed,

@@ -22,7 +22,7 @@ def test_dry_run_lists_every_stage_in_order(tmp_path):
                      "finalize the generator", "stage 3: label-free student",
                      "stage 3b: the student on the 256 grid", "lung field network",
                      "calibrate the student"]
-    assert "--image-size 256 --epochs 30" in r.stdout
+    assert "--image-size 256 --epochs 40 --lr 1e-3 --weight-decay 0.05 --label-smoothing 0.1 --crop-min 0.7" in r.stdout
     assert "--teacher-size 256 --init" in r.stdout and "student256/last_student.safetensors" in r.stdout
     assert "train student" in r.stdout and "--normal-series" not in r.stdout and "left for the recipe" in r.stdout
     assert "nothing was run" in r.stdout
