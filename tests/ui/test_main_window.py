@@ -336,11 +336,17 @@ def test_export_current_slice_and_whole_series(qtbot, make_window, phantom, tmp_
     win.refine.set_tool("brush")  # an edit must reach the exported mask
     win.view.paintStarted.emit(40.0, 30.0)
     win.view.paintFinished.emit()
+    from viewer.core import measurement_store as ms   # a saved ruler on this slice goes along
+    key = win.session.info.key
+    ms.save_measurements(ms.measurements_path(ms.user_measurements_dir(), key), key,
+                         [{"kind": "ruler", "index": i, "points": [[1, 1], [4, 5]], "text": "15.0 mm"}])
     out = tmp_path / "export"
     with qtbot.waitSignal(win.exportFinished, timeout=30000) as sig:
         win.run_export(ExportRequest(out, ["png", "npy"], indices=[i], threshold=win.threshold))
     report = sig.args[0]
     assert not report.errors
+    assert out / "measurements.csv" in report.written
+    assert "15.0 mm" in (out / "measurements.csv").read_text(encoding="utf-8")
     mask = np.load(out / f"mask_z{i:04d}.npy")
     assert mask.shape == (1, 64, 64) and mask[0, 30, 40]
     np.testing.assert_array_equal(mask[0], win.lesion_layers(i)[1])

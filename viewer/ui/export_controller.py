@@ -70,6 +70,7 @@ class ExportController:
 
     def run(self, request) -> None:
         """Write ``request`` (an ExportRequest) in a worker; the result goes to the status bar."""
+        from viewer.export.measurements_csv import add_measurements
         from viewer.export.series_export import export_formats
         from viewer.io.series import Volume
         from viewer.ui.export_dialog import export_arrays
@@ -85,7 +86,9 @@ class ExportController:
 
         def job(progress):
             maps, masks = export_arrays(vox.shape[0], vox.shape[1:], request.indices, s.layers)
-            return export_formats(request, volume, maps, masks, progress=progress)
+            report = export_formats(request, volume, maps, masks, progress=progress)
+            add_measurements(report, request, info)  # the reader's rulers and ROIs
+            return report
 
         w = CallWorker(job, "export", self.parent)
         self.pool.on(w.progressed, lambda d, t: self.show_progress("Exporting", d, t))
