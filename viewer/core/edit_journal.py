@@ -23,25 +23,36 @@ JOURNAL_SUFFIX = ".edits.jsonl"
 VERSION = 1
 
 
-def journal_path(directory: str | os.PathLike, series_key: str) -> Path:
-    """``<directory>/<key>.edits.jsonl``; the key is made file-safe and disambiguated by a hash."""
+def series_file(directory: str | os.PathLike, series_key: str, suffix: str, what: str) -> Path:
+    """``<directory>/<key>-<hash><suffix>``: a per-series file (edits journal, measurements); the
+    key is made file-safe and disambiguated by a hash. ``what`` names the file in the error."""
     key = str(series_key)
     if not key.strip():
-        raise ValueError("edits journal: series key is empty")
+        raise ValueError(f"{what}: series key is empty")
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", key).strip("._")[:80] or "series"
     digest = hashlib.sha1(key.encode("utf-8")).hexdigest()[:8]
-    return Path(directory) / f"{safe}-{digest}{JOURNAL_SUFFIX}"
+    return Path(directory) / f"{safe}-{digest}{suffix}"
+
+
+def journal_path(directory: str | os.PathLike, series_key: str) -> Path:
+    """``<directory>/<key>-<hash>.edits.jsonl`` (``series_file``)."""
+    return series_file(directory, series_key, JOURNAL_SUFFIX, "edits journal")
 
 
 APP_NAME = "covid-ct-reading-room"
 
 
-def user_edits_dir() -> Path:
-    """``<platformdirs user data dir>/edits``: where the viewer keeps every edits journal (the
+def user_data_subdir(name: str) -> Path:
+    """``<platformdirs user data dir>/<name>``: where the viewer keeps what a reader makes (the
     study folder is never written to; it may be read-only or shared)."""
     import platformdirs
 
-    return Path(platformdirs.user_data_dir(APP_NAME)) / "edits"
+    return Path(platformdirs.user_data_dir(APP_NAME)) / name
+
+
+def user_edits_dir() -> Path:
+    """``<user data dir>/edits``: every edits journal."""
+    return user_data_subdir("edits")
 
 
 def adopt_legacy_journal(study_path, directory: str | os.PathLike, series_key: str) -> bool:

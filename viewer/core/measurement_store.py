@@ -23,14 +23,12 @@ messages.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
-import re
 from pathlib import Path
 
-from viewer.core.edit_journal import APP_NAME
+from viewer.core.edit_journal import series_file, user_data_subdir
 
 SUFFIX = ".measurements.json"
 VERSION = 1
@@ -39,20 +37,12 @@ KINDS = ("ruler", "ellipse", "freehand")
 
 def user_measurements_dir() -> Path:
     """``<platformdirs user data dir>/measurements``."""
-    import platformdirs
-
-    return Path(platformdirs.user_data_dir(APP_NAME)) / "measurements"
+    return user_data_subdir("measurements")
 
 
 def measurements_path(directory: str | os.PathLike, series_key: str) -> Path:
-    """``<directory>/<key>-<hash>.measurements.json``; the key made file-safe, the hash keeps
-    keys apart that differ only in unsafe characters."""
-    key = str(series_key)
-    if not key.strip():
-        raise ValueError("measurements: series key is empty")
-    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", key).strip("._")[:80] or "series"
-    digest = hashlib.sha1(key.encode("utf-8")).hexdigest()[:8]
-    return Path(directory) / f"{safe}-{digest}{SUFFIX}"
+    """``<directory>/<key>-<hash>.measurements.json`` (``edit_journal.series_file``)."""
+    return series_file(directory, series_key, SUFFIX, "measurements")
 
 
 def _finite(values) -> bool:
