@@ -75,6 +75,9 @@ class StudentConfig:
     #: the grid (px) the teacher draws its targets on, which is also the student's training grid;
     #: None = the teacher's own (``Localizer.image_size``)
     teacher_size: int | None = None
+    #: COVID targets become min(1, gain x teacher map) (not in the paper): > 1 lifts the faint
+    #: ground glass that the teacher marks weakly; non-COVID targets stay empty
+    target_gain: float = 1.0
 
     def check(self) -> None:
         for name in ("epochs", "batch_size"):
@@ -88,6 +91,8 @@ class StudentConfig:
             raise ValueError(f"--generator {self.generator}: not a file")
         if self.init is not None and not Path(self.init).is_file():
             raise ValueError(f"--init {self.init}: not a file")
+        if not (np.isfinite(self.target_gain) and self.target_gain > 0):
+            raise ValueError(f"--target-gain {self.target_gain}: must be a positive number")
         if self.teacher_size is not None:
             check_inference_size(self.teacher_size, "--teacher-size")
 
@@ -114,6 +119,17 @@ def teacher_targets(loc: Localizer, images: list[np.ndarray], labels: np.ndarray
         if progress is not None:
             progress(i + 1, len(images))
     return xs, ts
+
+
+def gained_targets(ts: np.ndarray, gain: float) -> np.ndarray:
+    """``min(1, gain * ts)`` in ``ts``'s dtype, (N, s, s) in [0, 1]; ``ts`` itself for gain 1.
+    Empty (non-COVID) targets stay empty."""
+    if gain == 1.0:
+        return ts
+    out = np.empty_like(ts)
+    for i in range(len(ts)):   # one slice at a time: no float32 copy of the whole set
+        out[i] = np.minimum(ts[i].astype(np.float32) * gain, 1.0)
+    return out
 
 
 def _augment(x: torch.Tensor, t: torch.Tensor, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -201,7 +217,7 @@ def train_student(cfg: StudentConfig, log: Log = print) -> dict:
                  "teacher_sha256": teacher["hash"], "teacher": teacher["path"],
                  "config": json.dumps(asdict(cfg))}
     X = torch.from_numpy(xs)
-    T = torch.from_numpy(ts)
+    T = torch.from_numpy(gained_targets(ts, cfg.target_gain))
     t0 = time.time()
     end = cfg.epochs if cfg.stop_after is None else min(cfg.epochs, start_epoch + cfg.stop_after)
     for epoch in range(start_epoch, end):

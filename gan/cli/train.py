@@ -116,6 +116,9 @@ def register(sub) -> None:
     st.add_argument("--teacher-size", type=int, default=None, metavar="PX",
                     help="grid (px, a multiple of 32) the teacher draws its targets on; the student "
                     "is trained on it too (default: the teacher's own)")
+    st.add_argument("--target-gain", type=positive_float, default=1.0, metavar="G",
+                    help="COVID targets become min(1, G x the teacher's map): G > 1 lifts faint "
+                    "ground glass (not in the paper; default 1 = the teacher's map as it is)")
     st.add_argument("--limit-per-class", type=positive_int, default=None,
                     help="use only the first N images per class (smoke tests)")
     st.set_defaults(func=_run_student)
@@ -199,7 +202,7 @@ def _run_student(args) -> int:
             lr=args.lr, map_sigma=args.map_sigma, seed=args.seed, device=args.device,
             precision=args.precision, resume=args.resume, limit_per_class=args.limit_per_class,
             stop_after=args.stop_after, init=args.init,
-            teacher_size=args.teacher_size))
+            teacher_size=args.teacher_size, target_gain=args.target_gain))
     except ValueError as exc:
         return error(str(exc))
     print(json.dumps(res, indent=1))

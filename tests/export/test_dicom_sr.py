@@ -109,3 +109,70 @@ def test_sr_without_seg_and_bad_input(tmp_path):
     with pytest.raises(ValueError, match="not a DICOM SEG"):
         export_measurement_sr(tmp_path / "x.dcm", vol, {"lung_ml": 1.0, "lesion_ml": 0.0},
                               "m", HASH, seg=series.refs[0].path)
+
+
+def _reader_measurements():
+    return [
+        {"kind": "freehand", "index": 2, "points": [[5.5, 5.5], [20.5, 6.5], [12.5, 20.5]], "text": ""},
+        {"kind": "ruler", "index": 0, "points": [[2.5, 3.5], [30.5, 20.5]], "text": "24.3 mm"},
+        {"kind": "ellipse", "index": 1, "text": "",
+         "ellipse": {"cx": 20.0, "cy": 16.0, "a": 4.0, "b": 9.0, "angle": 30.0}},
+    ]
+
+
+def test_sr_reports_the_readers_rulers_and_rois_on_their_images(tmp_path):
+    """The reader's measurements go into sr.dcm as TID 1410 planar ROI groups: the region on
+    its source image, the length or area recomputed from the geometry, mean ± SD HU in the ROI."""
+    from viewer.core import measure
+    from viewer.export.sr_reader_measurements import ellipse_axes
+
+    series, vol = _volume(tmp_path)
+    maps, masks, lungs = _arrays(vol)
+    req = ExportRequest(tmp_path / "out", ["sr"], model_name="m", weights_hash=HASH,
+                        measurements=_reader_measurements())
+    report = export_formats(req, vol, maps, masks, lungs=lungs)
+    assert report.errors == []
+    sr = hd.sr.srread(tmp_path / "out" / "sr.dcm")
+    groups = sr.content.get_planar_roi_measurement_groups()
+    assert [g.tracking_identifier for g in groups] == [
+        "Reader ruler 1 (slice 1)", "Reader ellipse 2 (slice 2)", "Reader freehand 3 (slice 3)"]
+    assert len(sr.content.get_image_measurement_groups()) == 2      # the model's groups stay
+    sy, sx = vol.spacing[1], vol.spacing[2]
+    ruler, ellipse, freehand = groups
+    for g, z, gtype in ((ruler, 0, "POLYLINE"), (ellipse, 1, "ELLIPSE"), (freehand, 2, "POLYLINE")):
+        assert g.roi.graphic_type.value == gtype
+        (img,) = g.roi.ContentSequence
+        assert img.ReferencedSOPSequence[0].ReferencedSOPInstanceUID == series.refs[z].sop_instance_uid
+    np.testing.assert_allclose(ruler.roi.value, [[2.5, 3.5], [30.5, 20.5]], atol=1e-4)
+    assert _by_name(ruler)["Length"] == (pytest.approx(np.hypot(28 * sx, 17 * sy), rel=1e-5), "mm")
+    e = _reader_measurements()[2]["ellipse"]
+    np.testing.assert_allclose(ellipse.roi.value, ellipse_axes(e), atol=1e-4)
+    # the major axis (b = 9 px, along the ellipse's own y) comes first
+    assert np.hypot(*(ellipse.roi.value[1] - ellipse.roi.value[0])) == pytest.approx(18, abs=1e-3)
+    mask = measure.ellipse_mask(vol.voxels.shape[1:], e["cx"], e["cy"], e["a"], e["b"], e["angle"])
+    stats = measure.roi_stats(vol.voxels[1], mask, (sy, sx))
+    vals = {(m.name.meaning, m.derivation.meaning if m.derivation else None): m.value
+            for m in ellipse.get_measurements()}
+    assert vals[("Area", None)] == pytest.approx(np.pi * 36 * sx * sy, rel=1e-5)
+    assert vals[("Attenuation Coefficient", "Mean")] == pytest.approx(stats.mean, abs=1e-3)
+    assert vals[("Attenuation Coefficient", "Standard Deviation")] == pytest.approx(stats.sd, abs=1e-3)
+    closed = freehand.roi.value
+    assert len(closed) == 4 and np.allclose(closed[0], closed[-1])
+    assert _by_name(freehand)["Area"][0] == pytest.approx(
+        measure.polygon_area([[5.5, 5.5], [20.5, 6.5], [12.5, 20.5]], (sy, sx))[0], rel=1e-5)
+
+
+def test_sr_leaves_out_measurements_it_cannot_place_and_says_so(tmp_path):
+    series, vol = _volume(tmp_path)
+    maps, masks, lungs = _arrays(vol)
+    bad = [{"kind": "ruler", "index": 9, "points": [[1.5, 1.5], [3.5, 3.5]], "text": ""},
+           {"kind": "ruler", "index": 1, "points": [[1.5, 1.5], [80.5, 3.5]], "text": ""}]
+    req = ExportRequest(tmp_path / "out", ["sr"], model_name="m", weights_hash=HASH,
+                        measurements=_reader_measurements()[:1] + bad)
+    report = export_formats(req, vol, maps, masks, lungs=lungs)
+    assert report.errors == [
+        "sr: Reader ruler 1 (slice 2): reaches outside the 40 x 32 image; left out",
+        "sr: Reader ruler 3 (slice 10): slice 10 is beyond the series' 4 slices; left out"]
+    sr = hd.sr.srread(tmp_path / "out" / "sr.dcm")
+    (kept,) = sr.content.get_planar_roi_measurement_groups()
+    assert kept.tracking_identifier == "Reader freehand 2 (slice 3)"   # numbered in slice order

@@ -164,3 +164,26 @@ def test_teacher_size_sets_the_target_and_training_grid(tmp_path, class_folders,
     assert Localizer(tmp_path / "last_student.safetensors", device="cpu").image_size == 96
     with pytest.raises(ValueError, match="--teacher-size 100: must be a multiple of 32"):
         train_student(_cfg(tmp_path / "bad", class_folders, teacher, teacher_size=100))
+
+
+def test_target_gain_lifts_covid_targets_and_keeps_normal_ones_empty():
+    """``--target-gain G``: COVID targets become min(1, G x map); empty (normal) targets stay
+    empty; gain 1 is the teacher's map itself."""
+    from gan.train_student import gained_targets
+
+    ts = np.array([[[0.0, 0.1], [0.3, 0.6]], [[0.0, 0.0], [0.0, 0.0]]], np.float16)
+    assert gained_targets(ts, 1.0) is ts
+    got = gained_targets(ts, 2.5)
+    assert got.dtype == np.float16 and got.shape == ts.shape
+    np.testing.assert_allclose(got[0].astype(np.float32), [[0.0, 0.25], [0.75, 1.0]], atol=2e-3)
+    assert float(np.abs(got[1]).max()) == 0.0
+
+
+def test_bad_target_gain_is_refused(tmp_path, class_folders, teacher):
+    for bad in (0.0, -1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="--target-gain .*must be a positive number"):
+            train_student(_cfg(tmp_path / "g", class_folders, teacher, target_gain=bad))
+    r = subprocess.run([sys.executable, str(REPO / "main.py"), "train", "student", "--data", str(class_folders),
+                        "--generator", str(teacher), "--out", str(tmp_path / "o"), "--target-gain", "0"],
+                       capture_output=True, text=True, cwd=REPO)
+    assert r.returncode == 2 and "--target-gain" in r.stderr

@@ -20,6 +20,9 @@ def open_and_wait(qtbot, win, path, slice_index=None, overlay=True):
         qtbot.waitUntil(lambda: win.store is not None and win.store.has(win.view.index),
                         timeout=20000)
         qtbot.waitUntil(lambda: win.view.overlay_item.image is not None, timeout=5000)
+        # masks, edits and exports need the series' lungs, which a busy machine may deliver
+        # after the first map
+        qtbot.waitUntil(lambda: win.pipeline is not None, timeout=30000)
 
 
 def test_open_series_and_scroll(qtbot, make_window, phantom):
@@ -353,8 +356,12 @@ def test_export_current_slice_and_whole_series(qtbot, make_window, phantom, tmp_
     assert (out / "png" / f"mask_{i:04d}.png").is_file() or any((out / "png").iterdir())
     qtbot.waitUntil(lambda: win.store.is_complete(), timeout=20000)
     with qtbot.waitSignal(win.exportFinished, timeout=60000) as sig:
-        win.run_export(ExportRequest(out / "all", ["nifti"], threshold=win.threshold))
+        win.run_export(ExportRequest(out / "all", ["nifti", "sr"], threshold=win.threshold))
     assert not sig.args[0].errors
+    import highdicom as hd   # the saved ruler is in the series' SR too, on its own slice
+    (ruler,) = hd.sr.srread(out / "all" / "sr.dcm").content.get_planar_roi_measurement_groups()
+    assert ruler.tracking_identifier == f"Reader ruler 1 (slice {i + 1})"
+    assert ruler.get_measurements()[0].value == pytest.approx(15.0, abs=0.01)   # 3 x 4 px at 3 mm
     img = sitk.ReadImage(str(out / "all" / "mask.nii.gz"))
     arr = sitk.GetArrayFromImage(img)
     assert arr.shape == (8, 64, 64) and arr[i, 30, 40] == 1
@@ -419,3 +426,17 @@ def test_brush_paints_with_a_real_left_drag(qtbot, make_window, phantom):
     QtTest.QTest.mouseRelease(vp, L, QtCore.Qt.KeyboardModifier.NoModifier,
                               QtCore.QPoint(p.x() + 12, p.y()))
     assert win.edits.n_edits == 1 and win.lesion_layers(v.index)[1][30, 40]
+
+
+def test_export_before_the_lungs_are_in_says_so(qtbot, make_window, phantom, tmp_path):
+    """The masks follow the lungs-only rule, so an export asked for before the series' lungs are
+    segmented is refused with one line that says why (not "no lesion map"), and writes nothing."""
+    from viewer.export.series_export import ExportRequest
+
+    win = make_window()
+    open_and_wait(qtbot, win, phantom)
+    qtbot.waitUntil(lambda: win.pipeline is not None and win.store.is_complete(), timeout=30000)
+    win.session.pipeline = None          # as in the moments before the lungs arrive
+    win.run_export(ExportRequest(tmp_path / "out", ["npy"], indices=[win.view.index]))
+    assert "lungs of this series are still being segmented" in win.statusBar().currentMessage()
+    assert not (tmp_path / "out").exists()

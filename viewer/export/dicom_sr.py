@@ -10,7 +10,9 @@ Content (numbers from `viewer.export.summary` / `viewer.core.severity`, the same
   Lesion in Lung, algorithm = model name / weights sha256 (+ threshold), measurements lesion
   volume (ml), lesion share of the lung volume (%), ground-glass and consolidation shares of the
   lesion (%, HU input only), and the severity category as a qualitative evaluation;
-- measurement group "Lungs" (TID 1501): lung volume (ml).
+- measurement group "Lungs" (TID 1501): lung volume (ml);
+- the reader's rulers and ROIs, when given: one TID 1410 Planar ROI group each (length in mm, or
+  area in mm² and mean ± SD HU), on its source image (`viewer.export.sr_reader_measurements`).
 
 The evidence (Current Requested Procedure Evidence) lists every source instance and the SEG.
 Concepts without a standard code use the private scheme ``99COVIDCT``.
@@ -18,6 +20,7 @@ Concepts without a standard code use the private scheme ``99COVIDCT``.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -101,12 +104,18 @@ def export_measurement_sr(
     seg: str | Path | pydicom.Dataset | None = None,
     threshold: float | None = None,
     series_number: int = 901,
+    reader_measurements: Sequence[dict] = (),
+    voxels: np.ndarray | None = None,
+    messages: list[str] | None = None,
 ) -> Path:
     """Write the measurement report of one series to `path` and return it.
 
     totals: the series totals of `SummaryBuilder.add_series` (lung_ml, lesion_ml, lesion_pct,
     ggo_share, consolidation_share, category). seg: the BINARY mask SEG of the same series
-    (path or dataset) to reference, or None.
+    (path or dataset) to reference, or None. reader_measurements: the reader's rulers and ROIs
+    (checked dicts of `viewer.core.measurement_store`), added as TID 1410 groups
+    (`viewer.export.sr_reader_measurements`; their HU statistics from `voxels`, (z, y, x) HU, when
+    given); one line per measurement left out goes to `messages`.
     """
     import highdicom as hd
     from pydicom.sr.codedict import codes
@@ -172,6 +181,13 @@ def export_measurement_sr(
         finding_type=k["lung"], algorithm_id=algo, finding_sites=site,
         measurements=[hd.sr.Measurement(name=k["volume"], value=float(totals["lung_ml"]),
                                         unit=k["ml"], algorithm_id=algo)])
+    reader_groups, left_out = [], []
+    if reader_measurements:
+        from viewer.export.sr_reader_measurements import planar_groups
+
+        reader_groups, left_out = planar_groups(reader_measurements, src, voxels)
+    if messages is not None:
+        messages.extend(left_out)
     device = hd.sr.ObserverContext(
         observer_type=codes.DCM.Device,
         observer_identifying_attributes=hd.sr.DeviceObserverIdentifyingAttributes(
@@ -179,7 +195,7 @@ def export_measurement_sr(
             model_name=str(model_name)[:64], serial_number=str(weights_hash)[:16]))
     report = hd.sr.MeasurementReport(
         observation_context=hd.sr.ObservationContext(observer_device_context=device),
-        procedure_reported=k["procedure"], imaging_measurements=[lesion_group, lung_group])
+        procedure_reported=k["procedure"], imaging_measurements=[lesion_group, lung_group, *reader_groups])
     evidence = _evidence(src) + ([seg_ds] if seg_ds is not None else [])
     try:
         with warnings.catch_warnings():

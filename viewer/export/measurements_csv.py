@@ -48,19 +48,30 @@ def write_measurements_csv(out_dir: str | Path, measurements: Sequence[dict],
     return final
 
 
-def add_measurements(report, request, info, directory=None) -> None:
-    """The series' saved measurements (``viewer.core.measurement_store``, in ``directory``:
-    default the per-user folder) on the exported slices (``request.indices``) as
-    ``measurements.csv`` in ``request.out_dir``: added to ``report.written``, or one
-    "measurements: ..." line per problem to ``report.errors`` (the export itself stands)."""
+def series_measurements(info, directory=None) -> tuple[list[dict], list[str]]:
+    """(measurements, problems): the series' saved measurements (``viewer.core.measurement_store``,
+    in ``directory``: default the per-user folder; ``info``: its ``key`` and ``n_slices``) and one
+    "measurements: ..." line per problem (an unreadable file, a skipped measurement)."""
     try:
         folder = measurement_store.user_measurements_dir() if directory is None else directory
         path = measurement_store.measurements_path(folder, info.key)
         records, messages = measurement_store.load_measurements(path, info.n_slices)
+    except (OSError, ValueError) as exc:
+        return [], [f"measurements: {exc}"]
+    return records, [f"measurements: {m}" for m in messages]
+
+
+def add_measurements(report, request, info, directory=None, loaded=None) -> None:
+    """The series' saved measurements on the exported slices (``request.indices``) as
+    ``measurements.csv`` in ``request.out_dir``: added to ``report.written``, or one
+    "measurements: ..." line per problem to ``report.errors`` (the export itself stands).
+    ``loaded``: what ``series_measurements`` returned, when the caller has read them already."""
+    records, problems = series_measurements(info, directory) if loaded is None else loaded
+    report.errors.extend(problems)
+    try:
         written = write_measurements_csv(request.out_dir, records, request.indices)
     except (OSError, ValueError) as exc:
         report.errors.append(f"measurements: {exc}")
         return
-    report.errors.extend(f"measurements: {m}" for m in messages)
     if written is not None:
         report.written.append(written)

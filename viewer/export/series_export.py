@@ -14,7 +14,8 @@ Layout inside ``out_dir`` (``S`` = "" for the whole series, "_zNNNN" for one sli
     mapS.nii.gz, maskS.nii.gz               source geometry
     seg_maskS.dcm, seg_mapS.dcm             DICOM SEG BINARY / FRACTIONAL (DICOM sources only)
     sr.dcm                                  DICOM SR (TID 1500) of the series' measurements,
-                                            referencing seg_mask.dcm when written (whole series)
+                                            referencing seg_mask.dcm when written (whole series),
+                                            with the reader's rulers and ROIs (TID 1410)
     medseg/images/N.png, masks/N.png, index.csv   (or ``request.medseg_dir``)
 
 A format that fails (e.g. seg for 8-bit pictures) is reported in ``errors`` and the others are
@@ -52,6 +53,9 @@ class ExportRequest:
     #: DICOMweb URL or configured server name: the DICOM objects written (SEG, SR) are then
     #: stored there (STOW-RS); failures are reported as "send: ..." errors
     send_to: str | None = None
+    #: the reader's rulers and ROIs (checked dicts of ``viewer.core.measurement_store``): the
+    #: "sr" format reports them too (TID 1410), each on its source image
+    measurements: Sequence[dict] = ()
 
     def __post_init__(self) -> None:
         self.out_dir = Path(self.out_dir)
@@ -162,9 +166,11 @@ def export_formats(
                         out / f"seg_map{sfx}.dcm", src, mp, compression=request.seg_compression,
                         **common))
             elif fmt == "sr":
+                left_out: list[str] = []
                 report.written.append(_sr(request, src, source, masks, lungs, whole,
                                           out / "seg_mask.dcm" if "seg" in request.formats
-                                          and mk is not None and whole else None))
+                                          and mk is not None and whole else None, left_out))
+                report.errors += [f"sr: {line}" for line in left_out]
             elif fmt == "medseg":
                 report.next_medseg = _medseg(request, src, source, masks, slices, zs, cb,
                                              report.next_medseg)
@@ -227,7 +233,8 @@ def series_totals(request: ExportRequest, src: ExportSource, source, masks: np.n
     return builder.add_series(src.safe_name(), src, masks, lungs, hu).totals
 
 
-def _sr(request, src, source, masks, lungs, whole: bool, seg_path: Path | None) -> Path:
+def _sr(request, src, source, masks, lungs, whole: bool, seg_path: Path | None,
+        left_out: list[str]) -> Path:
     from viewer.export import dicom_sr
 
     dicom_sr.check_source(src)
@@ -238,4 +245,6 @@ def _sr(request, src, source, masks, lungs, whole: bool, seg_path: Path | None) 
     seg = seg_path if seg_path is not None and seg_path.is_file() else None
     return dicom_sr.export_measurement_sr(
         request.out_dir / "sr.dcm", src, totals, model_name=request.model_name,
-        weights_hash=request.weights_hash, seg=seg, threshold=request.threshold)
+        weights_hash=request.weights_hash, seg=seg, threshold=request.threshold,
+        reader_measurements=request.measurements, voxels=getattr(source, "voxels", None),
+        messages=left_out)

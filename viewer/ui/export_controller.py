@@ -70,7 +70,9 @@ class ExportController:
 
     def run(self, request) -> None:
         """Write ``request`` (an ExportRequest) in a worker; the result goes to the status bar."""
-        from viewer.export.measurements_csv import add_measurements
+        from dataclasses import replace
+
+        from viewer.export.measurements_csv import add_measurements, series_measurements
         from viewer.export.series_export import export_formats
         from viewer.io.series import Volume
         from viewer.ui.export_dialog import export_arrays
@@ -81,13 +83,19 @@ class ExportController:
             self.show_error(f"export: localization not finished ({store.n_done()}/"
                             f"{vox.shape[0]} slices); export the current slice or wait")
             return
+        if s.pipeline is None:   # the masks need the series' lungs (lungs-only rule)
+            self.show_error("export: the lungs of this series are still being segmented; "
+                            "export again when the lung outline is shown")
+            return
         volume = Volume(voxels=vox, is_hu=info.is_hu, spacing=info.spacing, origin=info.origin,
                         direction=info.direction, refs=info.refs, info=info)
 
         def job(progress):
             maps, masks = export_arrays(vox.shape[0], vox.shape[1:], request.indices, s.layers)
-            report = export_formats(request, volume, maps, masks, progress=progress)
-            add_measurements(report, request, info)  # the reader's rulers and ROIs
+            loaded = series_measurements(info)   # the reader's rulers and ROIs
+            report = export_formats(replace(request, measurements=loaded[0]), volume, maps, masks,
+                                    progress=progress)
+            add_measurements(report, request, info, loaded=loaded)   # measurements.csv
             return report
 
         w = CallWorker(job, "export", self.parent)
