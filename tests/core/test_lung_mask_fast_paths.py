@@ -13,7 +13,7 @@ import pytest
 from lung_phantom import chest_series, series
 from scipy import ndimage as ndi
 
-from viewer.core import lung_mask, mask_ops
+from viewer.core import lung_components, lung_mask, mask_ops
 from viewer.core.lung_mask import segment_lungs
 
 
@@ -108,7 +108,7 @@ def test_keep_lungs_3d_with_more_components_than_16_bits():
     labels, n = ndi.label(cand)
     assert n > 65535
     big = labels == labels[20, 40, 40]
-    lung_mask._keep_lungs_3d(cand, 1.0, hu)  # the floor, MIN_LUNG_ML, is 20,000 voxels here
+    lung_components.keep_lungs_3d(cand, 1.0, hu)  # the floor, MIN_LUNG_ML, is 20,000 voxels here
     assert np.array_equal(cand, big)
 
 
@@ -124,7 +124,7 @@ def test_keep_lungs_3d_drops_gas_and_keeps_two_lungs():
     hu[gas] = -1000.0
     expected = cand & ~gas
     expected[0, 0, 0] = False
-    lung_mask._keep_lungs_3d(cand, 1.0, hu)
+    lung_components.keep_lungs_3d(cand, 1.0, hu)
     assert np.array_equal(cand, expected)
 
 
@@ -138,10 +138,10 @@ def test_gas_test_in_slabs_takes_the_same_subsample(seed):
     sizes = np.bincount(labels.ravel(), minlength=n + 1)
     big = int(np.argmax(sizes[1:])) + 1
     assert sizes[big] > 200_000
-    hu = rng.normal(lung_mask.GAS_HU, 40.0, cand.shape).astype(np.float32)
+    hu = rng.normal(lung_components.GAS_HU, 40.0, cand.shape).astype(np.float32)
     hu += np.float32(40.0 * rng.uniform(0.4, 0.6))  # about GAS_FRACTION of it below GAS_HU
     vals = hu[labels == big]
     vals = vals[:: vals.size // 100_000]
-    share = np.count_nonzero(vals < lung_mask.GAS_HU) / vals.size
-    expected = share >= lung_mask.GAS_FRACTION
-    assert lung_mask._gas_test(labels, hu, sizes)(big) == expected
+    share = np.count_nonzero(vals < lung_components.GAS_HU) / vals.size
+    expected = share >= lung_components.GAS_FRACTION
+    assert lung_components._gas_test(labels, hu, sizes)(big) == expected

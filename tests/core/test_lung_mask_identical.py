@@ -4,7 +4,7 @@ The digests were first recorded with the code before the speed-ups of issue #16 
 8f3f893), and re-recorded on purpose for issue #17 (item 5), which changed the algorithm: the
 concavity fill now closes only bites whose hull chord lies against the chest wall (the straight
 chords across the heart and mediastinum are gone) and fills such a bite beyond its chord up to
-the chest wall's inner surface (``_fill_shallow_concavities``, ``_wall_depth``), and the
+the chest wall's inner surface (``_fill_shallow_concavities``, ``wall_depth``), and the
 chest-wall fill no longer takes the vertebral body for a rib (``SPINE_HALF_MM``) nor fills an
 airway lumen ringed by the lungs (the trachea at the apices). Any change of a
 single voxel of these masks fails here. LIDC-IDRI-0001 (../shared/data) is checked the same way
@@ -19,7 +19,7 @@ import pytest
 from scipy import ndimage as ndi
 
 from lung_phantom import axial_slice, chest_series, series, to_picture
-from viewer.core import lung_mask
+from viewer.core import lung_outline
 from viewer.core.lung_mask import segment_lungs
 
 
@@ -79,7 +79,7 @@ def test_convex_hull_in_its_box_equals_full_frame(seed):
         mask[:] = False
         mask[3, 4:9] = True  # a line: degenerate hull
     for corners in (True, False):
-        assert np.array_equal(lung_mask._convex_hull_mask(mask, corners),
+        assert np.array_equal(lung_outline.convex_hull_mask(mask, corners),
                               _hull_full_frame(mask, corners))
 
 

@@ -12,7 +12,8 @@ import pydicom
 import pytest
 from scipy import ndimage as ndi
 
-from viewer.core.lung_mask import _convex_hull_mask, segment_lungs
+from viewer.core.lung_mask import segment_lungs
+from viewer.core.lung_outline import convex_hull_mask
 
 SAMPLES = sorted((Path(__file__).resolve().parents[2] / "resources" / "samples").glob("*.dcm"))
 
@@ -38,7 +39,7 @@ def _proxies(hu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     region = np.zeros(hu.shape, dtype=bool)
     for i in np.argsort(sizes)[::-1][:2]:
         if sizes[i] >= 0.15 * sizes.max():
-            region |= _convex_hull_mask(air == i)
+            region |= convex_hull_mask(air == i)
     return body, region & (hu > -750) & (hu < 100)
 
 
