@@ -155,6 +155,36 @@ class Discriminator(nn.Module):
         return self.out(self.mbstd(self.features(x)))
 
 
+class MultiScaleDiscriminator(nn.Module):
+    """Not in the paper: the PatchGAN D at several input scales (as pix2pixHD), so that the
+    coarse scales judge wider regions (extensive ground glass) than one D's receptive field.
+    Scale ``k`` is its own :class:`Discriminator` on the input average-pooled by ``2**k``; its
+    patch scores are upsampled (nearest) to scale 0's grid and stacked as channels, so each
+    scale weighs the same in the LSGAN losses, which average over all elements.
+    (N, 1, H, W) -> (N, scales, H / 16, W / 16); H and W multiples of ``16 * 2**(scales - 1)``."""
+
+    def __init__(self, width: float = 1.0, scales: int = 2):
+        super().__init__()
+        if isinstance(scales, bool) or not isinstance(scales, int) or not 2 <= scales <= 4:
+            raise ValueError(f"multi-scale D: scales must be a whole number from 2 to 4, got {scales!r}")
+        self.scales = nn.ModuleList(Discriminator(width) for _ in range(scales))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        first = self.scales[0](x)
+        outs = [first]
+        for k, d in enumerate(self.scales[1:], 1):
+            coarse = d(Fnn.avg_pool2d(x, 2 ** k))
+            outs.append(Fnn.interpolate(coarse, size=first.shape[-2:], mode="nearest"))
+        return torch.cat(outs, 1)
+
+
+def build_discriminator(width: float = 1.0, scales: int = 1) -> nn.Module:
+    """The paper's :class:`Discriminator` for ``scales`` 1, else a :class:`MultiScaleDiscriminator`."""
+    if scales == 1:
+        return Discriminator(width)
+    return MultiScaleDiscriminator(width, scales)
+
+
 def build_resnet18(num_classes: int = 2) -> torchvision.models.ResNet:
     """torchvision ResNet-18 with a 1-channel 7x7 stride-2 first conv and a ``num_classes`` head.
 

@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from . import losses
 from .data import AugmentedBatcher, load_class_folders, load_mask_folders, resize_unit
-from .networks import Discriminator, Generator, build_resnet18, resnet18_taps
+from .networks import Generator, build_discriminator, build_resnet18, resnet18_taps
 from .train_common import (Dist, autocast_for, device_for, grad_scaler_for, load_checkpoint,
                            resolve_precision, save_checkpoint, scaled_step, seed_everything,
                            setup_distributed, teardown_distributed, unwrap)
@@ -56,6 +56,7 @@ class GanConfig:
     c_mode: str = "joint"  # joint | off
     d_warmup: int = 0  # D-only iterations before the GAN: normal slices real, COVID slices fake
     d_anchor: float = 0.0  # weight of raw COVID slices as extra fakes in D's loss during the GAN (0 = paper)
+    d_scales: int = 1  # D at this many input scales (1 = paper; networks.MultiScaleDiscriminator)
     intensity_aug: bool = False  # random gamma/contrast jitter of every batch (not in the paper)
     ema: float = 0.0  # decay of an exponential moving average of G's weights (0 = none; not in the paper)
     precision: str = "auto"
@@ -122,6 +123,11 @@ def train_gan(cfg: GanConfig, log: Callable[[str], None] = print) -> dict:
     precision = resolve_precision(cfg.precision, device)
     if cfg.image_size % 32:
         raise ValueError(f"image size must be a multiple of 32, got {cfg.image_size}")
+    if isinstance(cfg.d_scales, bool) or not isinstance(cfg.d_scales, int) or not 1 <= cfg.d_scales <= 4:
+        raise ValueError(f"--d-scales {cfg.d_scales!r}: must be a whole number from 1 to 4")
+    if cfg.image_size % (16 * 2 ** (cfg.d_scales - 1)):
+        raise ValueError(f"--d-scales {cfg.d_scales}: the image size {cfg.image_size} must be a multiple of "
+                         f"{16 * 2 ** (cfg.d_scales - 1)}")
     out = Path(cfg.out)
     ckpt_path = out / "checkpoint.pt"
     seed_everything(cfg.seed + dd.rank)
@@ -136,7 +142,7 @@ def train_gan(cfg: GanConfig, log: Callable[[str], None] = print) -> dict:
     feat = feat.to(device)
 
     G = Generator(cfg.width).to(device)
-    D = Discriminator(cfg.d_width or cfg.width).to(device)
+    D = build_discriminator(cfg.d_width or cfg.width, cfg.d_scales).to(device)
     C = build_resnet18(2).to(device) if cfg.c_mode == "joint" else None
     opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr_g, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr_g * cfg.d_lr_ratio, betas=(0.5, 0.999))
@@ -150,7 +156,12 @@ def train_gan(cfg: GanConfig, log: Callable[[str], None] = print) -> dict:
     scaler_state = None
     if cfg.resume and ckpt_path.exists():
         ck = load_checkpoint(ckpt_path)
-        G.load_state_dict(ck["G"]); D.load_state_dict(ck["D"])
+        G.load_state_dict(ck["G"])
+        try:
+            D.load_state_dict(ck["D"])
+        except RuntimeError:
+            raise ValueError(f"{ckpt_path}: its discriminator does not fit --d-scales {cfg.d_scales}; "
+                             "resume with the run's own --d-scales") from None
         if G_ema is not None:
             G_ema.load_state_dict(ck.get("G_ema", ck["G"]))
         opt_g.load_state_dict(ck["opt_g"]); opt_d.load_state_dict(ck["opt_d"])

@@ -79,6 +79,8 @@ def register(sub) -> None:
     g.add_argument("--rot90", type=boolean, default=None, help="random 90-degree turns (not in the paper)")
     g.add_argument("--c-mode", choices=("joint", "off"), default=None, help="train C on the maps during GAN training")
     g.add_argument("--d-warmup", type=int, default=None, help="D-only iterations first: normal real, COVID fake (not in the paper)")
+    g.add_argument("--d-scales", type=positive_int, default=None, metavar="N",
+                   help="D at N input scales, each pooled 2x more (1 = paper; 2-4: multi-scale D, not in the paper)")
     g.add_argument("--d-anchor", type=nonnegative_float, default=None,
                    help="weight of raw COVID slices as extra fakes for D during the GAN (0 = paper)")
     g.add_argument("--intensity-aug", type=boolean, default=None, help="random gamma/contrast jitter (not in the paper)")
@@ -166,7 +168,7 @@ def _run_gan(args) -> int:
     cfg = dict(GAN_PRESETS[args.preset])
     cfg.update(_overrides(args, ("image_size", "batch_size", "iterations", "width", "d_width", "lr_g", "d_lr_ratio",
                                  "label_smoothing", "joint_g_step", "rot90", "c_mode", "d_warmup", "val_every",
-                                 "d_anchor", "intensity_aug", "alpha", "beta", "ema",
+                                 "d_anchor", "d_scales", "intensity_aug", "alpha", "beta", "ema",
                                  "checkpoint_minutes", "time_budget_hours", "precision")))
     if bool(args.val_images) != bool(args.val_masks):
         error("--val-images and --val-masks go together")

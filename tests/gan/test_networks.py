@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from gan.networks import (Discriminator, Generator, MinibatchStdDev, build_resnet18, count_parameters,
@@ -69,3 +70,24 @@ def test_resnet18_one_channel():
     net = build_resnet18(2)
     assert net.conv1.in_channels == 1 and net.fc.out_features == 2
     assert net(torch.rand(2, 1, 64, 64)).shape == (2, 2)
+
+
+def test_multi_scale_discriminator_stacks_every_scale_on_the_first_grid():
+    import torch.nn.functional as F
+
+    from gan.networks import MultiScaleDiscriminator, build_discriminator
+
+    torch.manual_seed(0)
+    d = MultiScaleDiscriminator(0.125, scales=3)
+    x = torch.rand(2, 1, 128, 128)
+    out = d(x)
+    assert out.shape == (2, 3, 8, 8)
+    assert torch.equal(out[:, :1], d.scales[0](x))
+    # scale 2 judged the input pooled 4x (32 px: 2 x 2 patch scores), each repeated over 4 x 4
+    coarse = d.scales[2](F.avg_pool2d(x, 4))
+    assert coarse.shape == (2, 1, 2, 2)
+    assert torch.equal(out[:, 2:3], F.interpolate(coarse, size=(8, 8), mode="nearest"))
+    assert isinstance(build_discriminator(0.125, 1), Discriminator)
+    for bad in (1, 5, 2.0, True):
+        with pytest.raises(ValueError, match="whole number from 2 to 4"):
+            MultiScaleDiscriminator(0.125, scales=bad)

@@ -307,3 +307,24 @@ def test_classifier_recipe_flags_refuse_bad_values(tmp_path, flag, value):
     r = subprocess.run([sys.executable, str(REPO / "main.py"), "train", "classifier", "--data", str(tmp_path),
                         "--out", str(tmp_path / "o"), flag, value], capture_output=True, text=True, cwd=REPO)
     assert r.returncode == 2 and flag in r.stderr
+
+
+def test_multi_scale_d_trains_resumes_exactly_and_refuses_bad_values(tmp_path, class_folders, classifier):
+    """``--d-scales 2``: D at two input scales trains and resumes bit-identically; a resume with
+    another number of scales, a bad number and a size the scales cannot pool are refused in one
+    line naming the flag."""
+    base = dict(data=str(class_folders), classifier_weights=str(classifier), d_scales=2, **TINY)
+    train_gan(GanConfig(out=str(tmp_path / "a"), iterations=2, **base))
+    train_gan(GanConfig(out=str(tmp_path / "b"), iterations=1, **base))
+    train_gan(GanConfig(out=str(tmp_path / "b"), iterations=2, resume=True, **base))
+    a, _ = read_weights(tmp_path / "a" / "last_generator.safetensors")
+    b, _ = read_weights(tmp_path / "b" / "last_generator.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    ck = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=True)
+    assert "scales.1.features.0.weight" in ck["D"]
+    with pytest.raises(ValueError, match="does not fit --d-scales 1"):
+        train_gan(GanConfig(out=str(tmp_path / "b"), iterations=3, resume=True, **{**base, "d_scales": 1}))
+    with pytest.raises(ValueError, match="--d-scales 5: must be a whole number from 1 to 4"):
+        train_gan(GanConfig(out=str(tmp_path / "c"), iterations=1, **{**base, "d_scales": 5}))
+    with pytest.raises(ValueError, match="--d-scales 4: the image size 64 must be a multiple of 128"):
+        train_gan(GanConfig(out=str(tmp_path / "c"), iterations=1, **{**base, "d_scales": 4}))
