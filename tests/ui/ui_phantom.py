@@ -81,10 +81,15 @@ class FakeLocalizer:
     device = "cpu"
     model_name = "fake"
 
-    def __init__(self, delay: float = 0.0):
+    def __init__(self, delay: float = 0.0, gate: threading.Event | None = None, gate_after: int = 0):
         self.delay = delay
         self.calls = 0
         self._lock = threading.Lock()
+        #: with ``gate``: every slice after the first ``gate_after`` waits until the gate is set,
+        #: and ``held`` says that one is waiting (tests hold localization mid-series without
+        #: relying on how fast the machine is)
+        self.gate, self.gate_after = gate, gate_after
+        self.held = threading.Event()
 
     def apply(self, sl, is_hu=True, progress=None):
         """One slice ``(y, x)`` or a stack ``(k, y, x)`` (``delay`` s per slice)."""
@@ -93,6 +98,10 @@ class FakeLocalizer:
             return np.stack([self.apply(s, is_hu) for s in sl])
         with self._lock:
             self.calls += 1
+            n = self.calls
+        if self.gate is not None and n > self.gate_after:
+            self.held.set()
+            self.gate.wait(60)
         if self.delay:
             time.sleep(self.delay)
         rows, cols = sl.shape
