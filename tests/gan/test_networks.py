@@ -14,7 +14,8 @@ def test_paper_size_parameter_counts():
 def test_generator_shapes_and_range_small():
     g = Generator(width=0.125)
     x = torch.rand(2, 1, 64, 64)
-    y = g(x)
+    with torch.no_grad():
+        y = g(x)
     assert y.shape == x.shape
     assert float(y.min()) >= 0.0 and float(y.max()) <= 1.0
 
