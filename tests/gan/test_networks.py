@@ -60,7 +60,7 @@ def test_feature_taps_shapes_and_values():
         stem = net.relu(net.bn1(net.conv1(x)))
         l1 = net.layer1(net.maxpool(stem))
     assert torch.allclose(taps[0], stem) and torch.allclose(taps[4], l1, atol=1e-6)
-    assert all(float(t.min()) >= 0 for t in taps)  # all taken after ReLU
+    assert all(float(t.detach().min()) >= 0 for t in taps)  # all taken after ReLU
     # the intermediate tap equals layer1[0]'s first conv-bn-relu
     with torch.no_grad():
         mid = torch.relu(net.layer1[0].bn1(net.layer1[0].conv1(net.maxpool(stem))))
