@@ -7,6 +7,7 @@ import json
 import pytest
 
 from viewer.core import measurement_store as ms
+from viewer.io import atomic
 
 RULER = {"kind": "ruler", "index": 2, "points": [[10.0, 10.0], [40.0, 50.0]], "text": "150.0 mm"}
 ELLIPSE = {"kind": "ellipse", "index": 0, "ellipse": {"cx": 20.5, "cy": 30.0, "a": 4.0, "b": 2.5, "angle": 30.0},
@@ -24,7 +25,7 @@ def test_save_then_load_gives_the_same_measurements(tmp_path):
     assert got[2]["points"] == [[1.0, 1.0], [5.0, 1.0], [5.0, 6.0]]
     data = json.loads(p.read_text())
     assert data["series_key"] == "1.2.840.113619/series 3" and data["version"] == ms.VERSION
-    assert not list(tmp_path.glob("*.tmp"))
+    assert [f.name for f in tmp_path.iterdir()] == [p.name]    # no temporary file left over
 
 
 def test_keys_that_differ_only_in_unsafe_characters_get_their_own_files(tmp_path):
@@ -75,9 +76,11 @@ def test_a_bad_measurement_is_skipped_and_named_the_rest_kept(tmp_path, bad, why
         assert ms.load_measurements(p, 8)[0] == got    # a refused save writes nothing
 
 
-def test_a_failed_write_is_an_oserror_and_the_old_set_stays(tmp_path):
+def test_a_failed_write_is_an_oserror_and_the_old_set_stays(tmp_path, monkeypatch):
     p = ms.save_measurements(ms.measurements_path(tmp_path, "s"), "s", [RULER])
-    p.with_name(p.name + ".tmp").mkdir()           # the temporary file cannot be written
+    blocked = tmp_path / ".part-blocked"
+    blocked.mkdir()                                # the temporary file cannot be written
+    monkeypatch.setattr(atomic, "temp_name", lambda final: blocked)
     with pytest.raises(OSError):
         ms.save_measurements(p, "s", [])
     assert ms.load_measurements(p)[0] == [RULER]

@@ -16,15 +16,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from viewer.export import atomic
-from viewer.export.atomic import PART_PREFIX, atomic_path
+from viewer.io import atomic
+from viewer.io.atomic import PART_PREFIX, atomic_path
 
 REPO = Path(__file__).resolve().parents[2]
 
 CHILD = textwrap.dedent("""
     import os, signal, sys
     import numpy as np
-    from viewer.export import atomic
+    from viewer.io import atomic
     from viewer.export.series_export import ExportRequest, export_formats
     from viewer.io import load_series, scan_path
 

@@ -65,7 +65,7 @@ def test_get_equals_source_and_resumes(uploaded, capsys, tmp_path, pacs_config):
     files = sorted(folder.glob("*.dcm"))
     files[0].unlink()
     files[1].write_bytes(files[1].read_bytes()[:-100])
-    (folder / "junk.dcm.part").write_bytes(b"partial")
+    (folder / ".part-0123456789-junk.dcm").write_bytes(b"partial")
     code, _, errors, err = run(["get", server.dicomweb, study.study_uid, study.series_uid,
                                 "--out", out, "--no-progress"], capsys)
     assert code == 0 and not errors
@@ -90,7 +90,7 @@ def test_partial_retrieve_is_reported_and_resumable(uploaded, tmp_path, pacs_con
     assert result.failed[0] == (victim, f"instance {victim}: connection reset by peer")
     again = PacsClient(server.dicomweb).retrieve(study.study_uid, None, tmp_path / "c")
     assert len(again.fetched) == 1 and len(again.present) == 3 and again.complete
-    assert not list((tmp_path / "c").rglob("*.part"))
+    assert not list((tmp_path / "c").rglob(".part-*"))
 
 
 def test_cancel_retrieve(uploaded, tmp_path):
@@ -101,7 +101,7 @@ def test_cancel_retrieve(uploaded, tmp_path):
         PacsClient(server.dicomweb).retrieve(study.study_uid, None, tmp_path / "c",
                                              progress=lambda d, t: d < 1, parallel=1)
     files = list((tmp_path / "c").rglob("*.dcm"))
-    assert len(files) == 1 and not list((tmp_path / "c").rglob("*.part"))
+    assert len(files) == 1 and not list((tmp_path / "c").rglob(".part-*"))
     again = PacsClient(server.dicomweb).retrieve(study.study_uid, None, tmp_path / "c")
     assert (len(again.present), len(again.fetched)) == (1, 3)
 

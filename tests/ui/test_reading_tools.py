@@ -421,13 +421,20 @@ def test_measurements_are_saved_and_come_back_with_the_series(qtbot, make_window
     assert path.with_name(path.name + ".unreadable-1").read_text() == "{torn"
 
 
-def test_a_measurement_that_cannot_be_saved_stays_on_screen_and_says_so(qtbot, make_window, phantom):
+def test_a_measurement_that_cannot_be_saved_stays_on_screen_and_says_so(qtbot, make_window, phantom,
+                                                                       monkeypatch):
+    from viewer.io import atomic
+
     win = make_window()
     win.resize(1300, 900)
     open_and_wait(qtbot, win, phantom, complete=False)
     mc = win.tools.measure
     mc.store_path.parent.mkdir(parents=True, exist_ok=True)
-    mc.store_path.with_name(mc.store_path.name + ".tmp").mkdir()   # the write fails
+    blocked = mc.store_path.with_name(".part-blocked-" + mc.store_path.name)
+    blocked.mkdir()                                                # the write fails
+    real_temp_name = atomic.temp_name
+    monkeypatch.setattr(atomic, "temp_name",
+                        lambda final: blocked if final == mc.store_path else real_temp_name(final))
     qtbot.keyClick(win, K.Key_R)
     drag(qtbot, win.view, [(10, 10), (40, 50)])
     assert len(mc.measurements) == 1 and mc.measurements[0].roi.isVisible()

@@ -19,6 +19,8 @@ import os
 import re
 from pathlib import Path
 
+from viewer.io.atomic import atomic_path
+
 JOURNAL_SUFFIX = ".edits.jsonl"
 VERSION = 1
 
@@ -58,7 +60,8 @@ def user_edits_dir() -> Path:
 def adopt_legacy_journal(study_path, directory: str | os.PathLike, series_key: str) -> bool:
     """Copy a journal that older versions kept beside the study (``<study>.edits/``) into
     ``directory`` when ``directory`` has none for ``series_key``; the old file is left as it is.
-    True when one was copied. Never raises (a missing or unreadable old journal: False)."""
+    The copy appears whole or not at all (``viewer.io.atomic.atomic_path``). True when one was
+    copied. Never raises (a missing or unreadable old journal: False)."""
     if study_path is None:
         return False
     try:
@@ -68,9 +71,8 @@ def adopt_legacy_journal(study_path, directory: str | os.PathLike, series_key: s
         if new.exists() or not old.is_file():
             return False
         new.parent.mkdir(parents=True, exist_ok=True)
-        tmp = new.with_name(new.name + ".tmp")
-        tmp.write_bytes(old.read_bytes())
-        os.replace(tmp, new)
+        with atomic_path(new) as tmp:
+            tmp.write_bytes(old.read_bytes())
         return True
     except (OSError, ValueError):
         return False

@@ -2,9 +2,9 @@
 
 One JSON file per series, ``<directory>/<safe series key>-<hash>.measurements.json``
 (``measurements_path``); the viewer uses ``user_measurements_dir()`` (the per-user data folder;
-the study folder is never written to). The file is rewritten whole on every change: written to a
-temporary file, fsynced, then renamed over the old one, so a crash leaves either the old or the
-new set, never a torn one.
+the study folder is never written to). The file is rewritten whole on every change through
+``viewer.io.atomic.atomic_path`` (a hidden temporary file, fsynced, then renamed over the old
+one), so a crash leaves either the old or the new set, never a torn one.
 
 A measurement is a dict:
 
@@ -29,6 +29,7 @@ import os
 from pathlib import Path
 
 from viewer.core.edit_journal import series_file, user_data_subdir
+from viewer.io.atomic import atomic_path
 
 SUFFIX = ".measurements.json"
 VERSION = 1
@@ -121,7 +122,7 @@ def _aside(p: Path) -> Path:
 
 def save_measurements(path: str | os.PathLike, series_key: str, measurements: list[dict]) -> Path:
     """Write the series' measurements (each checked first: ValueError names the bad one, and
-    nothing is written). Atomic: temporary file, fsync, rename. Returns the path."""
+    nothing is written). Atomic (``viewer.io.atomic.atomic_path``). Returns the path."""
     clean = []
     for k, m in enumerate(measurements):
         try:
@@ -130,19 +131,7 @@ def save_measurements(path: str | os.PathLike, series_key: str, measurements: li
             raise ValueError(f"measurement {k + 1}: {exc}") from None
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(p.name + ".tmp")
     payload = {"version": VERSION, "series_key": str(series_key), "measurements": clean}
-    with open(tmp, "w", encoding="utf-8") as fh:
+    with atomic_path(p) as tmp, open(tmp, "w", encoding="utf-8") as fh:
         json.dump(payload, fh, indent=1)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, p)
-    try:  # the rename itself durable
-        fd = os.open(p.parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-    except OSError:
-        pass
     return p

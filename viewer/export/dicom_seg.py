@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pydicom
 
-from viewer.export.atomic import atomic_path
+from viewer.io.atomic import atomic_path
 from viewer.export.chunks import fractional_frames, is_chunked
 from viewer.export.source import (
     ExportSource,

@@ -29,7 +29,7 @@ from pydicom.uid import SegmentationStorage
 
 from viewer.export.dicom_seg import MANUFACTURER, SOFTWARE_VERSION, _read_header, \
     require_dicom_source
-from viewer.export.atomic import atomic_path
+from viewer.io.atomic import atomic_path
 from viewer.export.source import ExportSource, ensure_dir
 
 SCHEME = "99COVIDCT"

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from viewer.core import measurement_store
-from viewer.export.atomic import atomic_path
+from viewer.io.atomic import atomic_path
 
 FILENAME = "measurements.csv"
 COLUMNS = ("n", "slice", "z", "kind", "value", "geometry_px")

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from viewer.export.atomic import atomic_path
+from viewer.io.atomic import atomic_path
 from viewer.core.windowing import LUNG, window_to_uint8
 from viewer.export.png import write_png
 from viewer.export.source import (

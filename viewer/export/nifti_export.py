@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from viewer.export.atomic import atomic_path
+from viewer.io.atomic import atomic_path
 from viewer.export.chunks import is_chunked, write_nifti
 from viewer.export.source import (
     ExportSource,

@@ -23,7 +23,7 @@ import zipfile
 
 import numpy as np
 
-from viewer.export.atomic import atomic_path
+from viewer.io.atomic import atomic_path
 from viewer.export.chunks import is_chunked, write_npy
 from viewer.export.source import (
     ExportSource,

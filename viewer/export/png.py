@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from viewer.export.atomic import atomic_path
+from viewer.io.atomic import atomic_path
 
 from viewer.export.source import (
     Progress,

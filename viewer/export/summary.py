@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from viewer.export.atomic import atomic_path
+from viewer.io.atomic import atomic_path
 from viewer.core import severity
 from viewer.core.lesion_layers import LesionLayers
 from viewer.core.json_safe import dumps

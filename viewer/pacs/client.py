@@ -7,15 +7,14 @@ and its failures into one-line `PacsError`s:
     error: PACS http://host/dicom-web: 401 Unauthorized (wrong or missing user name/password)
     error: study 1.2.3: not found on http://host/dicom-web
 
-Retrieve writes ``<out>/<StudyUID>/<SeriesUID>/<SOPInstanceUID>.dcm``; each instance is first
-written to ``<name>.part`` and then renamed, so a file with the final name is always complete; a
-rerun skips the instances already present (and readable) and fetches the rest. Instances are
-requested a few at a time (`RETRIEVE_THREADS`). Progress: ``progress(done, total)`` per instance;
-returning False cancels (`RetrieveCancelled`).
+Retrieve writes ``<out>/<StudyUID>/<SeriesUID>/<SOPInstanceUID>.dcm``; each instance is written
+through ``viewer.io.atomic.atomic_path`` (a hidden ``.part-*`` file, fsynced, then renamed), so a
+file with the final name is always complete; a rerun skips the instances already present (and
+readable) and fetches the rest. Instances are requested a few at a time (`RETRIEVE_THREADS`).
+Progress: ``progress(done, total)`` per instance; returning False cancels (`RetrieveCancelled`).
 """
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from pathlib import Path
 
 import pydicom
 
+from viewer.io.atomic import atomic_path
 from viewer.pacs.config import PacsServer, check_url
 
 Progress = Callable[[int, int], object] | None
@@ -505,9 +505,8 @@ def _complete(path: Path, sop: str) -> bool:
 
 
 def _write_atomic(ds: pydicom.Dataset, target: Path) -> None:
-    tmp = target.with_name(target.name + ".part")
-    ds.save_as(str(tmp), enforce_file_format=True)
-    os.replace(tmp, target)
+    with atomic_path(target) as tmp:
+        ds.save_as(str(tmp), enforce_file_format=True)
 
 
 def as_table(studies: Sequence[StudyRow]) -> str:

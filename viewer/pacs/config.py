@@ -17,6 +17,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from viewer.io.atomic import atomic_path
+
 APP_NAME = "covid-ct-reading-room"
 AUTH_KINDS = ("none", "basic")
 
@@ -122,14 +124,14 @@ def load_servers(path: Path | None = None) -> list[PacsServer]:
 
 
 def save_servers(servers: list[PacsServer], path: Path | None = None) -> Path:
-    """Write the list (mode 0600: it may hold passwords)."""
+    """Write the list (mode 0600: it may hold passwords), atomically
+    (``viewer.io.atomic.atomic_path``)."""
     path = Path(path) if path else config_path()
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump({"servers": [s.to_json() for s in servers]}, fh, indent=1)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump({"servers": [s.to_json() for s in servers]}, fh, indent=1)
     return path
 
 

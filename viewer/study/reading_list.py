@@ -33,6 +33,7 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 
 from gan.map_methods import IMPORT_PREFIX, LABELS, METHODS
+from viewer.io.atomic import atomic_path
 from viewer.study.display_settings import DisplaySettings
 from viewer.study.score_store import ItemKey, validate_severity
 
@@ -253,11 +254,10 @@ class ReadingList:
         }
 
     def save(self, path: str | Path) -> Path:
-        """Write the list as JSON (atomically: temp file then rename)."""
+        """Write the list as JSON (atomically: ``viewer.io.atomic.atomic_path``)."""
         path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(self.to_json(), indent=1), encoding="utf-8")
-        tmp.replace(path)
+        with atomic_path(path) as tmp:
+            tmp.write_text(json.dumps(self.to_json(), indent=1), encoding="utf-8")
         return path
 
     @classmethod
