@@ -114,8 +114,10 @@ def test_imported_maps(tmp_path):
     np.save(folder / "slice_000.npy", np.full((4, 5), 0.5, np.float32))
     Image.fromarray(np.full((4, 5), 255, np.uint8)).save(folder / "slice_002.png")
     (folder / "readme.txt").write_text("ignored")
+    # what a killed export leaves behind is hidden, not a second map of slice 0
+    np.save(folder / ".part-0123456789-slice_000.npy", np.zeros((4, 5), np.float32))
     found = discover_imported_maps(folder)
-    assert sorted(found) == [0, 2]
+    assert sorted(found) == [0, 2] and found[0].name == "slice_000.npy"
     rl = ReadingList.build(slices(3), ["gan", "import:mine"], seed=5,
                            imported_maps={"import:mine": found})
     imported = [it for it in rl.items if it.method == "import:mine"]

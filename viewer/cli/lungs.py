@@ -94,9 +94,10 @@ def _examples(args, size: int) -> tuple[np.ndarray, np.ndarray, dict]:
             "data": str(args.data), "series": [str(s) for s in args.series],
             "labels": "viewer.core.lung_mask.segment_lungs(network=False)"}
     Path(args.out).mkdir(parents=True, exist_ok=True)
-    tmp = Path(args.out) / "examples.tmp.npz"
-    np.savez(tmp, x=x, y=y, key=np.array(key), prov=np.array(json.dumps(prov)))
-    tmp.replace(cache)
+    from viewer.io.atomic import atomic_path
+
+    with atomic_path(cache) as tmp:   # the cache appears only complete
+        np.savez(tmp, x=x, y=y, key=np.array(key), prov=np.array(json.dumps(prov)))
     return x, y, prov
 
 

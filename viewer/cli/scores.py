@@ -123,9 +123,10 @@ def _export(args) -> int:
             rows = store.aggregate_history() if args.history else store.aggregate_latest()
     except ScoreStoreError as exc:
         return error(str(exc))
-    tmp = args.csv.with_name(args.csv.name + ".tmp")
+    from viewer.io.atomic import atomic_path
+
     try:
-        with open(tmp, "w", newline="", encoding="utf-8") as f:
+        with atomic_path(args.csv) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
             w = csv.writer(f)
             w.writerow(CSV_COLUMNS)
             for r in rows:
@@ -135,7 +136,6 @@ def _export(args) -> int:
                             int(r.unsure), r.severity_category or "", r.saved_at, r.row_id,
                             r.n_versions,
                             json.dumps(r.display, sort_keys=True) if r.display else ""])
-        tmp.replace(args.csv)
     except OSError as exc:
         return error(f"{args.csv}: cannot write ({exc.strerror or exc})")
     print(f"wrote {len(rows)} score rows to {args.csv}")

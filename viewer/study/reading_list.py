@@ -352,15 +352,16 @@ _INDEX_RE = re.compile(r"(\d+)(?!.*\d)")
 
 def discover_imported_maps(folder: str | Path) -> dict[int, Path]:
     """Map files in ``folder`` by slice index: the last number in each ``.npy``/``.png`` stem
-    (``slice_012.npy`` -> 12). ValueError when the folder is missing, has no such files, or two
-    files claim the same slice.
+    (``slice_012.npy`` -> 12). Hidden files (a name starting with ".", such as the ``.part-*``
+    temporary file a killed export leaves) are skipped. ValueError when the folder is missing,
+    has no such files, or two files claim the same slice.
     """
     folder = Path(folder)
     if not folder.is_dir():
         raise ValueError(f"map folder {folder}: does not exist or is not a folder")
     found: dict[int, Path] = {}
     for p in sorted(folder.iterdir()):
-        if p.suffix.lower() not in (".npy", ".png") or not p.is_file():
+        if p.name.startswith(".") or p.suffix.lower() not in (".npy", ".png") or not p.is_file():
             continue
         m = _INDEX_RE.search(p.stem)
         if not m:
