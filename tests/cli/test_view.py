@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 import pytest
 
@@ -54,3 +55,23 @@ def test_cli_module_stays_qt_free():
 def test_db_flag_is_parsed_and_accepted(tmp_path):
     args = parse("--db", str(tmp_path / "scores.sqlite"))
     assert args.db == str(tmp_path / "scores.sqlite") and view.check_args(args) is None
+
+
+def test_no_display_is_one_line_not_a_qt_abort(capsys, monkeypatch):
+    """On Linux without DISPLAY / WAYLAND_DISPLAY and no QT_QPA_PLATFORM, ``view`` says so in one
+    line and exits 2 (Qt itself would abort the process); a display, a chosen platform, or
+    Windows / macOS let it through."""
+    assert "no display" in view.display_problem({}, "linux")
+    assert view.display_problem({"DISPLAY": ":0"}, "linux") is None
+    assert view.display_problem({"WAYLAND_DISPLAY": "wayland-0"}, "linux") is None
+    assert view.display_problem({"QT_QPA_PLATFORM": "offscreen"}, "linux") is None
+    assert view.display_problem({}, "win32") is None and view.display_problem({}, "darwin") is None
+    for var in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setattr(sys, "platform", "linux")
+    parser = argparse.ArgumentParser()
+    view.register(parser.add_subparsers())
+    args = parser.parse_args(["view"])
+    assert args.func(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no display" in err[0] and "--screenshot" in err[0]

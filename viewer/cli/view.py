@@ -67,6 +67,24 @@ def check_args(args) -> str | None:
     return None
 
 
+def display_problem(env=None, platform: str | None = None) -> str | None:
+    """One line when the window cannot be shown here, or None: on Linux and other X11/Wayland
+    systems, no ``DISPLAY`` or ``WAYLAND_DISPLAY`` and no ``QT_QPA_PLATFORM`` chosen (Qt would
+    abort the process with a core dump instead of a message)."""
+    import os
+    import sys
+
+    env = os.environ if env is None else env
+    platform = sys.platform if platform is None else platform
+    if platform.startswith(("win", "darwin")) or env.get("QT_QPA_PLATFORM"):
+        return None
+    if env.get("DISPLAY") or env.get("WAYLAND_DISPLAY"):
+        return None
+    return ("view: no display to open the window on (DISPLAY and WAYLAND_DISPLAY are not set); "
+            "run it in a desktop session, or render headless with --screenshot FILE.png, or use "
+            "'main.py localize' for numbers and exports")
+
+
 def handler(args) -> int:
     problem = check_args(args)
     if problem:
@@ -75,6 +93,9 @@ def handler(args) -> int:
         import os
 
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    problem = display_problem()
+    if problem:
+        return error(problem)
     app = importlib.import_module("viewer.ui.app")
     path = Path(args.path) if args.path else SAMPLES
     return app.run(path, slice_index=args.slice, screenshot=args.screenshot,
