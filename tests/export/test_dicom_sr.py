@@ -176,3 +176,43 @@ def test_sr_leaves_out_measurements_it_cannot_place_and_says_so(tmp_path):
     sr = hd.sr.srread(tmp_path / "out" / "sr.dcm")
     (kept,) = sr.content.get_planar_roi_measurement_groups()
     assert kept.tracking_identifier == "Reader freehand 2 (slice 3)"   # numbered in slice order
+
+
+def test_sr_reader_measurement_on_a_multiframe_source_names_its_frame(tmp_path):
+    """Enhanced CT (frames stored out of z order): a measurement on slice z points at the one
+    multi-frame instance and at the frame that holds slice z."""
+    from test_dicom_seg import _io_writer
+
+    from viewer.export.source import ExportSource
+    from viewer.export.sr_reader_measurements import planar_groups
+
+    folder = tmp_path / "enh"
+    folder.mkdir()
+    _io_writer().write_enhanced_ct(folder / "e.dcm", n=5, rows=8, cols=9)
+    vol = load_series(scan_path(folder).series[0])
+    src = ExportSource.of(vol)
+    groups, messages = planar_groups(
+        [{"kind": "ruler", "index": 3, "points": [[0.5, 0.5], [6.5, 4.5]], "text": ""}], src, vol.voxels)
+    assert messages == [] and len(groups) == 1
+    region = groups[0].roi
+    (image,) = region.ContentSequence
+    ref = image.ReferencedSOPSequence[0]
+    assert ref.ReferencedSOPInstanceUID == vol.refs[3].sop_instance_uid
+    assert int(ref.ReferencedFrameNumber) == vol.refs[3].frame_index + 1
+
+
+def test_sr_roi_of_a_source_without_hu_carries_its_area_only(tmp_path):
+    """No HU (a DICOM source whose values are not Hounsfield units): the ROI's area goes in, no
+    attenuation statistics."""
+    import dataclasses
+
+    from viewer.export.source import ExportSource
+    from viewer.export.sr_reader_measurements import planar_groups
+
+    series, vol = _volume(tmp_path)
+    src = dataclasses.replace(ExportSource.of(vol), is_hu=False)
+    groups, messages = planar_groups(_reader_measurements()[2:], src, vol.voxels)
+    assert messages == []
+    assert [m.name.meaning for m in groups[0].get_measurements()] == ["Area"]
+    with pytest.raises(ValueError, match="do not match the series"):
+        planar_groups(_reader_measurements(), src, vol.voxels[:2])
