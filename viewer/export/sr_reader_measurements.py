@@ -73,8 +73,7 @@ def planar_groups(measurements: Sequence[dict], src: ExportSource,
         raise ValueError(f"DICOM SR: voxels {np.shape(voxels)} do not match the series "
                          f"{src.shape}")
     groups, messages = [], []
-    rows = sorted(enumerate(measurements), key=lambda p: p[1]["index"])
-    for n, (_k, m) in enumerate(rows, 1):
+    for n, m in enumerate(sorted(measurements, key=lambda r: r["index"]), 1):
         z, kind = int(m["index"]), m["kind"]
         name = f"Reader {kind} {n} (slice {z + 1})"
         if z >= src.shape[0]:
