@@ -52,15 +52,20 @@ def test_two_iterations_then_resume(tmp_path, class_folders, mask_folders, class
     assert len(json.loads((tmp_path / "history.json").read_text())["history"]) == 3
 
 
-def test_resume_is_exact(tmp_path, class_folders, classifier):
-    """Two runs of 2 iterations == one run of 1 iteration + resume to 2 (same seed)."""
-    base = dict(data=str(class_folders), classifier_weights=str(classifier), **TINY)
+def _resumed_equals_straight(tmp_path, base: dict) -> bool:
+    """2 iterations in one run (``a``) and 1 + a resume to 2 (``b``) give the same generator."""
     train_gan(GanConfig(out=str(tmp_path / "a"), iterations=2, **base))
     train_gan(GanConfig(out=str(tmp_path / "b"), iterations=1, **base))
     train_gan(GanConfig(out=str(tmp_path / "b"), iterations=2, resume=True, **base))
     a, _ = read_weights(tmp_path / "a" / "last_generator.safetensors")
     b, _ = read_weights(tmp_path / "b" / "last_generator.safetensors")
-    assert all(torch.equal(a[k], b[k]) for k in a)
+    return all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_resume_is_exact(tmp_path, class_folders, classifier):
+    """Two runs of 2 iterations == one run of 1 iteration + resume to 2 (same seed)."""
+    base = dict(data=str(class_folders), classifier_weights=str(classifier), **TINY)
+    assert _resumed_equals_straight(tmp_path, base)
 
 
 def test_seeded_runs_are_reproducible(tmp_path, class_folders, classifier):
@@ -314,12 +319,7 @@ def test_multi_scale_d_trains_resumes_exactly_and_refuses_bad_values(tmp_path, c
     another number of scales, a bad number and a size the scales cannot pool are refused in one
     line naming the flag."""
     base = dict(data=str(class_folders), classifier_weights=str(classifier), d_scales=2, **TINY)
-    train_gan(GanConfig(out=str(tmp_path / "a"), iterations=2, **base))
-    train_gan(GanConfig(out=str(tmp_path / "b"), iterations=1, **base))
-    train_gan(GanConfig(out=str(tmp_path / "b"), iterations=2, resume=True, **base))
-    a, _ = read_weights(tmp_path / "a" / "last_generator.safetensors")
-    b, _ = read_weights(tmp_path / "b" / "last_generator.safetensors")
-    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert _resumed_equals_straight(tmp_path, base)
     ck = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=True)
     assert "scales.1.features.0.weight" in ck["D"]
     with pytest.raises(ValueError, match="does not fit --d-scales 1"):
