@@ -250,3 +250,50 @@ def test_one_corrupted_file_does_not_stop_the_folder(tmp_path, fake, capsys):
     assert not [p for p in out.rglob(".part-*")]
     summary = json.loads((out / "summary.json").read_text())
     assert summary
+
+
+def _save_ruler(folder: Path, index: int = 1) -> str:
+    """A reader's ruler on slice `index` of the series in `folder`, saved where the viewer keeps
+    it (the per-user measurements folder); returns the series key."""
+    from viewer.core import measurement_store as ms
+    from viewer.io import scan_path
+
+    (info,) = scan_path(folder).series
+    ms.save_measurements(ms.measurements_path(ms.user_measurements_dir(), info.key), info.key,
+                         [{"kind": "ruler", "index": index, "points": [[2, 2], [5, 6]],
+                           "text": "ruler"}])
+    return info.key
+
+
+def test_sr_carries_the_readers_measurements(tmp_path, fake, capsys):
+    series = synthetic_ct.write_ct_series(tmp_path / "ct", n=3, rows=40, cols=48)
+    _save_ruler(series.folder, index=1)
+    out = tmp_path / "out"
+    code, errors = run([series.folder, "--out", out, "--weights", fake, "--format", "npy,sr",
+                        "--no-progress"], capsys)
+    assert code == 0 and errors == []
+    (folder,) = [p for p in out.iterdir() if p.is_dir()]
+    (ruler,) = hd.sr.srread(folder / "sr.dcm").content.get_planar_roi_measurement_groups()
+    assert ruler.tracking_identifier == "Reader ruler 1 (slice 2)"
+    assert (folder / "measurements.csv").is_file()
+    # without sr the reader's measurements are not looked at
+    code, errors = run([series.folder, "--out", tmp_path / "o2", "--weights", fake, "--format",
+                        "npy", "--no-progress"], capsys)
+    assert code == 0 and errors == []
+    assert not list((tmp_path / "o2").glob("*/measurements.csv"))
+
+
+def test_unreadable_measurements_are_one_line_and_the_sr_is_written(tmp_path, fake, capsys):
+    from viewer.core import measurement_store as ms
+
+    series = synthetic_ct.write_ct_series(tmp_path / "ct", n=3, rows=40, cols=48)
+    key = _save_ruler(series.folder)
+    ms.measurements_path(ms.user_measurements_dir(), key).write_text("{not json", "utf-8")
+    out = tmp_path / "out"
+    code, errors = run([series.folder, "--out", out, "--weights", fake, "--format", "seg,sr",
+                        "--no-progress"], capsys)
+    assert code == 1 and len(errors) == 1 and "measurements" in errors[0], errors
+    (folder,) = [p for p in out.iterdir() if p.is_dir()]
+    sr = hd.sr.srread(folder / "sr.dcm")
+    assert sr.content.get_planar_roi_measurement_groups() == []
+    assert (folder / "seg_mask.dcm").is_file()

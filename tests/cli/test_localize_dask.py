@@ -9,6 +9,7 @@ import json
 import sys
 from pathlib import Path
 
+import highdicom as hd
 import numpy as np
 import pytest
 import SimpleITK as sitk
@@ -38,6 +39,12 @@ def _studies(root: Path, n: int = 3) -> Path:
 
 def test_two_workers_identical_to_single_process(tmp_path, capsys):
     _studies(tmp_path / "in")
+    from viewer.core import measurement_store as ms   # a reader's ruler, kept on the driver only
+    from viewer.io import scan_path
+
+    (info,) = scan_path(tmp_path / "in" / "study0").series
+    ms.save_measurements(ms.measurements_path(ms.user_measurements_dir(), info.key), info.key,
+                         [{"kind": "ruler", "index": 0, "points": [[2, 2], [5, 6]], "text": "r"}])
     listing = tmp_path / "studies.txt"
     listing.write_text("# the three studies\n" + "\n".join(f"in/study{k}" for k in range(3)))
     common = ["--format", "npy,nifti,seg,sr", "--no-progress", "--device", "cpu"]
@@ -53,6 +60,7 @@ def test_two_workers_identical_to_single_process(tmp_path, capsys):
     assert one == two
     assert (tmp_path / "one" / "summary.csv").read_text() == \
         (tmp_path / "two" / "summary.csv").read_text()
+    rulers = []
     for s in one["series"]:
         a, b = tmp_path / "one" / s["series"], tmp_path / "two" / s["series"]
         for name in ("map.npy", "mask.npy"):
@@ -60,6 +68,9 @@ def test_two_workers_identical_to_single_process(tmp_path, capsys):
         np.testing.assert_array_equal(sitk.GetArrayFromImage(sitk.ReadImage(str(a / "map.nii.gz"))),
                                       sitk.GetArrayFromImage(sitk.ReadImage(str(b / "map.nii.gz"))))
         assert (b / "sr.dcm").is_file() and (b / "seg_mask.dcm").is_file()
+        rulers.append([len(hd.sr.srread(d / "sr.dcm").content.get_planar_roi_measurement_groups())
+                       for d in (a, b)])
+    assert sorted(rulers) == [[0, 0], [0, 0], [1, 1]]   # study0's ruler, from both runs
 
 
 def test_failed_series_retried_reported_run_goes_on(tmp_path, capsys):

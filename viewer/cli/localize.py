@@ -18,7 +18,12 @@ limited to the lungs) and exported. Output layout:
     DIR/<series>/seg_mask.dcm, seg_map.dcm         DICOM SEG BINARY / FRACTIONAL (DICOM only)
     DIR/medseg/images/N.png, masks/N.png, index.csv   all series in one training folder
     DIR/<series>/sr.dcm                            DICOM SR (TID 1500) of the measurements
+    DIR/<series>/measurements.csv                  with sr: the reader's rulers and ROIs
     DIR/summary.csv, DIR/summary.json              per slice and per series lesion burden
+
+With `sr`, the rulers and ROIs a reader saved for a series in the viewer (on this machine's user
+data folder; the driver reads them, so Dask workers elsewhere get them too) go into its SR
+(TID 1410, each on its source image) and its measurements.csv, as the viewer's own export does.
 
 `--send URL` stores each series' SEG and SR on a DICOMweb PACS (STOW-RS). `--workers N` runs one
 task per series on a local Dask cluster of N processes, `--scheduler ADDRESS` on a running Dask

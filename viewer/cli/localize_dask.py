@@ -32,8 +32,9 @@ class SeriesFailed(RuntimeError):
     """A series could not be loaded or localized (Dask retries the task once)."""
 
 
-def localize_task(info, name: str, options: dict) -> SeriesOutcome:
-    """Process one series in a worker; raises SeriesFailed so that Dask retries it."""
+def localize_task(info, name: str, options: dict, measurements=None) -> SeriesOutcome:
+    """Process one series in a worker; raises SeriesFailed so that Dask retries it.
+    ``measurements``: the reader's, read by the driver (``BatchRun.reader_measurements``)."""
     threads = options.get("torch_threads")
     if threads:
         import torch
@@ -48,7 +49,7 @@ def localize_task(info, name: str, options: dict) -> SeriesOutcome:
     run = BatchRun(_LOCALIZERS[key], Path(options["out"]), options["formats"],
                    options["threshold"], options["lung_only"], show_progress=False,
                    seg_compression=options["seg_compression"], send_to=options.get("send_to"))
-    outcome = run.process_series(info, name)
+    outcome = run.process_series(info, name, measurements=measurements)
     if outcome.series_failed:
         raise SeriesFailed("; ".join(outcome.errors) or f"series {name}: failed")
     return outcome
@@ -96,7 +97,8 @@ def run_on_dask(run: BatchRun, series: list, options: dict, workers: int | None 
     try:
         futures = {}
         for i, (info, name) in enumerate(zip(series, names)):
-            fut = client.submit(localize_task, info, name, options, retries=1, pure=False,
+            fut = client.submit(localize_task, info, name, options, run.reader_measurements(info),
+                                retries=1, pure=False,
                                 key=f"localize-{tag}-{i:05d}")
             futures[fut] = i
         with tqdm(total=len(series), desc="series", unit="series", file=sys.stderr,

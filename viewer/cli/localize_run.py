@@ -149,7 +149,18 @@ class BatchRun:
         """Load, localize, mask and export one series; returns its number of failures."""
         src = ExportSource.of(info)
         name = self._unique_name(src)
-        return self.absorb(self.process_series(info, name, medseg_start=self.next_medseg))
+        return self.absorb(self.process_series(info, name, medseg_start=self.next_medseg,
+                                               measurements=self.reader_measurements(info)))
+
+    def reader_measurements(self, info) -> tuple[list[dict], list[str]] | None:
+        """(measurements, problems) the reader saved for this series in the viewer (this
+        machine's user data folder), when the run writes an SR; None otherwise. Read by the
+        driver, so that Dask workers on other machines get them with their task."""
+        if "sr" not in self.formats:
+            return None
+        from viewer.export.measurements_csv import series_measurements
+
+        return series_measurements(info)
 
     def absorb(self, outcome: SeriesOutcome) -> int:
         """Take one series' outcome into this run (messages, summary, counters); returns its
@@ -169,9 +180,13 @@ class BatchRun:
             self.next_medseg = outcome.next_medseg
         return outcome.failures
 
-    def process_series(self, info, name: str, medseg_start: int = 1) -> SeriesOutcome:
+    def process_series(self, info, name: str, medseg_start: int = 1,
+                       measurements: tuple[list[dict], list[str]] | None = None) -> SeriesOutcome:
         """The work on one series, without touching the run's shared state: load, localize,
         mask, export, summarise (and send when asked). Messages are returned, not printed.
+        ``measurements``: what :meth:`reader_measurements` gave (the reader's rulers and ROIs):
+        they go into the SR as TID 1410 groups and into ``measurements.csv``; problems reading
+        them become `error:` lines, and the rest of the series is still written.
 
         Memory: the maps are kept as float16 inside the plan's frame
         (``viewer.cli.localize_maps``) and the exports write them chunk by chunk; the series'
@@ -233,10 +248,15 @@ class BatchRun:
             self.out / name, formats, model_name=self.summary.model_name or "GAN localizer",
             weights_hash=self.summary.weights_hash or "unknown", threshold=self.threshold,
             medseg_dir=self.out / "medseg", medseg_start=medseg_start,
-            seg_compression=self.seg_compression, send_to=self.send_to)
+            seg_compression=self.seg_compression, send_to=self.send_to,
+            measurements=measurements[0] if measurements and "sr" in formats else ())
         with self._bar(f"{name} export {','.join(self.formats)}", 1, unit="step") as bar:
             report = export_formats(request, volume, maps, masks, progress=_bar_callback(bar),
                                     lungs=lungs)
+        if measurements and "sr" in formats:
+            from viewer.export.measurements_csv import add_measurements
+
+            add_measurements(report, request, info, loaded=measurements)
         outcome.next_medseg = report.next_medseg
         outcome.errors += [f"{name}: {message}" for message in report.errors]
         outcome.failures = len(report.errors) + (formats is not self.formats)
