@@ -58,6 +58,7 @@ from PyQt6 import QtCore, QtWidgets
 
 from viewer.study.reading_list import ReadingList, method_label
 from viewer.study.scoring_rules import RescoreGuard, score_keys_allowed
+from viewer.ui.score_key_filter import ScoreKeyFilter
 from viewer.ui.score_panel_layout import build_score_panel_ui
 from viewer.study.score_store import (
     ItemKey,
@@ -126,7 +127,7 @@ class ScorePanel(QtWidgets.QWidget):
         build_score_panel_ui(self)
         self.keys_check.toggled.connect(lambda on: self.scoreKeysActiveChanged.emit(
             self.score_keys_active()))
-        self._key_filter = _ScoreKeyFilter(self)
+        self._key_filter = ScoreKeyFilter(self)
         QtWidgets.QApplication.instance().installEventFilter(self._key_filter)
         self.destroyed.connect(self._key_filter.deleteLater)
 
@@ -182,7 +183,8 @@ class ScorePanel(QtWidgets.QWidget):
         super().hideEvent(event)
         self.scoreKeysActiveChanged.emit(False)
 
-    def _key_action(self, action) -> None:
+    def key_action(self, action) -> None:
+        """A score key (1–5) or "next" (N), as ``ScoreKeyFilter`` passes them on."""
         if action == "next":
             self.next_unscored()
         else:
@@ -522,50 +524,6 @@ class ScorePanel(QtWidgets.QWidget):
             self._store.close()
         self._store = None
         self._reader = None
-
-
-_KEY_ACTIONS = {
-    QtCore.Qt.Key.Key_1: 1, QtCore.Qt.Key.Key_2: 2, QtCore.Qt.Key.Key_3: 3,
-    QtCore.Qt.Key.Key_4: 4, QtCore.Qt.Key.Key_5: 5, QtCore.Qt.Key.Key_N: "next",
-}
-_TEXT_INPUTS = (QtWidgets.QLineEdit, QtWidgets.QTextEdit, QtWidgets.QPlainTextEdit,
-                QtWidgets.QAbstractSpinBox)
-
-
-class _ScoreKeyFilter(QtCore.QObject):
-    """Application event filter: keys 1–5 and N (no modifier but keypad) score in the panel's
-    window while :meth:`ScorePanel.score_keys_active`, taking them from window shortcuts (it
-    accepts the ShortcutOverride); text fields and modal dialogs keep their keys."""
-
-    def __init__(self, panel: "ScorePanel"):
-        super().__init__(None)
-        self._panel = panel
-
-    def eventFilter(self, obj, event) -> bool:  # noqa: N802 (Qt name)
-        et = event.type()
-        if et not in (QtCore.QEvent.Type.ShortcutOverride, QtCore.QEvent.Type.KeyPress):
-            return False
-        try:
-            panel = self._panel
-            action = _KEY_ACTIONS.get(event.key())
-            if action is None:
-                return False
-            mods = event.modifiers() & ~QtCore.Qt.KeyboardModifier.KeypadModifier
-            if mods != QtCore.Qt.KeyboardModifier.NoModifier or not panel.key_allowed(action):
-                return False
-            app = QtWidgets.QApplication
-            if app.activeModalWidget() is not None or app.activeWindow() is not panel.window():
-                return False
-            if isinstance(app.focusWidget(), _TEXT_INPUTS):
-                return False
-        except RuntimeError:  # the panel's C++ object is gone
-            return False
-        if et == QtCore.QEvent.Type.ShortcutOverride:
-            event.accept()  # the window's own shortcut for this key does not fire
-            return True
-        if not event.isAutoRepeat():
-            panel._key_action(action)
-        return True
 
 
 def _clock(iso: str) -> str:
