@@ -37,6 +37,7 @@ GREY_NORMAL = 0.345   # median canonical grey of normal lungs (held-out normal p
 
 
 def _objects(items) -> np.ndarray:
+    items = list(items)
     out = np.empty(len(items), dtype=object)
     out[:] = list(items)
     return out

@@ -59,3 +59,16 @@ def test_missing_data_folder_is_named(tmp_path):
                        capture_output=True, text=True, cwd=REPO)
     assert r.returncode == 2 and "no medseg-covid19-val folder" in r.stderr
     assert not (tmp_path / "c").exists()
+
+
+def test_cache_arrays_take_any_iterable():
+    """build_cache passes generators (one map per slice): each becomes one object array."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("share_error_report", SCRIPT)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    arrays = [np.zeros((3, 4)), np.ones((5, 2))]
+    out = mod._objects(a for a in arrays)
+    assert out.dtype == object and len(out) == 2
+    assert out[1].shape == (5, 2)
