@@ -137,6 +137,12 @@ def resize_unit(img: np.ndarray, size: int) -> torch.Tensor:
     return Fnn.interpolate(t, size=(size, size), mode="bilinear", align_corners=False, antialias=True)[0]
 
 
+def resize_mask(mask: np.ndarray, size: int) -> torch.Tensor:
+    """bool (y, x) -> float tensor (1, size, size) in [0, 1] (area-weighted, as ``resize_unit``)."""
+    t = torch.from_numpy(np.ascontiguousarray(mask, dtype=np.float32))[None, None]
+    return Fnn.interpolate(t, size=(size, size), mode="bilinear", align_corners=False, antialias=True)[0].clamp_(0, 1)
+
+
 def jitter_intensity(t: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
     """Random display-window change of a [0, 1] picture: gamma in [0.7, 1.4], then a linear
     contrast of 0.85-1.2 about mid-grey with a shift of +-0.06, clipped to [0, 1]. Not in the
@@ -162,7 +168,11 @@ class AugmentedBatcher:
         self.size, self.scale, self.hflip, self.vflip, self.rot90 = size, scale, hflip, vflip, rot90
         self.intensity = intensity
 
-    def one(self, img: np.ndarray, rng: np.random.Generator) -> torch.Tensor:
+    def one(self, img: np.ndarray, rng: np.random.Generator, mask: np.ndarray | None = None):
+        """One augmented picture, (1, size, size) float32 in [0, 1]. With ``mask`` (bool (y, x),
+        the picture's shape), ``(picture, mask)``: the mask gets the same crop, resize, flips and
+        turn (as a 0-1 float, soft at its edges), no window jitter, and no extra random draws, so
+        the pictures are those of a run without masks."""
         h, w = img.shape
         area = rng.uniform(*self.scale)
         ratio = np.exp(rng.uniform(np.log(3 / 4), np.log(4 / 3)))
@@ -171,19 +181,35 @@ class AugmentedBatcher:
         y0 = int(rng.integers(0, h - ch + 1))
         x0 = int(rng.integers(0, w - cw + 1))
         t = resize_unit(img[y0:y0 + ch, x0:x0 + cw], self.size)
+        m = None
+        if mask is not None:
+            if mask.shape != img.shape:
+                raise ValueError(f"mask {mask.shape} does not match its picture {img.shape}")
+            m = resize_mask(mask[y0:y0 + ch, x0:x0 + cw], self.size)
+        ops = []
         if self.hflip and rng.random() < 0.5:
-            t = t.flip(-1)
+            ops.append(lambda a: a.flip(-1))
         if self.vflip and rng.random() < 0.5:
-            t = t.flip(-2)
+            ops.append(lambda a: a.flip(-2))
         if self.rot90 and rng.random() < 0.5:
-            t = t.transpose(-1, -2)
+            ops.append(lambda a: a.transpose(-1, -2))
+        for op in ops:
+            t = op(t)
+            m = op(m) if m is not None else None
         if self.intensity:
             t = jitter_intensity(t, rng)
-        return t
+        return t if mask is None else (t, m)
 
     def batch(self, images: list[np.ndarray], idx: np.ndarray, rng: np.random.Generator) -> torch.Tensor:
         """(N, 1, size, size) float32 in [0, 1]."""
         return torch.stack([self.one(images[i], rng) for i in idx])
+
+    def batch_with_masks(self, images: list[np.ndarray], masks: list[np.ndarray], idx: np.ndarray,
+                         rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(pictures, masks)``, (N, 1, size, size) float32 each, in [0, 1]; the pictures are
+        those :meth:`batch` gives for the same ``rng`` state."""
+        pairs = [self.one(images[i], rng, masks[i]) for i in idx]
+        return torch.stack([p for p, _ in pairs]), torch.stack([m for _, m in pairs])
 
 
 def seeded_split(n: int, train_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -59,6 +59,7 @@ class GanConfig:
     d_scales: int = 1  # D at this many input scales (1 = paper; networks.MultiScaleDiscriminator)
     intensity_aug: bool = False  # random gamma/contrast jitter of every batch (not in the paper)
     ema: float = 0.0  # decay of an exponential moving average of G's weights (0 = none; not in the paper)
+    lung_restrict: bool = False  # D and F judge G's output inside the lung field only (not in the paper)
     precision: str = "auto"
     val_every: int = 1000
     checkpoint_minutes: float = 10.0
@@ -112,6 +113,42 @@ def warmup_discriminator(D, opt_d, train, batcher, rng, device, amp, scaler, cfg
         scaled_step(scaler, loss, opt_d)
 
 
+def training_lung_fields(images: list[np.ndarray], names: list[str], cache: Path, show: bool,
+                         write: bool = True) -> list[np.ndarray]:
+    """The lung field (``gan.lung_field``, bool (y, x)) of every training picture; a picture
+    without one gets a full field. Cached in ``cache`` (an .npz keyed by the pictures' names and
+    shapes, made anew when they differ; ``write``: this process writes it, atomically)."""
+    import zipfile
+
+    from .lung_field import lung_field
+
+    key = json.dumps([[n, *im.shape] for n, im in zip(names, images)])
+    try:
+        with np.load(cache, allow_pickle=False) as z:
+            if str(z["key"]) == key:
+                flat, shapes = z["fields"], z["shapes"]
+                ends = np.cumsum(shapes.prod(axis=1))
+                return [flat[b - int(np.prod(sh)):b].reshape(sh) for b, sh in zip(ends, shapes)]
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+        pass   # absent, partly written or of another version: made anew
+    fields = []
+    for im in tqdm(images, desc="lung fields", disable=not show, dynamic_ncols=True):
+        f = lung_field(im, False)
+        fields.append(f if f.any() else np.ones_like(f))
+    if write:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_name(cache.name + ".part.npz")
+        np.savez_compressed(tmp, key=np.array(key), shapes=np.array([f.shape for f in fields]),
+                            fields=np.concatenate([f.ravel() for f in fields]))
+        tmp.replace(cache)
+    return fields
+
+
+def _in_field(gx: torch.Tensor, x: torch.Tensor, field: torch.Tensor | None) -> torch.Tensor:
+    """G's output inside the lung field, the input outside it (``field`` None: G's output)."""
+    return gx if field is None else field * gx + (1.0 - field) * x
+
+
 def _rng_state(rng: np.random.Generator) -> dict:
     return {"np": json.dumps(rng.bit_generator.state), "torch": torch.get_rng_state()}
 
@@ -137,6 +174,10 @@ def train_gan(cfg: GanConfig, log: Callable[[str], None] = print) -> dict:
     for msg in train.skipped:
         log(f"skipped: {msg}")
     normal_idx = np.flatnonzero(train.labels == 0)
+    fields = None
+    if cfg.lung_restrict:
+        fields = training_lung_fields(train.images, [f"{Path(p).parent.name}/{Path(p).name}" for p in train.paths],
+                                      out / "lung_fields.npz", dd.is_main, write=dd.is_main)
     val = load_mask_folders(cfg.val_images, cfg.val_masks) if cfg.val_images and cfg.val_masks else None
     feat, _ = load_feature_extractor(cfg.classifier_weights)
     feat = feat.to(device)
@@ -222,25 +263,31 @@ def train_gan(cfg: GanConfig, log: Callable[[str], None] = print) -> dict:
     for it in bar:
         xi = rng.integers(0, len(train), cfg.batch_size)
         yi = normal_idx[rng.integers(0, len(normal_idx), cfg.batch_size)]
-        x = batcher.batch(train.images, xi, rng).to(device)
+        if fields is None:
+            x, fx_field = batcher.batch(train.images, xi, rng).to(device), None
+        else:
+            x, fx_field = (t.to(device) for t in batcher.batch_with_masks(train.images, fields, xi, rng))
         y = batcher.batch(train.images, yi, rng).to(device)
         labels = torch.from_numpy(train.labels[xi]).to(device)
 
         # (1) G: adversarial + consistency (+ feature match when joint)
+        # (with lung_restrict, D and F see G's output inside the lung field and the input
+        # outside it; the consistency loss still keeps G's whole output near its input)
         with amp():
             gx = G(x)
-            adv = losses.lsgan_g_loss(D(gx).float())
+            gf = _in_field(gx, x, fx_field)
+            adv = losses.lsgan_g_loss(D(gf).float())
             cons = losses.consistency_loss(gx.float(), x)
             g_loss = adv + cfg.alpha * cons
             if cfg.joint_g_step:
-                fm = losses.feature_match_loss(feat(gx.float()), feat(x))
+                fm = losses.feature_match_loss(feat(gf.float()), feat(x))
                 g_loss = g_loss + cfg.beta * fm
         scaled_step(scaler, g_loss, opt_g)
 
         # (2) D: real normal slices vs the fake from before step 1
         with amp():
             d_real = D(y).float()
-            d_fake = D(gx.detach()).float()
+            d_fake = D(gf.detach()).float()
             target = (torch.empty_like(d_real).uniform_(0.8, 1.0) if cfg.label_smoothing else 1.0)
             d_loss = losses.lsgan_d_loss(d_real, d_fake, target, halve=cfg.halve_d_loss)
             if cfg.d_anchor > 0:
@@ -254,7 +301,7 @@ def train_gan(cfg: GanConfig, log: Callable[[str], None] = print) -> dict:
         # (3) G again on the feature-match loss alone
         if not cfg.joint_g_step:
             with amp():
-                gx2 = G(x)
+                gx2 = _in_field(G(x), x, fx_field)
                 with torch.no_grad():
                     fx = feat(x)
                 fm = losses.feature_match_loss(feat(gx2.float()), fx)

@@ -88,6 +88,8 @@ def register(sub) -> None:
     g.add_argument("--beta", type=nonnegative_float, default=None, help="feature-match weight (paper 1.0)")
     g.add_argument("--ema", type=nonnegative_float, default=None,
                    help="decay of a moving average of G's weights, validated beside G (e.g. 0.995; 0 = none)")
+    g.add_argument("--lung-restrict", type=boolean, default=None,
+                   help="D and F judge G's output inside each picture's lung field only (not in the paper)")
     g.add_argument("--val-every", type=positive_int, default=None)
     g.add_argument("--checkpoint-minutes", type=positive_float, default=None)
     g.add_argument("--time-budget-hours", type=float, default=None, help="stop and save when spent (0 = none)")
@@ -169,7 +171,7 @@ def _run_gan(args) -> int:
     cfg.update(_overrides(args, ("image_size", "batch_size", "iterations", "width", "d_width", "lr_g", "d_lr_ratio",
                                  "label_smoothing", "joint_g_step", "rot90", "c_mode", "d_warmup", "val_every",
                                  "d_anchor", "d_scales", "intensity_aug", "alpha", "beta", "ema",
-                                 "checkpoint_minutes", "time_budget_hours", "precision")))
+                                 "lung_restrict", "checkpoint_minutes", "time_budget_hours", "precision")))
     if bool(args.val_images) != bool(args.val_masks):
         error("--val-images and --val-masks go together")
         return 2

@@ -328,3 +328,57 @@ def test_multi_scale_d_trains_resumes_exactly_and_refuses_bad_values(tmp_path, c
         train_gan(GanConfig(out=str(tmp_path / "c"), iterations=1, **{**base, "d_scales": 5}))
     with pytest.raises(ValueError, match="--d-scales 4: the image size 64 must be a multiple of 128"):
         train_gan(GanConfig(out=str(tmp_path / "c"), iterations=1, **{**base, "d_scales": 4}))
+
+
+def test_masks_follow_their_pictures_through_the_augmentation():
+    """batch_with_masks: the same crop, flips and turn for picture and mask; the pictures are
+    those of batch() for the same random state (no extra draws)."""
+    import numpy as np
+
+    from gan.data import AugmentedBatcher
+
+    rng0 = np.random.default_rng(0)
+    pics, masks = [], []
+    for _ in range(6):
+        m = np.zeros((70, 90), bool)
+        y, x = rng0.integers(5, 40), rng0.integers(5, 60)
+        m[y:y + 20, x:x + 25] = True
+        pics.append(np.where(m, 200, 30).astype(np.uint8))
+        masks.append(m)
+    b = AugmentedBatcher(64, rot90=True, intensity=True)
+    idx = np.arange(6)
+    x, m = b.batch_with_masks(pics, masks, idx, np.random.default_rng(5))
+    assert x.shape == m.shape == (6, 1, 64, 64)
+    assert float(m.min()) >= 0.0 and float(m.max()) <= 1.0
+    # where the mask is clearly in (out), the picture is bright (dark), jitter or not
+    assert float(x[m > 0.9].min()) > float(x[m < 0.1].max())
+    torch.testing.assert_close(x, b.batch(pics, idx, np.random.default_rng(5)))
+    with pytest.raises(ValueError, match="does not match"):
+        b.one(pics[0], np.random.default_rng(0), masks[0][:10])
+
+
+def test_lung_restricted_training_resumes_exactly_and_caches_the_fields(tmp_path, class_folders, classifier):
+    """--lung-restrict: the lung fields are made once (cached beside the checkpoint) and the run
+    resumes bit-identically; a changed training set remakes the cache."""
+    import numpy as np
+
+    from gan.data import load_class_folders
+    from gan.train_gan import training_lung_fields
+
+    base = dict(data=str(class_folders), classifier_weights=str(classifier), lung_restrict=True, **TINY)
+    assert _resumed_equals_straight(tmp_path, base)
+    cache = tmp_path / "a" / "lung_fields.npz"
+    assert cache.is_file()
+    train = load_class_folders(class_folders)
+    names = [f"{p.parent.name}/{p.name}" for p in train.paths]
+    fields = training_lung_fields(train.images, names, cache, show=False)
+    assert [f.shape for f in fields] == [im.shape for im in train.images]
+    assert all(f.dtype == bool and f.any() for f in fields)
+    stamp = cache.stat().st_mtime_ns
+    assert training_lung_fields(train.images, names, cache, show=False)[3].tolist() == fields[3].tolist()
+    assert cache.stat().st_mtime_ns == stamp            # read, not remade
+    training_lung_fields(train.images[:4], names[:4], cache, show=False)
+    with np.load(cache) as z:
+        assert len(z["shapes"]) == 4                     # another set: made anew
+    cache.write_bytes(b"partly written")                 # a broken cache is remade, not fatal
+    assert len(training_lung_fields(train.images, names, cache, show=False)) == len(names)
