@@ -108,6 +108,29 @@ def save_checkpoint(path: Path, payload: dict) -> None:
     os.replace(tmp, path)
 
 
+def save_keyed_npz(path: Path, key: str, compress: bool = False, **arrays: np.ndarray) -> None:
+    """Write a derived-data cache (``arrays`` plus the ``key`` it was made for) atomically;
+    ``compress`` for sparse data such as masks."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".part.npz")
+    (np.savez_compressed if compress else np.savez)(tmp, key=np.array(key), **arrays)
+    os.replace(tmp, path)
+
+
+def load_keyed_npz(path: Path, key: str) -> dict[str, np.ndarray] | None:
+    """The arrays of a cache written by :func:`save_keyed_npz` for ``key``; None when it is
+    absent, made for another key, or unreadable (partly written, another version)."""
+    import zipfile
+
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if str(z["key"]) != key:
+                return None
+            return {k: z[k] for k in z.files if k != "key"}
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+        return None
+
+
 def load_checkpoint(path: Path) -> dict:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)

@@ -23,8 +23,8 @@ from tqdm import tqdm
 from . import losses
 from .data import AugmentedBatcher, load_class_folders, load_mask_folders, resize_unit
 from .networks import Generator, build_discriminator, build_resnet18, resnet18_taps
-from .train_common import (Dist, autocast_for, device_for, grad_scaler_for, load_checkpoint,
-                           resolve_precision, save_checkpoint, scaled_step, seed_everything,
+from .train_common import (Dist, autocast_for, device_for, grad_scaler_for, load_checkpoint, load_keyed_npz,
+                           resolve_precision, save_checkpoint, save_keyed_npz, scaled_step, seed_everything,
                            setup_distributed, teardown_distributed, unwrap)
 from .validation import validate_generator
 from .weights import read_weights, save_weights
@@ -116,31 +116,23 @@ def warmup_discriminator(D, opt_d, train, batcher, rng, device, amp, scaler, cfg
 def training_lung_fields(images: list[np.ndarray], names: list[str], cache: Path, show: bool,
                          write: bool = True) -> list[np.ndarray]:
     """The lung field (``gan.lung_field``, bool (y, x)) of every training picture; a picture
-    without one gets a full field. Cached in ``cache`` (an .npz keyed by the pictures' names and
-    shapes, made anew when they differ; ``write``: this process writes it, atomically)."""
-    import zipfile
-
+    without one gets a full field. Cached in ``cache`` (keyed by the pictures' names and shapes,
+    made anew when they differ or the file is unreadable; ``write``: this process writes it)."""
     from .lung_field import lung_field
 
     key = json.dumps([[n, *im.shape] for n, im in zip(names, images)])
-    try:
-        with np.load(cache, allow_pickle=False) as z:
-            if str(z["key"]) == key:
-                flat, shapes = z["fields"], z["shapes"]
-                ends = np.cumsum(shapes.prod(axis=1))
-                return [flat[b - int(np.prod(sh)):b].reshape(sh) for b, sh in zip(ends, shapes)]
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile):
-        pass   # absent, partly written or of another version: made anew
+    cached = load_keyed_npz(cache, key)
+    if cached is not None:
+        flat, shapes = cached["fields"], cached["shapes"]
+        ends = np.cumsum(shapes.prod(axis=1))
+        return [flat[b - int(np.prod(sh)):b].reshape(sh) for b, sh in zip(ends, shapes)]
     fields = []
     for im in tqdm(images, desc="lung fields", disable=not show, dynamic_ncols=True):
         f = lung_field(im, False)
         fields.append(f if f.any() else np.ones_like(f))
     if write:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_name(cache.name + ".part.npz")
-        np.savez_compressed(tmp, key=np.array(key), shapes=np.array([f.shape for f in fields]),
-                            fields=np.concatenate([f.ravel() for f in fields]))
-        tmp.replace(cache)
+        save_keyed_npz(cache, key, compress=True, shapes=np.array([f.shape for f in fields]),
+                       fields=np.concatenate([f.ravel() for f in fields]))
     return fields
 
 

@@ -41,8 +41,8 @@ from .data import jitter_intensity, load_class_folders, load_mask_folders, seede
 from .inference import (Localizer, _model_input, _runs, absolute_scale, canonical_inputs,
                         check_inference_size, raw_map, smooth)
 from .networks import Generator
-from .train_common import (autocast_for, device_for, load_checkpoint, resolve_precision,
-                           save_checkpoint, seed_everything)
+from .train_common import (autocast_for, device_for, load_checkpoint, load_keyed_npz, resolve_precision,
+                           save_checkpoint, save_keyed_npz, seed_everything)
 from .validation import validate_generator
 from .weights import read_weights, save_weights
 
@@ -152,18 +152,15 @@ def _load_or_make_targets(cfg: StudentConfig, out: Path, log: Log) -> tuple[np.n
     teacher = Localizer(cfg.generator, device=cfg.device, image_size=cfg.teacher_size)
     cache = out / "teacher.npz"
     key = f"{teacher.weights_hash}:{len(data)}:{teacher.image_size}"
-    if cache.exists():
-        with np.load(cache) as z:
-            if str(z["key"]) == key:
-                log(f"teacher maps from {cache}")
-                return z["x"], z["t"], data.labels, {"hash": teacher.weights_hash, "path": str(cfg.generator)}
+    cached = load_keyed_npz(cache, key)
+    if cached is not None:
+        log(f"teacher maps from {cache}")
+        return cached["x"], cached["t"], data.labels, {"hash": teacher.weights_hash, "path": str(cfg.generator)}
     bar = tqdm(total=len(data), desc="teacher maps", dynamic_ncols=True)
     x, t = teacher_targets(teacher, data.images, data.labels,
                            progress=lambda d, n: bar.update(d - bar.n))
     bar.close()
-    tmp = out / "teacher.tmp.npz"
-    np.savez(tmp, x=x, t=t, key=np.array(key))
-    tmp.replace(cache)
+    save_keyed_npz(cache, key, x=x, t=t)
     return x, t, data.labels, {"hash": teacher.weights_hash, "path": str(cfg.generator)}
 
 

@@ -244,19 +244,20 @@ class BatchRun:
             volume = src
             del layers, lungs
             lungs = None
+        reader = measurements if "sr" in formats else None   # the SR carries them
         request = ExportRequest(
             self.out / name, formats, model_name=self.summary.model_name or "GAN localizer",
             weights_hash=self.summary.weights_hash or "unknown", threshold=self.threshold,
             medseg_dir=self.out / "medseg", medseg_start=medseg_start,
             seg_compression=self.seg_compression, send_to=self.send_to,
-            measurements=measurements[0] if measurements and "sr" in formats else ())
+            measurements=reader[0] if reader else ())
         with self._bar(f"{name} export {','.join(self.formats)}", 1, unit="step") as bar:
             report = export_formats(request, volume, maps, masks, progress=_bar_callback(bar),
                                     lungs=lungs)
-        if measurements and "sr" in formats:
+        if reader:
             from viewer.export.measurements_csv import add_measurements
 
-            add_measurements(report, request, info, loaded=measurements)
+            add_measurements(report, request, info, loaded=reader)
         outcome.next_medseg = report.next_medseg
         outcome.errors += [f"{name}: {message}" for message in report.errors]
         outcome.failures = len(report.errors) + (formats is not self.formats)
